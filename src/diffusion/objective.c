@@ -1,0 +1,76 @@
+/* AR and masked-diffusion input preparation (see objective.h). */
+#include "diffusion/objective.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "core/rng.h"
+
+static const char *const objective_names[] = {"ar", "mdlm"};
+
+dlm_status dlm_objective_parse(const char *name, dlm_objective_kind *kind)
+{
+    for (int k = 0; k < 2; k++)
+        if (strcmp(name, objective_names[k]) == 0) {
+            *kind = (dlm_objective_kind)k;
+            return DLM_OK;
+        }
+    DLM_CHECK(0, DLM_ERR_ARG, "unknown objective '%s' (expected ar or mdlm)", name);
+}
+
+const char *dlm_objective_name(dlm_objective_kind kind) { return objective_names[kind]; }
+
+/* van der Corput radical inverse in base 2 as a 64-bit fraction. */
+static uint64_t radical_inverse(uint64_t g)
+{
+    uint64_t r = 0;
+    for (int b = 0; b < 64; b++, g >>= 1) r = (r << 1) | (g & 1);
+    return r;
+}
+
+int64_t dlm_stratum_of(int64_t g, int64_t G)
+{
+    uint64_t key = radical_inverse((uint64_t)g);
+    int64_t rank = 0;
+    for (int64_t j = 0; j < G; j++) rank += radical_inverse((uint64_t)j) < key;
+    return rank;
+}
+
+double dlm_diffusion_time(const dlm_objective *o, uint32_t step, int64_t g, int64_t G)
+{
+    if (o->t_fixed > 0.0) return o->t_fixed;
+    double u = dlm_rng_uniform(o->seed, step, 0, 0, DLM_RNG_TIME);
+    double f = u + (double)dlm_stratum_of(g, G) / (double)G;
+    f -= floor(f);
+    double eps = o->schedule.eps;
+    return eps + (1.0 - eps) * f;
+}
+
+void dlm_objective_prepare(const dlm_objective *o, const int32_t *x0, int B, int T,
+                           uint32_t step, int64_t g0, int64_t G, int32_t *inputs,
+                           int32_t *targets, float *weights, double *t_out)
+{
+    for (int b = 0; b < B; b++) {
+        const int32_t *x = x0 + (int64_t)b * T;
+        int32_t *in = inputs + (int64_t)b * T, *tg = targets + (int64_t)b * T;
+        float *w = weights + (int64_t)b * T;
+        memcpy(tg, x, (size_t)T * sizeof *x);
+        if (o->kind == DLM_OBJECTIVE_AR) {
+            in[0] = o->bos_id;
+            memcpy(in + 1, x, (size_t)(T - 1) * sizeof *x);
+            for (int i = 0; i < T; i++) w[i] = 1.0f;
+            if (t_out) t_out[b] = 0.0;
+            continue;
+        }
+        int64_t g = g0 + b;
+        double t = dlm_diffusion_time(o, step, g, G);
+        double p = dlm_schedule_mask_prob(&o->schedule, t);
+        float wt = (float)dlm_schedule_weight(&o->schedule, t);
+        for (int i = 0; i < T; i++) {
+            int masked = dlm_rng_uniform(o->seed, step, (uint32_t)g, (uint32_t)i, DLM_RNG_MASK) < p;
+            in[i] = masked ? o->mask_id : x[i];
+            w[i] = masked ? wt : 0.0f;
+        }
+        if (t_out) t_out[b] = t;
+    }
+}

@@ -1,0 +1,101 @@
+/* Single-rank training step and held-out loss. */
+#include "model/step.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+dlm_status dlm_step_buffers_create(const dlm_model *m, dlm_step_buffers *b)
+{
+    memset(b, 0, sizeof *b);
+    size_t N = (size_t)m->max_batch * m->cfg.seq_len;
+    b->inputs = malloc(N * sizeof *b->inputs);
+    b->targets = malloc(N * sizeof *b->targets);
+    b->weights = malloc(N * sizeof *b->weights);
+    b->tok_loss = malloc(N * sizeof *b->tok_loss);
+    b->dloss = malloc(N * sizeof *b->dloss);
+    b->t = malloc((size_t)m->max_batch * sizeof *b->t);
+    if (!b->inputs || !b->targets || !b->weights || !b->tok_loss || !b->dloss || !b->t) {
+        dlm_step_buffers_destroy(b);
+        DLM_CHECK(0, DLM_ERR_NOMEM, "allocating step buffers for %zu tokens", N);
+    }
+    return DLM_OK;
+}
+
+void dlm_step_buffers_destroy(dlm_step_buffers *b)
+{
+    free(b->inputs);
+    free(b->targets);
+    free(b->weights);
+    free(b->tok_loss);
+    free(b->dloss);
+    free(b->t);
+    memset(b, 0, sizeof *b);
+}
+
+dlm_status dlm_step_micro(dlm_model *m, dlm_step_buffers *buf, const dlm_objective *o,
+                          const int32_t *x0, int B, uint32_t step, int64_t g0, int64_t G,
+                          int backward, double *wsum)
+{
+    const dlm_model_config *c = &m->cfg;
+    int T = c->seq_len;
+    int64_t N = (int64_t)B * T;
+    int causal = dlm_objective_causal(o);
+    dlm_objective_prepare(o, x0, B, T, step, g0, G, buf->inputs, buf->targets, buf->weights,
+                          buf->t);
+    for (int64_t i = 0; i < N; i++)
+        DLM_CHECK(buf->targets[i] >= 0 && buf->targets[i] < c->vocab_size, DLM_ERR_ARG,
+                  "token %d at position %lld of the batch is outside the vocabulary of %d ids",
+                  buf->targets[i], (long long)i, c->vocab_size);
+    DLM_CALL(dlm_model_forward(m, buf->inputs, B, causal));
+    dlm_xent_forward(buf->tok_loss, m->logits, buf->targets, N, c->vocab_padded, c->vocab_size);
+    double s = 0.0;
+    for (int64_t i = 0; i < N; i++)
+        if (buf->weights[i] != 0.0f) s += (double)buf->weights[i] * (double)buf->tok_loss[i];
+    *wsum = s;
+    if (backward) {
+        double denom = (double)G * T;
+        for (int64_t i = 0; i < N; i++) buf->dloss[i] = (float)(buf->weights[i] / denom);
+        dlm_xent_backward(m->logits, m->logits, buf->targets, buf->dloss, N, c->vocab_padded,
+                          c->vocab_size);
+        dlm_model_backward(m, buf->inputs, B, causal);
+    }
+    return DLM_OK;
+}
+
+dlm_status dlm_train_step(dlm_model *m, dlm_optimizer *opt, dlm_step_buffers *buf,
+                          const dlm_objective *o, const int32_t *x0, int G, uint32_t step,
+                          double lr, double *loss, double *grad_norm)
+{
+    int T = m->cfg.seq_len, mb = m->max_batch;
+    dlm_model_zero_grad(m);
+    double total = 0.0;
+    for (int g0 = 0; g0 < G; g0 += mb) {
+        int B = G - g0 < mb ? G - g0 : mb;
+        double s = 0.0;
+        DLM_CALL(dlm_step_micro(m, buf, o, x0 + (int64_t)g0 * T, B, step, g0, G, 1, &s));
+        total += s;
+    }
+    *loss = total / ((double)G * T);
+    DLM_CHECK(isfinite(*loss), DLM_ERR_NUMERIC,
+              "loss is not finite at step %u (%g); parameters left unchanged", step, *loss);
+    DLM_CALL(dlm_optimizer_step(opt, m, lr, grad_norm));
+    return DLM_OK;
+}
+
+dlm_status dlm_eval_loss(dlm_model *m, dlm_step_buffers *buf, const dlm_objective *o,
+                         const int32_t *x0, int n, uint32_t eval_step, double *loss)
+{
+    int T = m->cfg.seq_len, mb = m->max_batch;
+    double total = 0.0;
+    for (int g0 = 0; g0 < n; g0 += mb) {
+        int B = n - g0 < mb ? n - g0 : mb;
+        double s = 0.0;
+        DLM_CALL(dlm_step_micro(m, buf, o, x0 + (int64_t)g0 * T, B, eval_step, g0, n, 0, &s));
+        total += s;
+    }
+    *loss = total / ((double)n * T);
+    return DLM_OK;
+}

@@ -1,0 +1,43 @@
+/* One training step (micro-batched forward, weighted cross-entropy,
+ * backward, clip, AdamW) and the held-out loss, for a single rank. The
+ * loss is sum_i weight_i * CE_i / (G * T) over the global batch, summed in
+ * double in a fixed order, so micro-batching changes no number. */
+#ifndef DLM_STEP_H
+#define DLM_STEP_H
+
+#include <stdint.h>
+
+#include "diffusion/objective.h"
+#include "model/model.h"
+#include "optim/optim.h"
+
+/* Per-micro-batch buffers, sized for the model's max_batch. */
+typedef struct {
+    int32_t *inputs, *targets; /* (B,T) */
+    float *weights;            /* (B,T) per-token loss weights */
+    float *tok_loss, *dloss;   /* (B,T) */
+    double *t;                 /* (B) diffusion times */
+} dlm_step_buffers;
+
+dlm_status dlm_step_buffers_create(const dlm_model *m, dlm_step_buffers *b);
+void dlm_step_buffers_destroy(dlm_step_buffers *b);
+
+/* Forward (and, if backward, backward into m->grads) for B sequences with
+ * global indices g0.. of a global batch of G. Returns the weighted loss sum
+ * of these sequences (not yet divided) in *wsum. */
+dlm_status dlm_step_micro(dlm_model *m, dlm_step_buffers *buf, const dlm_objective *o,
+                          const int32_t *x0, int B, uint32_t step, int64_t g0, int64_t G,
+                          int backward, double *wsum);
+
+/* A full optimizer step on the global batch x0 (G,T) in micro-batches of
+ * m->max_batch: *loss in nats/token and *grad_norm before clipping. */
+dlm_status dlm_train_step(dlm_model *m, dlm_optimizer *opt, dlm_step_buffers *buf,
+                          const dlm_objective *o, const int32_t *x0, int G, uint32_t step,
+                          double lr, double *loss, double *grad_norm);
+
+/* Mean loss (nats/token) of the objective over n sequences, no gradients;
+ * draws are keyed by eval_step so repeated evaluations see the same masks. */
+dlm_status dlm_eval_loss(dlm_model *m, dlm_step_buffers *buf, const dlm_objective *o,
+                         const int32_t *x0, int n, uint32_t eval_step, double *loss);
+
+#endif

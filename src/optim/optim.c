@@ -1,0 +1,83 @@
+/* AdamW state and update, clipping, learning-rate schedule. */
+#include "optim/optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+#include "kernels/kernels.h"
+
+#define PI 3.14159265358979323846
+
+double dlm_lr_at(const dlm_lr_schedule *s, int64_t step)
+{
+    if (s->warmup > 0 && step < s->warmup) return s->lr * (double)(step + 1) / (double)s->warmup;
+    if (s->kind == DLM_LR_CONSTANT || s->total <= s->warmup) return s->lr;
+    double progress = (double)(step - s->warmup) / (double)(s->total - s->warmup);
+    if (progress > 1.0) progress = 1.0;
+    return s->min_lr + 0.5 * (s->lr - s->min_lr) * (1.0 + cos(PI * progress));
+}
+
+void dlm_adamw_config_default(dlm_adamw_config *c)
+{
+    c->beta1 = 0.9f;
+    c->beta2 = 0.95f;
+    c->eps = 1e-8f;
+    c->weight_decay = 0.1f;
+    c->grad_clip = 1.0f;
+}
+
+dlm_status dlm_optimizer_create(const dlm_model *model, const dlm_adamw_config *cfg,
+                                dlm_optimizer **out)
+{
+    *out = NULL;
+    dlm_optimizer *o = calloc(1, sizeof *o);
+    DLM_CHECK(o != NULL, DLM_ERR_NOMEM, "allocating the optimizer");
+    o->cfg = *cfg;
+    dlm_status st;
+    DLM_CALL_GOTO(st, dlm_arena_create(model->n_params, &o->m), fail);
+    DLM_CALL_GOTO(st, dlm_arena_create(model->n_params, &o->v), fail);
+    *out = o;
+    return DLM_OK;
+fail:
+    dlm_optimizer_destroy(&o);
+    return st;
+}
+
+void dlm_optimizer_destroy(dlm_optimizer **po)
+{
+    dlm_optimizer *o = *po;
+    if (!o) return;
+    dlm_arena_destroy(&o->m);
+    dlm_arena_destroy(&o->v);
+    free(o);
+    *po = NULL;
+}
+
+dlm_status dlm_optimizer_step(dlm_optimizer *opt, dlm_model *model, double lr, double *grad_norm)
+{
+    float *g = model->grad_arena.base;
+    /* tensors in table order, each sum in fixed chunks: the norm is reproducible */
+    double sumsq = 0.0;
+    for (int i = 0; i < model->n_tensors; i++) {
+        const dlm_param_info *p = &model->table[i];
+        double s = dlm_sum_squares(g + p->offset, (int64_t)p->numel);
+        DLM_CHECK(isfinite(s), DLM_ERR_NUMERIC,
+                  "gradient of %s is not finite (sum of squares %g); parameters left unchanged",
+                  p->name, s);
+        sumsq += s;
+    }
+    double norm = sqrt(sumsq);
+    *grad_norm = norm;
+    float clip = dlm_clip_factor(norm, opt->cfg.grad_clip);
+    opt->t++;
+    for (int i = 0; i < model->n_tensors; i++) {
+        const dlm_param_info *p = &model->table[i];
+        size_t off = p->offset;
+        if (clip != 1.0f) dlm_scale(g + off, clip, (int64_t)p->numel);
+        dlm_adamw_update(model->param_arena.base + off, g + off, opt->m.base + off,
+                         opt->v.base + off, (int64_t)p->numel, (float)lr, opt->cfg.beta1,
+                         opt->cfg.beta2, opt->cfg.eps, p->decay ? opt->cfg.weight_decay : 0.0f,
+                         opt->t);
+    }
+    return DLM_OK;
+}

@@ -1,0 +1,45 @@
+/* AdamW over the model's parameter table (decay on 2-D weight matrices
+ * only), global-norm clipping, and the learning-rate schedule. */
+#ifndef DLM_OPTIM_H
+#define DLM_OPTIM_H
+
+#include <stdint.h>
+
+#include "core/arena.h"
+#include "core/status.h"
+#include "model/model.h"
+
+typedef struct {
+    float beta1, beta2, eps;
+    float weight_decay; /* decoupled; applied to tensors with decay = 1 */
+    float grad_clip;    /* global-norm bound; <= 0 disables */
+} dlm_adamw_config;
+
+/* lr(step) for step = 0, 1, ...: linear warmup from lr/warmup to lr over
+ * `warmup` steps, then cosine down to min_lr at `total` (or constant). */
+typedef enum { DLM_LR_COSINE = 0, DLM_LR_CONSTANT } dlm_lr_kind;
+typedef struct {
+    dlm_lr_kind kind;
+    double lr, min_lr;
+    int64_t warmup, total;
+} dlm_lr_schedule;
+double dlm_lr_at(const dlm_lr_schedule *s, int64_t step);
+
+typedef struct {
+    dlm_adamw_config cfg;
+    dlm_arena m, v; /* first and second moments, laid out like the parameters */
+    int64_t t;      /* updates taken */
+} dlm_optimizer;
+
+void dlm_adamw_config_default(dlm_adamw_config *c); /* 0.9, 0.95, 1e-8, wd 0.1, clip 1.0 */
+dlm_status dlm_optimizer_create(const dlm_model *model, const dlm_adamw_config *cfg,
+                                dlm_optimizer **out);
+void dlm_optimizer_destroy(dlm_optimizer **opt);
+
+/* Clips the gradients by global norm and applies one AdamW update at lr.
+ * *grad_norm gets the norm before clipping. A non-finite gradient stops
+ * with DLM_ERR_NUMERIC naming the first tensor that holds one, and leaves
+ * parameters and moments untouched. */
+dlm_status dlm_optimizer_step(dlm_optimizer *opt, dlm_model *model, double lr, double *grad_norm);
+
+#endif
