@@ -195,6 +195,23 @@ static dlm_status take_acts(dlm_model *m)
     return DLM_OK;
 }
 
+dlm_status dlm_param_table_create(const dlm_model_config *cfg, dlm_param_info **table, int *n,
+                                  size_t *floats)
+{
+    *table = NULL;
+    DLM_CALL(dlm_model_config_check(cfg));
+    table_builder tb = {0};
+    dlm_status st = build_table(cfg, &tb);
+    if (st != DLM_OK) {
+        free(tb.t);
+        DLM_CALL(st);
+    }
+    *table = tb.t;
+    *n = tb.n;
+    *floats = tb.offset;
+    return DLM_OK;
+}
+
 dlm_status dlm_model_create(const dlm_model_config *cfg, int max_batch, dlm_model **out)
 {
     *out = NULL;
@@ -205,11 +222,7 @@ dlm_status dlm_model_create(const dlm_model_config *cfg, int max_batch, dlm_mode
     dlm_status st = DLM_OK;
     m->cfg = *cfg;
     m->max_batch = max_batch;
-    table_builder tb = {0};
-    DLM_CALL_GOTO(st, build_table(cfg, &tb), fail);
-    m->table = tb.t;
-    m->n_tensors = tb.n;
-    m->n_params = tb.offset;
+    DLM_CALL_GOTO(st, dlm_param_table_create(cfg, &m->table, &m->n_tensors, &m->n_params), fail);
     DLM_CALL_GOTO(st, dlm_arena_create(m->n_params, &m->param_arena), fail);
     DLM_CALL_GOTO(st, dlm_arena_create(m->n_params, &m->grad_arena), fail);
     m->param_arena.used = m->grad_arena.used = m->n_params;
@@ -225,7 +238,6 @@ dlm_status dlm_model_create(const dlm_model_config *cfg, int max_batch, dlm_mode
     *out = m;
     return DLM_OK;
 fail:
-    if (!m->table) free(tb.t);
     dlm_model_destroy(&m);
     return st;
 }

@@ -120,6 +120,11 @@ typedef struct {
     dlm_block_scratch scratch;
 } dlm_model;
 
+/* The parameter table alone (no allocation of the tensors): *floats is the
+ * arena size with alignment gaps. Free the table with free(). */
+dlm_status dlm_param_table_create(const dlm_model_config *cfg, dlm_param_info **table, int *n,
+                                  size_t *floats);
+
 dlm_status dlm_model_create(const dlm_model_config *cfg, int max_batch, dlm_model **out);
 void dlm_model_destroy(dlm_model **m);
 

@@ -1,0 +1,204 @@
+/* Objectives and noise schedules: weights and mask probabilities against
+ * their closed forms, the stratified time sampler, the masks, and the
+ * exact zero loss at unmasked positions. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/rng.h"
+#include "diffusion/objective.h"
+#include "diffusion/schedule.h"
+#include "harness.h"
+#include "model/model.h"
+#include "model/step.h"
+
+/* w(t) = -alpha'(t) / (1 - alpha(t)) with alpha' by a central difference in
+ * double (h = 1e-6: truncation ~1e-12, rounding ~1e-10 relative), and the
+ * mask probability = 1 - alpha(t). */
+static void test_schedule_closed_forms(void)
+{
+    for (int k = 0; k < 3; k++) {
+        dlm_schedule s;
+        dlm_schedule_default(&s, (dlm_schedule_kind)k);
+        for (double t = 0.01; t < 0.995; t += 0.0137) {
+            double h = 1e-6;
+            double da = (dlm_schedule_alpha(&s, t + h) - dlm_schedule_alpha(&s, t - h)) / (2 * h);
+            double w = -da / (1.0 - dlm_schedule_alpha(&s, t));
+            DLM_TEST_NEAR(dlm_schedule_weight(&s, t), w, 1e-6 * w, dlm_schedule_name(s.kind));
+            DLM_TEST_NEAR(dlm_schedule_mask_prob(&s, t), 1.0 - dlm_schedule_alpha(&s, t), 1e-15,
+                          "mask probability = 1 - alpha");
+        }
+    }
+    dlm_schedule s;
+    dlm_schedule_default(&s, DLM_SCHEDULE_LOGLINEAR);
+    CU_ASSERT(dlm_schedule_weight(&s, 0.25) == 4.0);
+    CU_ASSERT(dlm_schedule_prior_gap(&s) == 0.0);
+    dlm_schedule_default(&s, DLM_SCHEDULE_COSINE);
+    CU_ASSERT(dlm_schedule_alpha(&s, 1.0) == 0.0); /* clamped: no prior gap */
+    DLM_TEST_NEAR(dlm_schedule_alpha(&s, 0.5), sqrt(0.5), 1e-15, "cosine alpha(1/2)");
+    dlm_schedule_default(&s, DLM_SCHEDULE_LINEAR_SIGMA);
+    DLM_TEST_NEAR(dlm_schedule_prior_gap(&s), exp(-7.0), 1e-15, "linear-sigma prior gap e^-7");
+    dlm_schedule_kind kind;
+    CU_ASSERT(dlm_schedule_parse("cosine", &kind) == DLM_OK && kind == DLM_SCHEDULE_COSINE);
+    CU_ASSERT(dlm_schedule_parse("linear", &kind) == DLM_ERR_ARG);
+    dlm_error_clear();
+}
+
+/* The stratum map is a permutation; for G a power of two it is the bit reversal. */
+static void test_strata_permutation(void)
+{
+    const int sizes[] = {1, 2, 3, 5, 8, 12, 16, 37, 64};
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        int G = sizes[k];
+        char *seen = calloc((size_t)G, 1);
+        for (int g = 0; g < G; g++) {
+            int64_t s = dlm_stratum_of(g, G);
+            CU_ASSERT(s >= 0 && s < G);
+            if (s >= 0 && s < G) seen[s]++;
+        }
+        for (int s = 0; s < G; s++) CU_ASSERT(seen[s] == 1);
+        free(seen);
+    }
+    for (int g = 0; g < 16; g++) {
+        int rev = ((g & 1) << 3) | ((g & 2) << 1) | ((g & 4) >> 1) | ((g & 8) >> 3);
+        CU_ASSERT(dlm_stratum_of(g, 16) == rev);
+    }
+}
+
+/* Exactly one t per stratum of [eps, 1] at every step, for any batch size;
+ * and any contiguous half of a batch of 16 has t on both sides of 1/2. */
+static void test_stratified_times(void)
+{
+    dlm_objective o = {.kind = DLM_OBJECTIVE_MDLM, .seed = 21};
+    dlm_schedule_default(&o.schedule, DLM_SCHEDULE_LOGLINEAR);
+    const int sizes[] = {1, 3, 4, 7, 16, 64};
+    double eps = o.schedule.eps;
+    for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+        int G = sizes[k];
+        for (uint32_t step = 0; step < 20; step++) {
+            int *count = calloc((size_t)G, sizeof *count);
+            for (int g = 0; g < G; g++) {
+                double t = dlm_diffusion_time(&o, step, g, G);
+                CU_ASSERT(t >= eps && t < 1.0);
+                int s = (int)floor((t - eps) / (1.0 - eps) * G);
+                if (s >= 0 && s < G) count[s]++;
+            }
+            for (int s = 0; s < G; s++) CU_ASSERT(count[s] == 1);
+            free(count);
+        }
+    }
+    for (int half = 0; half < 2; half++) {
+        int lo = 0, hi = 0;
+        for (int g = 8 * half; g < 8 * half + 8; g++) {
+            double t = dlm_diffusion_time(&o, 3, g, 16);
+            lo += t < 0.5, hi += t >= 0.5;
+        }
+        CU_ASSERT(lo == 4 && hi == 4);
+    }
+}
+
+/* At fixed t the masked fraction is 1 - alpha(t): 40000 draws at mask
+ * probability 0.3 have standard error 0.0023; bound 4 standard errors. */
+static void test_mask_fraction(void)
+{
+    enum { B = 50, T = 800 };
+    dlm_objective o = {.kind = DLM_OBJECTIVE_MDLM, .seed = 8, .t_fixed = 0.3, .bos_id = 256,
+                       .mask_id = 257};
+    dlm_schedule_default(&o.schedule, DLM_SCHEDULE_LOGLINEAR);
+    int32_t *x = malloc(B * T * sizeof *x), *in = malloc(B * T * sizeof *in),
+            *tg = malloc(B * T * sizeof *tg);
+    float *w = malloc(B * T * sizeof *w);
+    for (int i = 0; i < B * T; i++) x[i] = i % 256;
+    dlm_objective_prepare(&o, x, B, T, 0, 0, B, in, tg, w, NULL);
+    int masked = 0;
+    for (int i = 0; i < B * T; i++) {
+        int m = in[i] == 257;
+        masked += m;
+        CU_ASSERT(tg[i] == x[i]);
+        CU_ASSERT(m ? w[i] == (float)(1.0 / 0.3) : (w[i] == 0.0f && in[i] == x[i]));
+    }
+    double frac = (double)masked / (B * T);
+    DLM_TEST_NEAR(frac, 0.3, 4 * sqrt(0.3 * 0.7 / (B * T)), "masked fraction at t = 0.3");
+    free(x), free(in), free(tg), free(w);
+}
+
+/* AR shifts by one behind BOS with weight 1; the masks and times of mdlm
+ * do not depend on how the global batch is cut into micro-batches. */
+static void test_prepare_layout(void)
+{
+    enum { G = 4, T = 6 };
+    int32_t x[G * T], in[G * T], tg[G * T], in1[G * T], tg1[G * T];
+    float w[G * T], w1[G * T];
+    double t[G], t1[G];
+    for (int i = 0; i < G * T; i++) x[i] = 10 + i;
+    dlm_objective ar = {.kind = DLM_OBJECTIVE_AR, .bos_id = 256, .mask_id = 257};
+    dlm_objective_prepare(&ar, x, G, T, 0, 0, G, in, tg, w, NULL);
+    for (int b = 0; b < G; b++)
+        for (int i = 0; i < T; i++) {
+            CU_ASSERT(in[b * T + i] == (i == 0 ? 256 : x[b * T + i - 1]));
+            CU_ASSERT(tg[b * T + i] == x[b * T + i] && w[b * T + i] == 1.0f);
+        }
+    dlm_objective md = {.kind = DLM_OBJECTIVE_MDLM, .seed = 4, .bos_id = 256, .mask_id = 257};
+    dlm_schedule_default(&md.schedule, DLM_SCHEDULE_LOGLINEAR);
+    dlm_objective_prepare(&md, x, G, T, 9, 0, G, in, tg, w, t);
+    for (int b = 0; b < G; b++)
+        dlm_objective_prepare(&md, x + b * T, 1, T, 9, b, G, in1 + b * T, tg1 + b * T, w1 + b * T,
+                              t1 + b);
+    CU_ASSERT(memcmp(in, in1, sizeof in) == 0);
+    CU_ASSERT(memcmp(w, w1, sizeof w) == 0);
+    CU_ASSERT(memcmp(t, t1, sizeof t) == 0);
+}
+
+/* Through the model: at unmasked positions the weighted loss is exactly 0
+ * and so is every logit gradient in that row. */
+static void test_unmasked_loss_is_zero(void)
+{
+    enum { B = 2, T = 16 };
+    dlm_model_config cfg;
+    dlm_model_config_bytes(&cfg, 1, 16, 2, T);
+    dlm_model *m;
+    DLM_TEST_OK(dlm_model_create(&cfg, B, &m));
+    dlm_model_init(m, 1);
+    dlm_step_buffers buf;
+    DLM_TEST_OK(dlm_step_buffers_create(m, &buf));
+    dlm_objective o = {.kind = DLM_OBJECTIVE_MDLM, .seed = 2, .t_fixed = 0.5, .bos_id = 256,
+                       .mask_id = 257};
+    dlm_schedule_default(&o.schedule, DLM_SCHEDULE_LOGLINEAR);
+    int32_t x[B * T];
+    for (int i = 0; i < B * T; i++) x[i] = 'a' + i % 26;
+    double s;
+    DLM_TEST_OK(dlm_step_micro(m, &buf, &o, x, B, 0, 0, B, 1, &s));
+    int n_masked = 0;
+    double recomputed = 0.0;
+    for (int i = 0; i < B * T; i++) {
+        int masked = buf.inputs[i] == 257;
+        n_masked += masked;
+        if (!masked) {
+            CU_ASSERT(buf.weights[i] == 0.0f);
+            double row = 0.0;
+            for (int v = 0; v < cfg.vocab_padded; v++) row += fabs(m->logits[(int64_t)i * cfg.vocab_padded + v]);
+            CU_ASSERT(row == 0.0);
+        } else {
+            recomputed += 2.0 * buf.tok_loss[i];
+        }
+    }
+    CU_ASSERT(n_masked > 0 && n_masked < B * T);
+    DLM_TEST_NEAR(s, recomputed, 1e-9 * recomputed, "loss = sum over masked of w(t) CE");
+    dlm_step_buffers_destroy(&buf);
+    dlm_model_destroy(&m);
+}
+
+int main(int argc, char **argv)
+{
+    static const dlm_test_case sched[] = {{"weights and mask probabilities", test_schedule_closed_forms},
+                                          {NULL, NULL}};
+    static const dlm_test_case strat[] = {{"strata are a permutation", test_strata_permutation},
+                                          {"one t per stratum", test_stratified_times},
+                                          {NULL, NULL}};
+    static const dlm_test_case masks[] = {{"masked fraction", test_mask_fraction},
+                                          {"layout and micro-batch invariance", test_prepare_layout},
+                                          {"unmasked positions carry zero loss", test_unmasked_loss_is_zero},
+                                          {NULL, NULL}};
+    static const dlm_test_suite suites[] = {
+        {"schedules", sched}, {"stratified time", strat}, {"masks", masks}, {NULL, NULL}};
+    return dlm_test_main(argc, argv, suites);
+}
