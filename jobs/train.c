@@ -48,8 +48,8 @@ static void usage(FILE *f)
             "  --clip X               global gradient-norm bound, 0 disables (default 1)\n"
             "  --seed N               seed of initialisation, masks and data (default 1)\n"
             "  --threads N            BLIS and OpenMP threads (default: OMP_NUM_THREADS or cores)\n"
-            "  --log-every N          progress line every N steps (default 10)\n"
-            "  --val-seqs N           held-out sequences per validation (default 64)\n"
+            "  --log-every N          progress line every N steps (default 25)\n"
+            "  --val-seqs N           held-out sequences per validation (default 256)\n"
             "  --help                 this text\n"
             "Exit status: 0 done, 1 bad arguments or failure.\n");
 }
@@ -80,7 +80,7 @@ static dlm_status parse_args(int argc, char **argv, train_args *a, int *help)
 {
     *a = (train_args){.objective = "mdlm", .schedule = "loglinear", .steps = 300, .layers = 2,
                       .width = 64, .heads = 4, .seq_len = 64, .batch = 16, .micro_batch = 0,
-                      .threads = 0, .log_every = 10, .val_seqs = 64, .warmup = 20, .lr = 3e-3,
+                      .threads = 0, .log_every = 25, .val_seqs = 256, .warmup = 20, .lr = 3e-3,
                       .min_lr = 3e-4, .weight_decay = 0.1, .clip = 1.0, .seed = 1};
     *help = 0;
     for (int i = 1; i < argc; i++) {

@@ -88,7 +88,7 @@ static void test_overfit_ar(void)
     fill_passage(NULL, 0, 1, 256, x);
     double loss;
     DLM_TEST_OK(dlm_eval_loss(tr.m, &tr.buf, &tr.obj, x, 1, 0, &loss));
-    printf("\n    AR loss on the memorised chunk: %.4f nats/token", loss);
+    printf("\n    AR loss on the memorised chunk: %.4f nats/token\n", loss);
     DLM_TEST_BELOW(loss, 0.05, "AR loss on one memorised chunk");
     trainer_free(&tr);
 }
@@ -109,7 +109,7 @@ static void test_overfit_mdlm(void)
         DLM_TEST_OK(dlm_eval_loss(tr.m, &tr.buf, &tr.obj, x, 4, 1000000 + e, &loss));
         total += loss;
     }
-    printf("\n    mdlm loss at t = 0.5 on the memorised chunk: %.4f nats/token", total / 4);
+    printf("\n    mdlm loss at t = 0.5 on the memorised chunk: %.4f nats/token\n", total / 4);
     DLM_TEST_BELOW(total / 4, 0.1, "mdlm loss at t = 0.5 on one memorised chunk");
     trainer_free(&tr);
 }
@@ -145,7 +145,7 @@ static void test_known_entropy_ar(void)
     heldout(&src, x);
     double loss;
     DLM_TEST_OK(dlm_eval_loss(tr.m, &tr.buf, &tr.obj, x, KE_HELDOUT, 0, &loss));
-    printf("\n    AR held-out %.4f vs entropy %.4f nats/token (%+.2f%%)", loss, H,
+    printf("\n    AR held-out %.4f vs entropy %.4f nats/token (%+.2f%%)\n", loss, H,
            100 * (loss / H - 1));
     DLM_TEST_NEAR(loss, H, 0.02 * H, "AR held-out loss vs entropy");
     free(x);
@@ -174,7 +174,7 @@ static void test_known_entropy_mdlm(void)
         sum += loss, sum2 += loss * loss;
     }
     double mean = sum / draws, se = sqrt((sum2 / draws - mean * mean) / (draws - 1));
-    printf("\n    mdlm held-out %.4f +- %.4f vs entropy %.4f nats/token (%+.2f%%)", mean, se, H,
+    printf("\n    mdlm held-out %.4f +- %.4f vs entropy %.4f nats/token (%+.2f%%)\n", mean, se, H,
            100 * (mean / H - 1));
     DLM_TEST_NEAR(mean, H, 0.03 * H, "mdlm held-out loss vs entropy");
     free(x);
