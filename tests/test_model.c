@@ -48,18 +48,9 @@ static void fixture_free(fixture *f)
 /* Loss (nats/token) of the global batch; gradients into m->grads if backward. */
 static double batch_loss(fixture *f, int backward)
 {
-    dlm_model *m = f->m;
-    int T = m->cfg.seq_len, mb = m->max_batch;
-    if (backward) dlm_model_zero_grad(m);
-    double total = 0.0;
-    for (int g0 = 0; g0 < f->G; g0 += mb) {
-        double s = 0.0;
-        int B = f->G - g0 < mb ? f->G - g0 : mb;
-        DLM_TEST_OK(dlm_step_micro(m, &f->buf, &f->obj, f->x0 + (int64_t)g0 * T, B, 0, g0, f->G,
-                                   backward, &s));
-        total += s;
-    }
-    return total / ((double)f->G * T);
+    double loss = NAN;
+    DLM_TEST_OK(dlm_batch_loss(f->m, &f->buf, &f->obj, f->x0, f->G, 0, backward, &loss));
+    return loss;
 }
 
 /* For every tensor, the derivative along its normalised gradient direction

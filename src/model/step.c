@@ -65,20 +65,27 @@ dlm_status dlm_step_micro(dlm_model *m, dlm_step_buffers *buf, const dlm_objecti
     return DLM_OK;
 }
 
+dlm_status dlm_batch_loss(dlm_model *m, dlm_step_buffers *buf, const dlm_objective *o,
+                          const int32_t *x0, int G, uint32_t step, int backward, double *loss)
+{
+    int T = m->cfg.seq_len, mb = m->max_batch;
+    if (backward) dlm_model_zero_grad(m);
+    double total = 0.0; /* added in sequence order */
+    for (int g0 = 0; g0 < G; g0 += mb) {
+        int B = G - g0 < mb ? G - g0 : mb;
+        double s = 0.0;
+        DLM_CALL(dlm_step_micro(m, buf, o, x0 + (int64_t)g0 * T, B, step, g0, G, backward, &s));
+        total += s;
+    }
+    *loss = total / ((double)G * T);
+    return DLM_OK;
+}
+
 dlm_status dlm_train_step(dlm_model *m, dlm_optimizer *opt, dlm_step_buffers *buf,
                           const dlm_objective *o, const int32_t *x0, int G, uint32_t step,
                           double lr, double *loss, double *grad_norm)
 {
-    int T = m->cfg.seq_len, mb = m->max_batch;
-    dlm_model_zero_grad(m);
-    double total = 0.0;
-    for (int g0 = 0; g0 < G; g0 += mb) {
-        int B = G - g0 < mb ? G - g0 : mb;
-        double s = 0.0;
-        DLM_CALL(dlm_step_micro(m, buf, o, x0 + (int64_t)g0 * T, B, step, g0, G, 1, &s));
-        total += s;
-    }
-    *loss = total / ((double)G * T);
+    DLM_CALL(dlm_batch_loss(m, buf, o, x0, G, step, 1, loss));
     DLM_CHECK(isfinite(*loss), DLM_ERR_NUMERIC,
               "loss is not finite at step %u (%g); parameters left unchanged", step, *loss);
     DLM_CALL(dlm_optimizer_step(opt, m, lr, grad_norm));
@@ -88,14 +95,5 @@ dlm_status dlm_train_step(dlm_model *m, dlm_optimizer *opt, dlm_step_buffers *bu
 dlm_status dlm_eval_loss(dlm_model *m, dlm_step_buffers *buf, const dlm_objective *o,
                          const int32_t *x0, int n, uint32_t eval_step, double *loss)
 {
-    int T = m->cfg.seq_len, mb = m->max_batch;
-    double total = 0.0;
-    for (int g0 = 0; g0 < n; g0 += mb) {
-        int B = n - g0 < mb ? n - g0 : mb;
-        double s = 0.0;
-        DLM_CALL(dlm_step_micro(m, buf, o, x0 + (int64_t)g0 * T, B, eval_step, g0, n, 0, &s));
-        total += s;
-    }
-    *loss = total / ((double)n * T);
-    return DLM_OK;
+    return dlm_batch_loss(m, buf, o, x0, n, eval_step, 0, loss);
 }

@@ -29,6 +29,12 @@ dlm_status dlm_step_micro(dlm_model *m, dlm_step_buffers *buf, const dlm_objecti
                           const int32_t *x0, int B, uint32_t step, int64_t g0, int64_t G,
                           int backward, double *wsum);
 
+/* The loss (nats/token) of the global batch x0 (G,T), run in micro-batches
+ * of m->max_batch; with backward, m->grads is zeroed first and then holds
+ * the gradient of that loss. */
+dlm_status dlm_batch_loss(dlm_model *m, dlm_step_buffers *buf, const dlm_objective *o,
+                          const int32_t *x0, int G, uint32_t step, int backward, double *loss);
+
 /* A full optimizer step on the global batch x0 (G,T) in micro-batches of
  * m->max_batch: *loss in nats/token and *grad_norm before clipping. */
 dlm_status dlm_train_step(dlm_model *m, dlm_optimizer *opt, dlm_step_buffers *buf,
