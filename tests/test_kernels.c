@@ -831,8 +831,8 @@ static void test_clip_factor(void)
 /* Runs `steps` AdamW steps from t = t0 on float and double copies of the
  * same state and returns the errors: p relative to how far p moved, m and v
  * in max-norm. */
-static void adamw_run(float wd, int64_t t0, int steps, int warm, double *err_p, double *err_m,
-                      double *err_v)
+static void adamw_run(float wd, float scale, int64_t t0, int steps, int warm, double *err_p,
+                      double *err_m, double *err_v)
 {
     bag g = {0};
     const int64_t n = 257; /* odd: vector tails */
@@ -849,7 +849,8 @@ static void adamw_run(float wd, int64_t t0, int steps, int warm, double *err_p, 
         dlm_test_fill(gr, n, 1, 10 + (uint32_t)s);
         for (int64_t i = 0; i < n; i += 16) gr[i] *= 1e-8f; /* where eps matters */
         ref_f2d(g_d, gr, n);
-        dlm_adamw_update(p, gr, m, v, n, lr, b1, b2, eps, wd, t0 + s);
+        for (int64_t i = 0; i < n; i++) g_d[i] *= scale; /* the clipping factor */
+        dlm_adamw_update(p, gr, scale, m, v, n, lr, b1, b2, eps, wd, t0 + s);
         ref_adamw_update(p_d, g_d, m_d, v_d, n, lr, b1, b2, eps, wd, t0 + s);
     }
     double moved = 0.0, diff = 0.0;
@@ -870,18 +871,20 @@ static void test_adamw(void)
      * in m/(sqrt(v)+eps); 1e-5 allows 5 steps. m, v: a few roundings per
      * step of an O(1) recurrence, 16 u. */
     static const struct {
-        float wd;
+        float wd, scale;
         int64_t t0;
         int steps, warm;
         const char *name;
-    } cases[] = {{0.0f, 1, 1, 0, "adamw 1 step, wd 0"},
-                 {0.1f, 1, 1, 0, "adamw 1 step, wd 0.1"},
-                 {0.0f, 1, 5, 0, "adamw 5 steps, wd 0"},
-                 {0.1f, 1, 5, 0, "adamw 5 steps, wd 0.1"},
-                 {0.1f, 1000, 2, 1, "adamw steps 1000-1001 (warm moments), wd 0.1"}};
+    } cases[] = {{0.0f, 1.0f, 1, 1, 0, "adamw 1 step, wd 0"},
+                 {0.1f, 1.0f, 1, 1, 0, "adamw 1 step, wd 0.1"},
+                 {0.0f, 1.0f, 1, 5, 0, "adamw 5 steps, wd 0"},
+                 {0.1f, 1.0f, 1, 5, 0, "adamw 5 steps, wd 0.1"},
+                 {0.1f, 0.3f, 1, 5, 0, "adamw 5 steps, wd 0.1, gradients clipped by 0.3"},
+                 {0.1f, 1.0f, 1000, 2, 1, "adamw steps 1000-1001 (warm moments), wd 0.1"}};
     for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
         double ep, em, ev;
-        adamw_run(cases[c].wd, cases[c].t0, cases[c].steps, cases[c].warm, &ep, &em, &ev);
+        adamw_run(cases[c].wd, cases[c].scale, cases[c].t0, cases[c].steps, cases[c].warm, &ep,
+                  &em, &ev);
         char what[96];
         snprintf(what, sizeof what, "%s: p", cases[c].name);
         below(ep, 1e-5, what);

@@ -3,14 +3,15 @@
 
 #include "kernels/kernels.h"
 
-void dlm_adamw_update(float *p, const float *g, float *m, float *v, int64_t n, float lr,
-                      float beta1, float beta2, float eps, float wd, int64_t t)
+void dlm_adamw_update(float *p, const float *grad, float grad_scale, float *m, float *v,
+                      int64_t n, float lr, float beta1, float beta2, float eps, float wd, int64_t t)
 {
     float c1 = 1.0f - powf(beta1, (float)t), c2 = 1.0f - powf(beta2, (float)t);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (int64_t i = 0; i < n; i++) {
-        float mi = beta1 * m[i] + (1.0f - beta1) * g[i];
-        float vi = beta2 * v[i] + (1.0f - beta2) * g[i] * g[i];
+        float g = grad_scale * grad[i];
+        float mi = beta1 * m[i] + (1.0f - beta1) * g;
+        float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
         m[i] = mi;
         v[i] = vi;
         float mhat = mi / c1, vhat = vi / c2;

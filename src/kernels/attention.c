@@ -5,6 +5,7 @@
 #include <math.h>
 
 #include "kernels/kernels.h"
+#include "kernels/vmath.h"
 
 void dlm_rope_table(float *cos_t, float *sin_t, int T, int hs, double theta)
 {
@@ -72,8 +73,9 @@ void dlm_attention_forward(float *out, float *att, const float *qkv, int B, int 
                 float mx = -INFINITY;
                 for (int j = 0; j < len; j++) mx = row[j] > mx ? row[j] : mx;
                 float sum = 0.0f;
+#pragma omp simd reduction(+ : sum)
                 for (int j = 0; j < len; j++) {
-                    row[j] = expf(row[j] - mx);
+                    row[j] = dlm_expf(row[j] - mx);
                     sum += row[j];
                 }
                 float inv = 1.0f / sum;

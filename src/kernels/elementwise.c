@@ -2,26 +2,27 @@
 #include <math.h>
 
 #include "kernels/kernels.h"
+#include "kernels/vmath.h"
 
 #define GELU_K 0.7978845608028654f /* sqrt(2 / pi) */
 #define GELU_C 0.044715f
 
 void dlm_gelu_forward(float *out, const float *inp, int64_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float x = inp[i];
-        out[i] = 0.5f * x * (1.0f + tanhf(GELU_K * (x + GELU_C * x * x * x)));
+        out[i] = 0.5f * x * (1.0f + dlm_tanhf(GELU_K * (x + GELU_C * x * x * x)));
     }
 }
 
 void dlm_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n)
 {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for simd schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float x = inp[i];
         float u = GELU_K * (x + GELU_C * x * x * x);
-        float th = tanhf(u);
+        float th = dlm_tanhf(u);
         float sech2 = 1.0f - th * th;
         float grad = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * GELU_C * x * x);
         dinp[i] += grad * dout[i];

@@ -4,11 +4,25 @@
 
 #include "kernels/kernels.h"
 
+static dlm_gemm_log *gemm_recorder;
+
+void dlm_gemm_record(dlm_gemm_log *log) { gemm_recorder = log; }
+
+static void record(const dlm_gemm_call *c)
+{
+    dlm_gemm_log *log = gemm_recorder;
+    if (log->n < log->cap) log->calls[log->n++] = *c;
+    else log->overflow++;
+}
+
 void dlm_gemm(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, float alpha,
               const float *a, int64_t rs_a, int64_t cs_a, const float *b, int64_t rs_b,
               int64_t cs_b, float beta, float *c, int64_t rs_c, int64_t cs_c)
 {
     if (m == 0 || n == 0) return;
+    if (gemm_recorder)
+        record(&(dlm_gemm_call){trans_a, trans_b, m, n, k, rs_a, cs_a, rs_b, cs_b, rs_c, cs_c,
+                                alpha, beta});
     /* BLIS takes non-const pointers but does not write A, B, alpha or beta. */
     bli_sgemm(trans_a ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE,
               trans_b ? BLIS_TRANSPOSE : BLIS_NO_TRANSPOSE, (dim_t)m, (dim_t)n, (dim_t)k,

@@ -28,6 +28,23 @@ void dlm_gemm_naive(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, f
                     const float *a, int64_t rs_a, int64_t cs_a, const float *b, int64_t rs_b,
                     int64_t cs_b, float beta, float *c, int64_t rs_c, int64_t cs_c);
 
+/* Recording of dlm_gemm calls (shapes, transposes, strides), so dlm-bench
+ * can replay a step's own list of matrix products. One recorder per
+ * process; only the benchmark sets it. */
+typedef struct {
+    int trans_a, trans_b;
+    int64_t m, n, k;
+    int64_t rs_a, cs_a, rs_b, cs_b, rs_c, cs_c;
+    float alpha, beta;
+} dlm_gemm_call;
+typedef struct {
+    dlm_gemm_call *calls;
+    int64_t n, cap;
+    int overflow; /* calls dropped because cap was reached */
+} dlm_gemm_log;
+/* Starts appending every dlm_gemm call to log (NULL stops). */
+void dlm_gemm_record(dlm_gemm_log *log);
+
 /* ---- linear: out (N,OC) = inp (N,C) @ w^T (C,OC) + bias (OC); bias may be NULL ---- */
 void dlm_linear_forward(float *out, const float *inp, const float *w, const float *bias,
                         int64_t N, int C, int OC);
@@ -92,12 +109,14 @@ void dlm_add(float *out, const float *a, const float *b, int64_t n); /* out = a 
 void dlm_accumulate(float *dst, const float *src, int64_t n);        /* dst += src */
 void dlm_scale(float *x, float s, int64_t n);                        /* x *= s */
 
-/* ---- AdamW with decoupled weight decay (Loshchilov & Hutter):
+/* ---- AdamW with decoupled weight decay (Loshchilov & Hutter), on the
+ * gradient g = grad_scale * grad (the clipping factor, applied in the same
+ * pass so the gradients are streamed once):
  * m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
  * p -= lr (mhat / (sqrt(vhat) + eps) + wd p), mhat/vhat bias-corrected at
  * step t >= 1. Pass wd = 0 for tensors that are not 2-D weight matrices. */
-void dlm_adamw_update(float *p, const float *g, float *m, float *v, int64_t n, float lr,
-                      float beta1, float beta2, float eps, float wd, int64_t t);
+void dlm_adamw_update(float *p, const float *grad, float grad_scale, float *m, float *v,
+                      int64_t n, float lr, float beta1, float beta2, float eps, float wd, int64_t t);
 
 /* ---- global-norm clipping ----
  * Sum of squares in double, in fixed-size chunks combined in order, so the

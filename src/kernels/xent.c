@@ -3,14 +3,28 @@
 #include <math.h>
 
 #include "kernels/kernels.h"
+#include "kernels/vmath.h"
 
-/* log sum_j exp(row[j]) over j < n_valid, accumulated in double. */
+/* log sum_j exp(row[j]) over j < n_valid. Terms are float (vectorised
+ * exp), summed in 16 float lanes over blocks of 256 and the blocks in
+ * double, all in a fixed order. */
 static double row_logsumexp(const float *row, int n_valid)
 {
     float mx = -INFINITY;
+#pragma omp simd reduction(max : mx)
     for (int j = 0; j < n_valid; j++) mx = row[j] > mx ? row[j] : mx;
     double sum = 0.0;
-    for (int j = 0; j < n_valid; j++) sum += exp((double)row[j] - (double)mx);
+    for (int j0 = 0; j0 < n_valid; j0 += 256) {
+        int j1 = j0 + 256 < n_valid ? j0 + 256 : n_valid;
+        float lane[16] = {0};
+        for (int j = j0; j < j1; j += 16) {
+            int w = j1 - j < 16 ? j1 - j : 16;
+            for (int l = 0; l < w; l++) lane[l] += dlm_expf(row[j + l] - mx);
+        }
+        float block = 0.0f;
+        for (int l = 0; l < 16; l++) block += lane[l];
+        sum += block;
+    }
     return (double)mx + log(sum);
 }
 
@@ -36,12 +50,11 @@ void dlm_xent_backward(float *dlogits, const float *logits, const int32_t *targe
             for (int j = 0; j < V; j++) drow[j] = 0.0f;
             continue;
         }
-        double lse = row_logsumexp(row, n_valid); /* read the row before it is overwritten */
+        float lse = (float)row_logsumexp(row, n_valid); /* read the row before it is overwritten */
         int tgt = targets[n];
-        for (int j = 0; j < n_valid; j++) {
-            float p = (float)exp((double)row[j] - lse);
-            drow[j] = g * (p - (j == tgt ? 1.0f : 0.0f));
-        }
+#pragma omp simd
+        for (int j = 0; j < n_valid; j++) drow[j] = g * dlm_expf(row[j] - lse);
+        drow[tgt] -= g;
         for (int j = n_valid; j < V; j++) drow[j] = 0.0f;
     }
 }

@@ -308,17 +308,20 @@ void dlm_block_forward(const dlm_model *m, int layer, const float *x_in, int B, 
     dlm_block_acts *a = &m->acts[layer];
     int T = c->seq_len, C = c->d_model, H = c->n_head;
     int64_t N = (int64_t)B * T;
+    double t0 = m->timers ? dlm_now() : 0.0;
     dlm_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x_in, p->ln1_w, p->ln1_b, N, C);
     dlm_linear_forward(a->qkv, a->ln1, p->qkv_w, p->qkv_b, N, C, 3 * C);
     dlm_rope_forward(a->qkv, m->rope_cos, m->rope_sin, B, T, C, H);
     dlm_attention_forward(a->atty, a->att, a->qkv, B, T, C, H, causal);
     dlm_linear_forward(a->res_mid, a->atty, p->proj_w, p->proj_b, N, C, C);
     dlm_accumulate(a->res_mid, x_in, N * C);
+    dlm_phase_lap(m->timers, DLM_PHASE_ATTN, &t0);
     dlm_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res_mid, p->ln2_w, p->ln2_b, N, C);
     dlm_linear_forward(a->fch, a->ln2, p->fc_w, p->fc_b, N, C, 4 * C);
     dlm_gelu_forward(a->fch_gelu, a->fch, N * 4 * C);
     dlm_linear_forward(a->res_out, a->fch_gelu, p->fcp_w, p->fcp_b, N, 4 * C, C);
     dlm_accumulate(a->res_out, a->res_mid, N * C);
+    dlm_phase_lap(m->timers, DLM_PHASE_MLP, &t0);
 }
 
 void dlm_block_backward(dlm_model *m, int layer, const float *x_in, const float *dres_out,
@@ -332,6 +335,7 @@ void dlm_block_backward(dlm_model *m, int layer, const float *x_in, const float 
     int T = c->seq_len, C = c->d_model, H = c->n_head;
     int64_t N = (int64_t)B * T;
 
+    double t0 = m->timers ? dlm_now() : 0.0;
     /* MLP: res_out = res_mid + fcp(gelu(fc(ln2(res_mid)))) */
     memcpy(s->dres_mid, dres_out, (size_t)N * C * sizeof(float));
     memset(s->dfch_gelu, 0, (size_t)N * 4 * C * sizeof(float));
@@ -344,6 +348,7 @@ void dlm_block_backward(dlm_model *m, int layer, const float *x_in, const float 
     dlm_layernorm_backward(s->dres_mid, g->ln2_w, g->ln2_b, s->dln, a->res_mid, p->ln2_w,
                            a->ln2_mean, a->ln2_rstd, N, C);
 
+    dlm_phase_lap(m->timers, DLM_PHASE_MLP_BWD, &t0);
     /* attention: res_mid = x_in + proj(attn(rope(qkv(ln1(x_in))))) */
     memcpy(dx_in, s->dres_mid, (size_t)N * C * sizeof(float));
     memset(s->datty, 0, (size_t)N * C * sizeof(float));
@@ -355,6 +360,7 @@ void dlm_block_backward(dlm_model *m, int layer, const float *x_in, const float 
     dlm_linear_backward(s->dln, g->qkv_w, g->qkv_b, s->dqkv, a->ln1, p->qkv_w, N, C, 3 * C);
     dlm_layernorm_backward(dx_in, g->ln1_w, g->ln1_b, s->dln, x_in, p->ln1_w, a->ln1_mean,
                            a->ln1_rstd, N, C);
+    dlm_phase_lap(m->timers, DLM_PHASE_ATTN_BWD, &t0);
 }
 
 dlm_status dlm_model_forward(dlm_model *m, const int32_t *inputs, int B, int causal)
@@ -367,16 +373,20 @@ dlm_status dlm_model_forward(dlm_model *m, const int32_t *inputs, int B, int cau
         DLM_CHECK(inputs[n] >= 0 && inputs[n] <= c->mask_id, DLM_ERR_ARG,
                   "input token %d at position %lld is outside the vocabulary (0..%d with MASK)",
                   inputs[n], (long long)n, c->mask_id);
+    double t0 = m->timers ? dlm_now() : 0.0;
     dlm_embedding_forward(m->embed, inputs, m->params.wte, N, c->d_model);
+    dlm_phase_lap(m->timers, DLM_PHASE_EMBED, &t0);
     const float *x = m->embed;
     for (int l = 0; l < c->n_layer; l++) {
         dlm_block_forward(m, l, x, B, causal);
         x = m->acts[l].res_out;
     }
+    t0 = m->timers ? dlm_now() : 0.0;
     dlm_layernorm_forward(m->lnf, m->lnf_mean, m->lnf_rstd, x, m->params.lnf_w, m->params.lnf_b,
                           N, c->d_model);
     dlm_linear_forward(m->logits, m->lnf, m->params.lm_head, NULL, N, c->d_model,
                        c->vocab_padded);
+    dlm_phase_lap(m->timers, DLM_PHASE_HEAD, &t0);
     return DLM_OK;
 }
 
@@ -386,6 +396,7 @@ void dlm_model_backward(dlm_model *m, const int32_t *inputs, int B, int causal)
     dlm_block_scratch *s = &m->scratch;
     int C = c->d_model, L = c->n_layer;
     int64_t N = (int64_t)B * c->seq_len;
+    double t0 = m->timers ? dlm_now() : 0.0;
     /* head: logits = lnf @ lm_head^T, with m->logits now holding dlogits */
     memset(s->dln, 0, (size_t)N * C * sizeof(float));
     dlm_linear_backward(s->dln, m->grads.lm_head, NULL, m->logits, m->lnf, m->params.lm_head, N,
@@ -395,13 +406,16 @@ void dlm_model_backward(dlm_model *m, const int32_t *inputs, int B, int causal)
     const float *x_last = m->acts[L - 1].res_out;
     dlm_layernorm_backward(dcur, m->grads.lnf_w, m->grads.lnf_b, s->dln, x_last, m->params.lnf_w,
                            m->lnf_mean, m->lnf_rstd, N, C);
+    dlm_phase_lap(m->timers, DLM_PHASE_HEAD_BWD, &t0);
     for (int l = L - 1; l >= 0; l--) {
         const float *x_in = l == 0 ? m->embed : m->acts[l - 1].res_out;
         dlm_block_backward(m, l, x_in, dcur, dnext, B, causal);
         float *t = dcur;
         dcur = dnext, dnext = t;
     }
+    t0 = m->timers ? dlm_now() : 0.0;
     dlm_embedding_backward(m->grads.wte, inputs, dcur, N, C);
+    dlm_phase_lap(m->timers, DLM_PHASE_EMBED_BWD, &t0);
 }
 
 void dlm_model_zero_grad(dlm_model *m) { dlm_arena_zero(&m->grad_arena); }

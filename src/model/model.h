@@ -21,6 +21,7 @@
 
 #include "core/arena.h"
 #include "core/status.h"
+#include "core/timer.h"
 
 #define DLM_VOCAB_ALIGN 64
 
@@ -118,6 +119,7 @@ typedef struct {
     float *lnf, *lnf_mean, *lnf_rstd; /* (N,C), (N), (N) */
     float *logits;              /* (N,V); backward turns it into dlogits in place */
     dlm_block_scratch scratch;
+    dlm_phase_timers *timers;   /* optional: per-phase wall time (dlm-bench) */
 } dlm_model;
 
 /* The parameter table alone (no allocation of the tensors): *floats is the

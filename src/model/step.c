@@ -50,16 +50,19 @@ dlm_status dlm_step_micro(dlm_model *m, dlm_step_buffers *buf, const dlm_objecti
                   "token %d at position %lld of the batch is outside the vocabulary of %d ids",
                   buf->targets[i], (long long)i, c->vocab_size);
     DLM_CALL(dlm_model_forward(m, buf->inputs, B, causal));
+    double t0 = m->timers ? dlm_now() : 0.0;
     dlm_xent_forward(buf->tok_loss, m->logits, buf->targets, N, c->vocab_padded, c->vocab_size);
     double s = 0.0;
     for (int64_t i = 0; i < N; i++)
         if (buf->weights[i] != 0.0f) s += (double)buf->weights[i] * (double)buf->tok_loss[i];
     *wsum = s;
+    dlm_phase_lap(m->timers, DLM_PHASE_HEAD, &t0);
     if (backward) {
         double denom = (double)G * T;
         for (int64_t i = 0; i < N; i++) buf->dloss[i] = (float)(buf->weights[i] / denom);
         dlm_xent_backward(m->logits, m->logits, buf->targets, buf->dloss, N, c->vocab_padded,
                           c->vocab_size);
+        dlm_phase_lap(m->timers, DLM_PHASE_HEAD_BWD, &t0);
         dlm_model_backward(m, buf->inputs, B, causal);
     }
     return DLM_OK;
@@ -88,7 +91,9 @@ dlm_status dlm_train_step(dlm_model *m, dlm_optimizer *opt, dlm_step_buffers *bu
     DLM_CALL(dlm_batch_loss(m, buf, o, x0, G, step, 1, loss));
     DLM_CHECK(isfinite(*loss), DLM_ERR_NUMERIC,
               "loss is not finite at step %u (%g); parameters left unchanged", step, *loss);
+    double t0 = m->timers ? dlm_now() : 0.0;
     DLM_CALL(dlm_optimizer_step(opt, m, lr, grad_norm));
+    dlm_phase_lap(m->timers, DLM_PHASE_OPTIM, &t0);
     return DLM_OK;
 }
 

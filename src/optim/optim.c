@@ -73,8 +73,7 @@ dlm_status dlm_optimizer_step(dlm_optimizer *opt, dlm_model *model, double lr, d
     for (int i = 0; i < model->n_tensors; i++) {
         const dlm_param_info *p = &model->table[i];
         size_t off = p->offset;
-        if (clip != 1.0f) dlm_scale(g + off, clip, (int64_t)p->numel);
-        dlm_adamw_update(model->param_arena.base + off, g + off, opt->m.base + off,
+        dlm_adamw_update(model->param_arena.base + off, g + off, clip, opt->m.base + off,
                          opt->v.base + off, (int64_t)p->numel, (float)lr, opt->cfg.beta1,
                          opt->cfg.beta2, opt->cfg.eps, p->decay ? opt->cfg.weight_decay : 0.0f,
                          opt->t);

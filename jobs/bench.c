@@ -1,0 +1,311 @@
+/* dlm-bench: full training steps (forward, backward, AdamW) of named
+ * shapes on synthetic tokens, timed per phase, plus a replay of the step's
+ * own GEMM calls, so the time spent outside matrix products shows as one
+ * ratio. Each case runs in its own process so its peak memory is its own. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/rng.h"
+#include "core/status.h"
+#include "core/timer.h"
+#include "diffusion/objective.h"
+#include "kernels/blis_info.h"
+#include "kernels/kernels.h"
+#include "model/model.h"
+#include "model/step.h"
+#include "optim/optim.h"
+
+typedef struct {
+    const char *name;
+    int L, C, H, V, T, B; /* V: data ids (257 = bytes + separator) */
+} bench_shape;
+
+static const bench_shape shapes[] = {
+    {"l6-d384", 6, 384, 6, 257, 256, 4},
+    {"gpt2-124m", 12, 768, 12, 50257, 256, 4},
+    {"tiny", 2, 64, 4, 257, 64, 2}, /* smoke test only */
+};
+#define N_SHAPES (int)(sizeof shapes / sizeof *shapes)
+
+typedef struct {
+    const char *shape, *objective;
+    int steps, warmup, threads;
+} bench_args;
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: dlm-bench [options]\n"
+            "Times full training steps (forward, backward, AdamW, fp32) on synthetic tokens and\n"
+            "prints, per case, the median step, the time per phase, and a replay of the step's\n"
+            "own GEMM calls. With no options: l6-d384 and gpt2-124m, objectives ar and mdlm.\n\n"
+            "  --shape NAME       l6-d384, gpt2-124m, tiny or all (default: l6-d384 and gpt2-124m)\n"
+            "  --objective NAME   ar, mdlm or both (default both)\n"
+            "  --steps N          measured steps, median reported (default 5)\n"
+            "  --warmup N         steps run first and not timed (default 2)\n"
+            "  --threads N        BLIS and OpenMP threads (default: OMP_NUM_THREADS or cores)\n"
+            "  --help             this text\n"
+            "One line per case for scripts:\n"
+            "  bench shape=<name> objective=<ar|mdlm> tokens_per_s=<x> step_ms=<x> gflops=<x>\n"
+            "        gemm_replay_ms=<x> ratio=<x> peak_rss_mb=<x>\n"
+            "ratio = GEMM replay time / whole step time. GFLOP/s use\n  %s\n",
+            DLM_FLOPS_DEFINITION);
+}
+
+static dlm_status parse_int(const char *opt, const char *s, int lo, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    DLM_CHECK(errno == 0 && end != s && *end == '\0' && v >= lo && v <= INT_MAX, DLM_ERR_ARG,
+              "%s expects an integer >= %d, got '%s'", opt, lo, s);
+    *out = (int)v;
+    return DLM_OK;
+}
+
+static dlm_status parse_args(int argc, char **argv, bench_args *a, int *help)
+{
+    *a = (bench_args){.shape = NULL, .objective = "both", .steps = 5, .warmup = 2, .threads = 0};
+    *help = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
+            *help = 1;
+            return DLM_OK;
+        }
+        DLM_CHECK(i + 1 < argc, DLM_ERR_ARG, "option %s needs a value (see --help)", o);
+        const char *v = argv[++i];
+        if (!strcmp(o, "--shape")) a->shape = v;
+        else if (!strcmp(o, "--objective")) a->objective = v;
+        else if (!strcmp(o, "--steps")) DLM_CALL(parse_int(o, v, 1, &a->steps));
+        else if (!strcmp(o, "--warmup")) DLM_CALL(parse_int(o, v, 0, &a->warmup));
+        else if (!strcmp(o, "--threads")) DLM_CALL(parse_int(o, v, 1, &a->threads));
+        else DLM_CHECK(0, DLM_ERR_ARG, "unknown option '%s' (see --help)", o);
+    }
+    if (a->shape && strcmp(a->shape, "all") != 0) {
+        int found = 0;
+        for (int s = 0; s < N_SHAPES; s++) found |= !strcmp(a->shape, shapes[s].name);
+        DLM_CHECK(found, DLM_ERR_ARG,
+                  "unknown shape '%s' (expected l6-d384, gpt2-124m, tiny or all)", a->shape);
+    }
+    DLM_CHECK(!strcmp(a->objective, "both") || !strcmp(a->objective, "ar") ||
+                  !strcmp(a->objective, "mdlm"),
+              DLM_ERR_ARG, "unknown objective '%s' (expected ar, mdlm or both)", a->objective);
+    return DLM_OK;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static double peak_rss_mb(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return -1.0;
+    char line[256];
+    double kb = -1.0;
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmHWM:", 6)) kb = atof(line + 6);
+    fclose(f);
+    return kb / 1024.0;
+}
+
+/* Elements a strided rows x cols view spans. */
+static int64_t extent(int64_t rows, int64_t cols, int64_t rs, int64_t cs)
+{
+    return rows && cols ? (rows - 1) * rs + (cols - 1) * cs + 1 : 0;
+}
+
+/* Runs the recorded calls on scratch buffers of the right extents; returns seconds. */
+static dlm_status replay(const dlm_gemm_log *log, int reps, double *seconds)
+{
+    int64_t na = 0, nb = 0, nc = 0;
+    for (int64_t i = 0; i < log->n; i++) {
+        const dlm_gemm_call *c = &log->calls[i];
+        int64_t ar = c->trans_a ? c->k : c->m, ac = c->trans_a ? c->m : c->k;
+        int64_t br = c->trans_b ? c->n : c->k, bc = c->trans_b ? c->k : c->n;
+        int64_t ea = extent(ar, ac, c->rs_a, c->cs_a), eb = extent(br, bc, c->rs_b, c->cs_b);
+        int64_t ec = extent(c->m, c->n, c->rs_c, c->cs_c);
+        na = ea > na ? ea : na, nb = eb > nb ? eb : nb, nc = ec > nc ? ec : nc;
+    }
+    float *a = calloc((size_t)na + 1, sizeof *a), *b = calloc((size_t)nb + 1, sizeof *b),
+          *c = calloc((size_t)nc + 1, sizeof *c);
+    if (!a || !b || !c) {
+        free(a), free(b), free(c);
+        DLM_CHECK(0, DLM_ERR_NOMEM, "allocating GEMM replay buffers");
+    }
+    for (int64_t i = 0; i < na; i++) a[i] = 1e-3f * (float)(i % 7);
+    for (int64_t i = 0; i < nb; i++) b[i] = 1e-3f * (float)(i % 5);
+    double *t = malloc((size_t)reps * sizeof *t);
+    for (int r = 0; r < reps; r++) {
+        double t0 = dlm_now();
+        for (int64_t i = 0; i < log->n; i++) {
+            const dlm_gemm_call *g = &log->calls[i];
+            dlm_gemm(g->trans_a, g->trans_b, g->m, g->n, g->k, g->alpha, a, g->rs_a, g->cs_a, b,
+                     g->rs_b, g->cs_b, g->beta, c, g->rs_c, g->cs_c);
+        }
+        t[r] = dlm_now() - t0;
+    }
+    *seconds = median(t, reps);
+    free(t), free(a), free(b), free(c);
+    return DLM_OK;
+}
+
+static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const bench_args *a)
+{
+    dlm_status st = DLM_OK;
+    dlm_model_config cfg;
+    dlm_model_config_bytes(&cfg, sh->L, sh->C, sh->H, sh->T);
+    dlm_model_config_vocab(&cfg, sh->V, sh->V - 1);
+    cfg.tied_head = sh->V > 257; /* GPT-2 ties its head */
+    dlm_model *m = NULL;
+    dlm_optimizer *opt = NULL;
+    dlm_step_buffers buf = {0};
+    int32_t *x = NULL;
+    double *step_s = NULL, *phase_s = NULL;
+    dlm_gemm_log log = {0};
+    DLM_CALL(dlm_model_create(&cfg, sh->B, &m));
+    dlm_model_init(m, 1);
+    dlm_adamw_config oc;
+    dlm_adamw_config_default(&oc);
+    DLM_CALL_GOTO(st, dlm_optimizer_create(m, &oc, &opt), done);
+    DLM_CALL_GOTO(st, dlm_step_buffers_create(m, &buf), done);
+    dlm_objective obj = {.kind = kind, .seed = 1, .bos_id = cfg.bos_id, .mask_id = cfg.mask_id};
+    dlm_schedule_default(&obj.schedule, DLM_SCHEDULE_LOGLINEAR);
+    int G = sh->B, T = sh->T;
+    x = malloc((size_t)G * T * sizeof *x);
+    step_s = malloc((size_t)a->steps * sizeof *step_s);
+    phase_s = calloc(DLM_PHASE_COUNT, sizeof *phase_s);
+    log.cap = 1 << 16;
+    log.calls = malloc((size_t)log.cap * sizeof *log.calls);
+    st = x && step_s && phase_s && log.calls ? DLM_OK : DLM_ERR_NOMEM;
+    DLM_CALL_GOTO(st, st, done);
+    for (int64_t i = 0; i < (int64_t)G * T; i++)
+        x[i] = (int32_t)(dlm_rng_uniform(1, 0, 0, (uint32_t)i, DLM_RNG_DATA) * cfg.vocab_size);
+
+    dlm_phase_timers timers;
+    double loss, gnorm;
+    for (int s = 0; s < a->warmup + a->steps; s++) {
+        int timed = s >= a->warmup;
+        memset(&timers, 0, sizeof timers);
+        m->timers = timed ? &timers : NULL;
+        double t0 = dlm_now();
+        DLM_CALL_GOTO(st, dlm_train_step(m, opt, &buf, &obj, x, G, (uint32_t)s, 1e-4, &loss, &gnorm),
+                      done);
+        if (timed) {
+            step_s[s - a->warmup] = dlm_now() - t0;
+            for (int p = 0; p < DLM_PHASE_COUNT; p++) phase_s[p] += timers.seconds[p] / a->steps;
+        }
+    }
+    m->timers = NULL;
+    dlm_gemm_record(&log); /* one more step, to capture its GEMM list */
+    DLM_CALL_GOTO(st, dlm_train_step(m, opt, &buf, &obj, x, G, 0, 1e-4, &loss, &gnorm), done);
+    dlm_gemm_record(NULL);
+    st = log.overflow ? DLM_ERR_STATE : DLM_OK;
+    if (st != DLM_OK) {
+        dlm_error_push(st, __FILE__, __LINE__, __func__, "GEMM log overflowed (%d calls dropped)",
+                       log.overflow);
+        goto done;
+    }
+    double gemm_s = 0.0;
+    DLM_CALL_GOTO(st, replay(&log, a->steps, &gemm_s), done);
+
+    double step = median(step_s, a->steps), tps = (double)G * T / step;
+    double gflops = tps * dlm_model_flops_per_token(&cfg) / 1e9;
+    double phases_sum = 0.0;
+    const char *objname = dlm_objective_name(kind);
+    printf("%s %s: L=%d d=%d H=%d T=%d B=%d V=%d (padded %d), %lld parameters, %lld GEMM calls/step\n",
+           sh->name, objname, sh->L, sh->C, sh->H, sh->T, sh->B, cfg.vocab_size, cfg.vocab_padded,
+           (long long)dlm_model_param_count(m), (long long)log.n);
+    printf("  phase ms/step:");
+    for (int p = 0; p < DLM_PHASE_COUNT; p++) {
+        printf(" %s %.1f", dlm_phase_name((dlm_phase)p), 1e3 * phase_s[p]);
+        phases_sum += phase_s[p];
+    }
+    double mean_step = 0.0;
+    for (int s = 0; s < a->steps; s++) mean_step += step_s[s] / a->steps;
+    printf(" other %.1f\n", 1e3 * (mean_step - phases_sum));
+    printf("bench shape=%s objective=%s tokens_per_s=%.1f step_ms=%.2f gflops=%.2f "
+           "gemm_replay_ms=%.2f ratio=%.3f peak_rss_mb=%.1f\n",
+           sh->name, objname, tps, 1e3 * step, gflops, 1e3 * gemm_s, gemm_s / step, peak_rss_mb());
+    fflush(stdout);
+done:
+    free(log.calls);
+    free(x), free(step_s), free(phase_s);
+    dlm_step_buffers_destroy(&buf);
+    dlm_optimizer_destroy(&opt);
+    dlm_model_destroy(&m);
+    return st;
+}
+
+static int default_threads(void)
+{
+    const char *e = getenv("OMP_NUM_THREADS");
+    if (e && atoi(e) > 0) return atoi(e);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+int main(int argc, char **argv)
+{
+    bench_args a;
+    int help;
+    dlm_status st = parse_args(argc, argv, &a, &help);
+    if (st != DLM_OK) {
+        fprintf(stderr, "dlm-bench: %s", dlm_error_text());
+        return 1;
+    }
+    if (help) {
+        usage(stdout);
+        return 0;
+    }
+    int threads = a.threads > 0 ? a.threads : default_threads();
+    printf("dlm-bench: %d threads; %s\n", threads, DLM_FLOPS_DEFINITION);
+    fflush(stdout);
+    int failures = 0;
+    for (int s = 0; s < N_SHAPES; s++) {
+        int chosen = a.shape ? (!strcmp(a.shape, "all") || !strcmp(a.shape, shapes[s].name))
+                             : strcmp(shapes[s].name, "tiny") != 0;
+        if (!chosen) continue;
+        for (int k = 0; k < 2; k++) {
+            if (strcmp(a.objective, "both") && strcmp(a.objective, k ? "mdlm" : "ar")) continue;
+            /* a child per case: its peak memory is its own, and BLIS/OpenMP
+             * start fresh in it (the parent never touches them) */
+            pid_t pid = fork();
+            if (pid < 0) {
+                perror("dlm-bench: fork");
+                return 1;
+            }
+            if (pid == 0) {
+                dlm_blis_init(threads);
+                char blis[512];
+                dlm_status cs = dlm_blis_describe(blis, sizeof blis);
+                if (cs == DLM_OK && s == 0 && k == 0) printf("%s\n", blis);
+                if (cs == DLM_OK) cs = run_case(&shapes[s], (dlm_objective_kind)k, &a);
+                if (cs != DLM_OK) fprintf(stderr, "dlm-bench: %s failed: %s", shapes[s].name,
+                                          dlm_error_text());
+                fflush(stdout);
+                _exit(cs == DLM_OK ? 0 : 1);
+            }
+            int wstatus;
+            waitpid(pid, &wstatus, 0);
+            failures += !(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);
+        }
+    }
+    return failures ? 1 : 0;
+}
