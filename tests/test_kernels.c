@@ -11,6 +11,7 @@
 
 #include "harness.h"
 #include "kernels/kernels.h"
+#include "kernels/vmath.h"
 #include "ref_kernels.h"
 
 /* ---- helpers ---- */
@@ -391,7 +392,7 @@ static void test_linear(void)
            *dw_d = dcopy(&g, dw, (int64_t)OC * C), *dbias_d = dcopy(&g, dbias, OC);
     float *dinp1 = fcopy(&g, dinp, N * C), *dw1 = fcopy(&g, dw, (int64_t)OC * C),
           *dbias1 = fcopy(&g, dbias, OC);
-    dlm_linear_backward(dinp, dw, dbias, dout, inp, w, N, C, OC);
+    dlm_linear_backward(dinp, 1.0f, dw, dbias, dout, inp, w, N, C, OC);
     ref_linear_backward(dinp_d, dw_d, dbias_d, dout_d, inp_d, w_d, N, C, OC);
     /* dinp sums over OC, dw and dbias over the N rows, each plus the old value */
     below(dlm_test_rel_err(dinp, dinp_d, N * C, 1e-3), tol_sum(OC + 1), "linear dinp (+=)");
@@ -399,14 +400,22 @@ static void test_linear(void)
     below(dlm_test_rel_err(dbias, dbias_d, OC, 1e-3), tol_sum(N + 1), "linear dbias (+=)");
 
     /* the NULL (not needed) outputs: the requested ones are still right */
-    dlm_linear_backward(NULL, dw1, NULL, dout, inp, w, N, C, OC);
+    dlm_linear_backward(NULL, 1.0f, dw1, NULL, dout, inp, w, N, C, OC);
     below(dlm_test_rel_err(dw1, dw_d, (int64_t)OC * C, 1e-3), tol_sum(N + 1),
           "linear dw alone (dinp, dbias NULL)");
-    dlm_linear_backward(dinp1, NULL, dbias1, dout, inp, w, N, C, OC);
+    dlm_linear_backward(dinp1, 1.0f, NULL, dbias1, dout, inp, w, N, C, OC);
     below(dlm_test_rel_err(dinp1, dinp_d, N * C, 1e-3), tol_sum(OC + 1),
           "linear dinp with dw NULL");
     below(dlm_test_rel_err(dbias1, dbias_d, OC, 1e-3), tol_sum(N + 1),
           "linear dbias with dw NULL");
+
+    /* dinp_beta = 0 overwrites without reading: NaN in dinp must not leak */
+    float *dinp0 = fbuf(&g, N * C);
+    double *dinp0_d = dbuf(&g, N * C), *dw0_d = dbuf(&g, (int64_t)OC * C);
+    for (int64_t i = 0; i < N * C; i++) dinp0[i] = NAN;
+    dlm_linear_backward(dinp0, 0.0f, NULL, NULL, dout, inp, w, N, C, OC);
+    ref_linear_backward(dinp0_d, dw0_d, NULL, dout_d, inp_d, w_d, N, C, OC);
+    below(dlm_test_rel_err(dinp0, dinp0_d, N * C, 1e-3), tol_sum(OC), "linear dinp (overwrite)");
     bag_free(&g);
 }
 
@@ -428,7 +437,7 @@ static void test_linear_larger(void)
     dlm_linear_forward(out, inp, w, bias, N, C, OC);
     ref_linear_forward(out_d, inp_d, w_d, bias_d, N, C, OC);
     below(dlm_test_rel_err(out, out_d, N * OC, 1e-3), tol_sum(C + 1), "linear 70x96x52 forward");
-    dlm_linear_backward(dinp, dw, dbias, dout, inp, w, N, C, OC);
+    dlm_linear_backward(dinp, 1.0f, dw, dbias, dout, inp, w, N, C, OC);
     ref_linear_backward(dinp_d, dw_d, dbias_d, dout_d, inp_d, w_d, N, C, OC);
     below(dlm_test_rel_err(dinp, dinp_d, N * C, 1e-3), tol_sum(OC + 1), "linear 70x96x52 dinp");
     below(dlm_test_rel_err(dw, dw_d, (int64_t)OC * C, 1e-3), tol_sum(N + 1),
@@ -476,6 +485,28 @@ static void test_layernorm(void)
     bag_free(&g);
 }
 
+/* The vectorised exp and tanh against libm in double: exp's relative error
+ * over its whole clamped range, tanh's absolute error (what GELU needs),
+ * and the clamps: never 0, never inf, never NaN. */
+static void test_vmath(void)
+{
+    double e_exp = 0.0, e_tanh = 0.0;
+    for (int i = 0; i <= 200000; i++) {
+        float x = -87.0f + 175.0f * (float)i / 200000.0f;
+        double ref = exp((double)x);
+        e_exp = worse(e_exp, fabs((double)dlm_expf(x) - ref) / ref);
+        float u = -10.0f + 20.0f * (float)i / 200000.0f;
+        e_tanh = worse(e_tanh, fabs((double)dlm_tanhf(u) - tanh((double)u)));
+    }
+    /* a few float roundings in the reduction and Horner steps: 4e-7 */
+    below(e_exp, 4e-7, "dlm_expf relative error on [-87, 88]");
+    below(e_tanh, 4e-7, "dlm_tanhf absolute error on [-10, 10]");
+    CU_ASSERT(dlm_expf(-1000.0f) > 0.0f && dlm_expf(-1000.0f) < 2e-38f);
+    CU_ASSERT(isfinite(dlm_expf(1000.0f)) && dlm_expf(1000.0f) > 1e38f);
+    CU_ASSERT(dlm_tanhf(100.0f) == 1.0f && dlm_tanhf(-100.0f) == -1.0f);
+    CU_ASSERT(dlm_expf(0.0f) == 1.0f);
+}
+
 static void test_gelu(void)
 {
     bag g = {0};
@@ -489,11 +520,17 @@ static void test_gelu(void)
     /* elementwise: a cubic, tanhf (a couple of ulp) and three products,
      * measured against the largest |out| ~ 5: 32 u is loose */
     below(dlm_test_rel_err(out, out_d, n, 1e-3), 32 * U32, "gelu forward");
+    /* the float kernel overwrites (dinp holds garbage first); the double
+     * reference accumulates, so it starts from 0 */
+    for (int64_t i = 0; i < n; i++) dinp[i] = NAN, dinp_d[i] = 0.0;
     dlm_gelu_backward(dinp, inp, dout, n);
     ref_gelu_backward(dinp_d, inp_d, dout_d, n);
     /* the derivative has 1 - tanh^2 (cancellation near the tails, where it
-     * is small anyway) and the += of a prefilled O(1) value */
-    below(dlm_test_rel_err(dinp, dinp_d, n, 1e-3), 64 * U32, "gelu dinp (+=)");
+     * is small anyway) */
+    below(dlm_test_rel_err(dinp, dinp_d, n, 1e-3), 64 * U32, "gelu dinp");
+    /* in place: the gradient overwrites its own input */
+    dlm_gelu_backward(dout, inp, dout, n);
+    CU_ASSERT(memcmp(dout, dinp, (size_t)n * sizeof *dout) == 0);
     bag_free(&g);
 }
 
@@ -582,13 +619,14 @@ static void attention_case(int B, int T, int C, int H, int causal)
     }
 
     float *dout = frand(&g, no, 1, 2), *dqkv = frand(&g, nq, 1, 3);
-    float *scratch = fbuf(&g, (int64_t)T * T); /* exactly T*T: overruns show under ASan */
-    double *dout_d = dcopy(&g, dout, no), *dqkv_d = dcopy(&g, dqkv, nq);
+    float *scratch = fbuf(&g, (int64_t)B * H * T * T); /* exact size: overruns show under ASan */
+    double *dout_d = dcopy(&g, dout, no), *dqkv_d = dbuf(&g, nq);
+    for (int64_t i = 0; i < nq; i++) dqkv[i] = NAN; /* overwritten, never read */
     dlm_attention_backward(dqkv, scratch, dout, qkv, att, B, T, C, H, causal);
     ref_attention_backward(dqkv_d, dout_d, qkv_d, att_d, B, T, C, H, causal);
     /* chains hs- and T-term sums through the softmax Jacobian, whose
      * p (dp - sum p dp) cancels somewhat: twice the forward bound */
-    snprintf(what, sizeof what, "attention %s T=%d H=%d dqkv (+=)", kind, T, H);
+    snprintf(what, sizeof what, "attention %s T=%d H=%d dqkv (overwrite)", kind, T, H);
     below(dlm_test_rel_err(dqkv, dqkv_d, nq, 1e-3), 2 * tol_sum(hs + 2 * T), what);
     bag_free(&g);
 }
@@ -916,7 +954,7 @@ static void test_thread_invariance(void)
         res[r][0] = fbuf(&g, N * C), res[r][1] = fbuf(&g, (int64_t)OC * C);
         res[r][2] = fbuf(&g, OC), res[r][3] = fbuf(&g, C), res[r][4] = fbuf(&g, C);
         res[r][5] = fbuf(&g, (int64_t)V * C);
-        dlm_linear_backward(res[r][0], res[r][1], res[r][2], dout, inp, w, N, C, OC);
+        dlm_linear_backward(res[r][0], 1.0f, res[r][1], res[r][2], dout, inp, w, N, C, OC);
         dlm_layernorm_forward(lout, mean, rstd, inp, lw, lb, N, C);
         float *ldinp = fbuf(&g, N * C);
         dlm_layernorm_backward(ldinp, res[r][3], res[r][4], ldout, inp, lw, mean, rstd, N, C);
@@ -952,7 +990,8 @@ int main(int argc, char **argv)
         {"linear forward/backward (+=, NULL grads)", test_linear},
         {"linear 70x96x52", test_linear_larger},
         {"layernorm forward/backward (+=)", test_layernorm},
-        {"gelu forward/backward (+=)", test_gelu},
+        {"vectorised exp and tanh", test_vmath},
+        {"gelu forward/backward (overwrite, in place)", test_gelu},
         {"rope table, forward, backward, inverse", test_rope},
         {"attention causal and bidirectional (+=)", test_attention},
         {"xent n_valid < V, zero rows, aliasing", test_xent},

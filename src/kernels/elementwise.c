@@ -25,7 +25,7 @@ void dlm_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t
         float th = dlm_tanhf(u);
         float sech2 = 1.0f - th * th;
         float grad = 0.5f * (1.0f + th) + 0.5f * x * sech2 * GELU_K * (1.0f + 3.0f * GELU_C * x * x);
-        dinp[i] += grad * dout[i];
+        dinp[i] = grad * dout[i];
     }
 }
 

@@ -76,10 +76,11 @@ static void column_sums_accumulate(float *dbias, const float *dout, int64_t N, i
     }
 }
 
-void dlm_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
-                         const float *inp, const float *w, int64_t N, int C, int OC)
+void dlm_linear_backward(float *dinp, float dinp_beta, float *dw, float *dbias,
+                         const float *dout, const float *inp, const float *w, int64_t N, int C,
+                         int OC)
 {
-    if (dinp) dlm_gemm(0, 0, N, C, OC, 1.0f, dout, OC, 1, w, C, 1, 1.0f, dinp, C, 1);
+    if (dinp) dlm_gemm(0, 0, N, C, OC, 1.0f, dout, OC, 1, w, C, 1, dinp_beta, dinp, C, 1);
     if (dw) dlm_gemm(1, 0, OC, C, N, 1.0f, dout, OC, 1, inp, C, 1, 1.0f, dw, C, 1);
     if (dbias) column_sums_accumulate(dbias, dout, N, OC);
 }

@@ -6,7 +6,8 @@
  * (out = inp @ W^T + b), as in PyTorch and llm.c.
  *
  * Backward functions accumulate (+=) into every gradient they write,
- * except where a comment says otherwise; zeroing is the caller's call.
+ * except where a comment says otherwise (GELU, attention and cross-entropy
+ * overwrite, linear's input gradient may); zeroing is the caller's call.
  * Reductions over rows run in a fixed order, so results do not depend on
  * the number of threads.
  */
@@ -48,10 +49,12 @@ void dlm_gemm_record(dlm_gemm_log *log);
 /* ---- linear: out (N,OC) = inp (N,C) @ w^T (C,OC) + bias (OC); bias may be NULL ---- */
 void dlm_linear_forward(float *out, const float *inp, const float *w, const float *bias,
                         int64_t N, int C, int OC);
-/* dinp (N,C) += dout @ w; dw (OC,C) += dout^T @ inp; dbias (OC) += column sums of dout.
- * Any of dinp, dw, dbias may be NULL (not needed). */
-void dlm_linear_backward(float *dinp, float *dw, float *dbias, const float *dout,
-                         const float *inp, const float *w, int64_t N, int C, int OC);
+/* dinp (N,C) = dinp_beta * dinp + dout @ w (dinp_beta 1 accumulates, 0
+ * overwrites without reading); dw (OC,C) += dout^T @ inp; dbias (OC) +=
+ * column sums of dout. Any of dinp, dw, dbias may be NULL (not needed). */
+void dlm_linear_backward(float *dinp, float dinp_beta, float *dw, float *dbias,
+                         const float *dout, const float *inp, const float *w, int64_t N, int C,
+                         int OC);
 
 /* ---- LayerNorm over C with eps 1e-5; mean, rstd (N) are saved for backward ---- */
 void dlm_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
@@ -62,6 +65,7 @@ void dlm_layernorm_backward(float *dinp, float *dw, float *db, const float *dout
 
 /* ---- GELU, tanh form: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) ---- */
 void dlm_gelu_forward(float *out, const float *inp, int64_t n);
+/* dinp = gelu'(inp) * dout: overwrites, and dinp may alias dout (in place). */
 void dlm_gelu_backward(float *dinp, const float *inp, const float *dout, int64_t n);
 
 /* ---- rotary position embedding on q and k, in place ----
@@ -83,7 +87,8 @@ void dlm_rope_backward(float *dqkv, const float *cos_t, const float *sin_t, int 
  * attends to j <= i (AR); causal = 0: to every j (diffusion). */
 void dlm_attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int H,
                            int causal);
-/* dqkv (B,T,3C) += ...; scratch holds T*T floats. */
+/* dqkv (B,T,3C) = gradient of q, k, v (overwritten, never read); scratch
+ * holds B*H*T*T floats. */
 void dlm_attention_backward(float *dqkv, float *scratch, const float *dout, const float *qkv,
                             const float *att, int B, int T, int C, int H, int causal);
 

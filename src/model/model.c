@@ -148,8 +148,8 @@ static size_t act_floats(const dlm_model_config *c, int B)
     size_t total = 2 * dlm_arena_round(T * hs / 2);            /* rope tables */
     total += r + (size_t)c->n_layer * block_act_floats(c, B);  /* embed + blocks */
     total += r + 2 * rn + dlm_arena_round(N * c->vocab_padded); /* lnf + logits */
-    total += 5 * r + dlm_arena_round(N * 3 * C) + 2 * dlm_arena_round(N * 4 * C) +
-             dlm_arena_round(T * T); /* scratch */
+    total += 5 * r + dlm_arena_round(N * 3 * C) + dlm_arena_round(N * 4 * C) +
+             dlm_arena_round((size_t)B * c->n_head * T * T); /* scratch */
     return total;
 }
 
@@ -190,8 +190,7 @@ static dlm_status take_acts(dlm_model *m)
     DLM_CALL(dlm_arena_take(a, N * 3 * C, &s->dqkv));
     DLM_CALL(dlm_arena_take(a, N * C, &s->datty));
     DLM_CALL(dlm_arena_take(a, N * 4 * C, &s->dfch));
-    DLM_CALL(dlm_arena_take(a, N * 4 * C, &s->dfch_gelu));
-    DLM_CALL(dlm_arena_take(a, T * T, &s->datt));
+    DLM_CALL(dlm_arena_take(a, (size_t)m->max_batch * c->n_head * T * T, &s->datt));
     return DLM_OK;
 }
 
@@ -338,26 +337,20 @@ void dlm_block_backward(dlm_model *m, int layer, const float *x_in, const float 
     double t0 = m->timers ? dlm_now() : 0.0;
     /* MLP: res_out = res_mid + fcp(gelu(fc(ln2(res_mid)))) */
     memcpy(s->dres_mid, dres_out, (size_t)N * C * sizeof(float));
-    memset(s->dfch_gelu, 0, (size_t)N * 4 * C * sizeof(float));
-    dlm_linear_backward(s->dfch_gelu, g->fcp_w, g->fcp_b, dres_out, a->fch_gelu, p->fcp_w, N,
+    dlm_linear_backward(s->dfch, 0.0f, g->fcp_w, g->fcp_b, dres_out, a->fch_gelu, p->fcp_w, N,
                         4 * C, C);
-    memset(s->dfch, 0, (size_t)N * 4 * C * sizeof(float));
-    dlm_gelu_backward(s->dfch, a->fch, s->dfch_gelu, N * 4 * C);
-    memset(s->dln, 0, (size_t)N * C * sizeof(float));
-    dlm_linear_backward(s->dln, g->fc_w, g->fc_b, s->dfch, a->ln2, p->fc_w, N, C, 4 * C);
+    dlm_gelu_backward(s->dfch, a->fch, s->dfch, N * 4 * C);
+    dlm_linear_backward(s->dln, 0.0f, g->fc_w, g->fc_b, s->dfch, a->ln2, p->fc_w, N, C, 4 * C);
     dlm_layernorm_backward(s->dres_mid, g->ln2_w, g->ln2_b, s->dln, a->res_mid, p->ln2_w,
                            a->ln2_mean, a->ln2_rstd, N, C);
-
     dlm_phase_lap(m->timers, DLM_PHASE_MLP_BWD, &t0);
     /* attention: res_mid = x_in + proj(attn(rope(qkv(ln1(x_in))))) */
     memcpy(dx_in, s->dres_mid, (size_t)N * C * sizeof(float));
-    memset(s->datty, 0, (size_t)N * C * sizeof(float));
-    dlm_linear_backward(s->datty, g->proj_w, g->proj_b, s->dres_mid, a->atty, p->proj_w, N, C, C);
-    memset(s->dqkv, 0, (size_t)N * 3 * C * sizeof(float));
+    dlm_linear_backward(s->datty, 0.0f, g->proj_w, g->proj_b, s->dres_mid, a->atty, p->proj_w, N,
+                        C, C);
     dlm_attention_backward(s->dqkv, s->datt, s->datty, a->qkv, a->att, B, T, C, H, causal);
     dlm_rope_backward(s->dqkv, m->rope_cos, m->rope_sin, B, T, C, H);
-    memset(s->dln, 0, (size_t)N * C * sizeof(float));
-    dlm_linear_backward(s->dln, g->qkv_w, g->qkv_b, s->dqkv, a->ln1, p->qkv_w, N, C, 3 * C);
+    dlm_linear_backward(s->dln, 0.0f, g->qkv_w, g->qkv_b, s->dqkv, a->ln1, p->qkv_w, N, C, 3 * C);
     dlm_layernorm_backward(dx_in, g->ln1_w, g->ln1_b, s->dln, x_in, p->ln1_w, a->ln1_mean,
                            a->ln1_rstd, N, C);
     dlm_phase_lap(m->timers, DLM_PHASE_ATTN_BWD, &t0);
@@ -398,9 +391,8 @@ void dlm_model_backward(dlm_model *m, const int32_t *inputs, int B, int causal)
     int64_t N = (int64_t)B * c->seq_len;
     double t0 = m->timers ? dlm_now() : 0.0;
     /* head: logits = lnf @ lm_head^T, with m->logits now holding dlogits */
-    memset(s->dln, 0, (size_t)N * C * sizeof(float));
-    dlm_linear_backward(s->dln, m->grads.lm_head, NULL, m->logits, m->lnf, m->params.lm_head, N,
-                        C, c->vocab_padded);
+    dlm_linear_backward(s->dln, 0.0f, m->grads.lm_head, NULL, m->logits, m->lnf,
+                        m->params.lm_head, N, C, c->vocab_padded);
     float *dcur = s->dres_a, *dnext = s->dres_b;
     memset(dcur, 0, (size_t)N * C * sizeof(float));
     const float *x_last = m->acts[L - 1].res_out;

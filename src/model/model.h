@@ -101,8 +101,7 @@ typedef struct {
     float *dqkv;            /* (N,3C) */
     float *datty;           /* (N,C) */
     float *dfch;            /* (N,4C) */
-    float *dfch_gelu;       /* (N,4C) */
-    float *datt;            /* (T,T) */
+    float *datt;            /* (B,H,T,T) */
 } dlm_block_scratch;
 
 typedef struct {
