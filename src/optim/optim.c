@@ -8,13 +8,45 @@
 
 #define PI 3.14159265358979323846
 
+#include <string.h>
+
+dlm_status dlm_lr_kind_parse(const char *name, dlm_lr_kind *kind)
+{
+    if (!strcmp(name, "cosine")) *kind = DLM_LR_COSINE;
+    else if (!strcmp(name, "constant")) *kind = DLM_LR_CONSTANT;
+    else if (!strcmp(name, "wsd")) *kind = DLM_LR_WSD;
+    else DLM_CHECK(0, DLM_ERR_ARG, "unknown learning-rate schedule '%s' (expected cosine, constant or wsd)", name);
+    return DLM_OK;
+}
+
 double dlm_lr_at(const dlm_lr_schedule *s, int64_t step)
 {
     if (s->warmup > 0 && step < s->warmup) return s->lr * (double)(step + 1) / (double)s->warmup;
     if (s->kind == DLM_LR_CONSTANT || s->total <= s->warmup) return s->lr;
+    if (s->kind == DLM_LR_WSD) {
+        double decay_steps = s->decay_fraction * (double)s->total;
+        double start = (double)s->total - decay_steps;
+        if ((double)step < start || decay_steps <= 0.0) return s->lr;
+        double f = ((double)step - start) / decay_steps;
+        if (f > 1.0) f = 1.0;
+        return s->lr + (s->min_lr - s->lr) * f;
+    }
     double progress = (double)(step - s->warmup) / (double)(s->total - s->warmup);
     if (progress > 1.0) progress = 1.0;
     return s->min_lr + 0.5 * (s->lr - s->min_lr) * (1.0 + cos(PI * progress));
+}
+
+double dlm_ema_decay_at(double decay, int64_t n)
+{
+    double warm = (1.0 + (double)n) / (10.0 + (double)n);
+    return decay < warm ? decay : warm;
+}
+
+void dlm_ema_update(float *ema, const float *p, int64_t n_floats, double decay, int64_t n)
+{
+    float d = (float)dlm_ema_decay_at(decay, n), c = 1.0f - d;
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n_floats; i++) ema[i] = d * ema[i] + c * p[i];
 }
 
 void dlm_adamw_config_default(dlm_adamw_config *c)

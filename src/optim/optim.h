@@ -16,14 +16,27 @@ typedef struct {
 } dlm_adamw_config;
 
 /* lr(step) for step = 0, 1, ...: linear warmup from lr/warmup to lr over
- * `warmup` steps, then cosine down to min_lr at `total` (or constant). */
-typedef enum { DLM_LR_COSINE = 0, DLM_LR_CONSTANT } dlm_lr_kind;
+ * `warmup` steps, then
+ *   cosine:   cosine from lr down to min_lr at step `total`;
+ *   constant: lr;
+ *   wsd:      warmup-stable-decay: lr until the last decay_fraction of the
+ *             steps, then linear down to min_lr at `total`. */
+typedef enum { DLM_LR_COSINE = 0, DLM_LR_CONSTANT, DLM_LR_WSD } dlm_lr_kind;
 typedef struct {
     dlm_lr_kind kind;
     double lr, min_lr;
     int64_t warmup, total;
+    double decay_fraction; /* wsd only */
 } dlm_lr_schedule;
+dlm_status dlm_lr_kind_parse(const char *name, dlm_lr_kind *kind);
 double dlm_lr_at(const dlm_lr_schedule *s, int64_t step);
+
+/* Exponential moving average of the weights: ema = d ema + (1 - d) p with
+ * d = min(decay, (1 + n) / (10 + n)) at update n = 0, 1, ... (warmed up, so
+ * a short run's EMA is not still mostly its initial weights). */
+double dlm_ema_decay_at(double decay, int64_t n);
+/* ema and p are n_floats long (the parameter arena). */
+void dlm_ema_update(float *ema, const float *p, int64_t n_floats, double decay, int64_t n);
 
 typedef struct {
     dlm_adamw_config cfg;
