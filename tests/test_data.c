@@ -15,6 +15,8 @@
 #include "io/loader.h"
 #include "io/meta.h"
 #include "io/shard.h"
+#include "io/synthetic.h"
+#include "io/synthetic_shards.h"
 
 static char dir[256];
 
@@ -477,6 +479,49 @@ static void test_text_folder(void)
                  "cannot read /nonexistent/dlm");
 }
 
+/* Synthetic shards: train, val and test are consecutive pieces of one
+ * chain (the concatenation equals the chain generated in one call), and
+ * the metadata holds the source's exact entropies. */
+static void test_synthetic_shards(void)
+{
+    char out[512];
+    path_in(out, sizeof out, "synth");
+    dlm_markov_source *mk;
+    DLM_TEST_OK(dlm_markov_source_create(8, 2, 0.2, 'a', 5, &mk));
+    DLM_TEST_OK(dlm_synthetic_write_splits(out, "mk", NULL, mk, 1000, 300, 64));
+    int32_t whole[1600];
+    DLM_TEST_OK(dlm_markov_generate(mk, 0, 1600, NULL, whole));
+    int64_t pos = 0;
+    for (int split = 0; split < DLM_SPLITS; split++) {
+        char p[700];
+        snprintf(p, sizeof p, "%s/mk_%s.bin", out, dlm_split_name(split));
+        dlm_shard s;
+        dlm_shard_meta m;
+        DLM_TEST_OK(dlm_dataset_open(p, DLM_SHARD_LLMC, &s, &m));
+        CU_ASSERT(s.n_tokens == (split ? 300 : 1000));
+        int same = 1;
+        for (int64_t i = 0; i < s.n_tokens && pos + i < 1600; i++)
+            same &= dlm_shard_token(&s, i) == whole[pos + i];
+        CU_ASSERT(same);
+        pos += s.n_tokens;
+        CU_ASSERT(m.synthetic && !strcmp(m.synth_kind, "markov") && m.synth_order == 2);
+        CU_ASSERT(m.entropy_rate == dlm_markov_entropy_rate(mk));
+        CU_ASSERT(m.window_T == 64 && m.window_entropy == dlm_markov_window_entropy(mk, 64));
+        dlm_shard_close(&s);
+    }
+    dlm_markov_source_destroy(&mk);
+    dlm_iid_source iid;
+    dlm_iid_source_default(&iid, 3);
+    DLM_TEST_OK(dlm_synthetic_write_splits(out, "iid", &iid, NULL, 500, 100, 32));
+    char p[700];
+    snprintf(p, sizeof p, "%s/iid_val.bin", out);
+    dlm_shard s;
+    dlm_shard_meta m;
+    DLM_TEST_OK(dlm_dataset_open(p, DLM_SHARD_LLMC, &s, &m));
+    CU_ASSERT(m.window_entropy == dlm_iid_entropy(&iid) || fabs(m.window_entropy - dlm_iid_entropy(&iid)) < 1e-12);
+    dlm_shard_close(&s);
+}
+
 int main(int argc, char **argv)
 {
     if (!make_dir()) {
@@ -497,6 +542,7 @@ int main(int argc, char **argv)
         {"split fractions", test_split_fractions},
         {"document encoding", test_document_encoding},
         {"user text folders", test_text_folder},
+        {"synthetic shards", test_synthetic_shards},
         {NULL, NULL}};
     static const dlm_test_suite suites[] = {
         {"shards", shards}, {"loader", loader}, {"corpus writer", corpus}, {NULL, NULL}};
