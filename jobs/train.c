@@ -1,222 +1,113 @@
-/* dlm-train: trains a masked-diffusion (mdlm) or autoregressive (ar) model.
- * For now a single-rank demo on the built-in synthetic source with known
- * entropy; configs, data shards, run files and checkpoints come next. */
-#include <errno.h>
-#include <limits.h>
-#include <math.h>
+/* dlm-train: trains a masked-diffusion (mdlm) or autoregressive (ar) model
+ * from a libconfig run file; resumes from the run folder's newest good
+ * checkpoint; SIGTERM or SIGUSR1 checkpoint and stop. */
 #include <mpi.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/config.h"
 #include "core/log.h"
 #include "core/status.h"
-#include "core/timer.h"
-#include "diffusion/objective.h"
-#include "io/synthetic.h"
 #include "kernels/blis_info.h"
-#include "model/model.h"
-#include "model/step.h"
-#include "optim/optim.h"
+#include "train/trainer.h"
 
-typedef struct {
-    const char *objective, *schedule;
-    int steps, layers, width, heads, seq_len, batch, micro_batch, threads, log_every, val_seqs;
-    int warmup, tied;
-    double lr, min_lr, weight_decay, clip;
-    long long seed;
-} train_args;
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
 
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: dlm-train [options]\n"
-            "Trains a tiny transformer on the built-in synthetic source (16 symbols drawn\n"
-            "i.i.d., entropy printed at start) and prints the loss as it goes.\n\n"
-            "  --objective ar|mdlm    training objective (default mdlm)\n"
-            "  --schedule NAME        mdlm noise schedule: loglinear, cosine, linear-sigma\n"
-            "  --steps N              optimizer steps (default 300)\n"
-            "  --layers N --width N --heads N --seq-len N\n"
-            "                         model shape (default 2, 64, 4, 64)\n"
-            "  --tied                 tie the LM head to the embedding\n"
-            "  --batch N              sequences per step (default 16)\n"
-            "  --micro-batch N        sequences per forward pass (default: --batch)\n"
-            "  --lr X --min-lr X      peak and final learning rate (default 3e-3, 3e-4)\n"
-            "  --warmup N             warmup steps (default 20)\n"
-            "  --weight-decay X       AdamW decoupled decay on 2-D weights (default 0.1)\n"
-            "  --clip X               global gradient-norm bound, 0 disables (default 1)\n"
-            "  --seed N               seed of initialisation, masks and data (default 1)\n"
-            "  --threads N            BLIS and OpenMP threads (default: OMP_NUM_THREADS or cores)\n"
-            "  --log-every N          progress line every N steps (default 25)\n"
-            "  --val-seqs N           held-out sequences per validation (default 256)\n"
-            "  --help                 this text\n"
-            "Exit status: 0 done, 1 bad arguments or failure.\n");
+            "usage: dlm-train [RUN.cfg] [--set group.key=value]... [--threads N]\n"
+            "Trains the model a run file describes (configs/ has examples; without one, the\n"
+            "defaults: a tiny model on the built-in synthetic source). Every key can be\n"
+            "overridden: --set train.lr=3e-4 --set data.train=[\"a.bin\",\"b.bin\"].\n\n"
+            "The run folder (run.dir) gets run.h5 (metrics, readable while the run goes)\n"
+            "and checkpoints/step-NNNNNNNN.h5. If it already holds checkpoints, training\n"
+            "resumes from the newest that verifies, exactly where it stopped.\n\n"
+            "  --set K=V     override one config key (repeatable)\n"
+            "  --threads N   BLIS and OpenMP threads (default: train.threads, else\n"
+            "                OMP_NUM_THREADS, else all cores)\n"
+            "  --help        this text\n\n"
+            "Exit status: 0 finished; 1 error (bad config, bad data, non-finite loss:\n"
+            "the message says which); %d stopped by SIGTERM/SIGUSR1 after writing a\n"
+            "checkpoint (run the same command to resume).\n",
+            DLM_EXIT_STOPPED);
 }
 
-static dlm_status parse_int(const char *opt, const char *s, int lo, int *out)
+static int default_threads(int configured)
 {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    DLM_CHECK(errno == 0 && end != s && *end == '\0' && v >= lo && v <= INT_MAX, DLM_ERR_ARG,
-              "%s expects an integer >= %d, got '%s'", opt, lo, s);
-    *out = (int)v;
-    return DLM_OK;
-}
-
-static dlm_status parse_double(const char *opt, const char *s, double lo, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    DLM_CHECK(errno == 0 && end != s && *end == '\0' && isfinite(v) && v >= lo, DLM_ERR_ARG,
-              "%s expects a number >= %g, got '%s'", opt, lo, s);
-    *out = v;
-    return DLM_OK;
-}
-
-static dlm_status parse_args(int argc, char **argv, train_args *a, int *help)
-{
-    *a = (train_args){.objective = "mdlm", .schedule = "loglinear", .steps = 300, .layers = 2,
-                      .width = 64, .heads = 4, .seq_len = 64, .batch = 16, .micro_batch = 0,
-                      .threads = 0, .log_every = 25, .val_seqs = 256, .warmup = 20, .lr = 3e-3,
-                      .min_lr = 3e-4, .weight_decay = 0.1, .clip = 1.0, .seed = 1};
-    *help = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i];
-        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-            *help = 1;
-            return DLM_OK;
-        }
-        if (!strcmp(o, "--tied")) {
-            a->tied = 1;
-            continue;
-        }
-        DLM_CHECK(i + 1 < argc, DLM_ERR_ARG, "option %s needs a value (see --help)", o);
-        const char *v = argv[++i];
-        int seed_int;
-        if (!strcmp(o, "--objective")) a->objective = v;
-        else if (!strcmp(o, "--schedule")) a->schedule = v;
-        else if (!strcmp(o, "--steps")) DLM_CALL(parse_int(o, v, 1, &a->steps));
-        else if (!strcmp(o, "--layers")) DLM_CALL(parse_int(o, v, 1, &a->layers));
-        else if (!strcmp(o, "--width")) DLM_CALL(parse_int(o, v, 2, &a->width));
-        else if (!strcmp(o, "--heads")) DLM_CALL(parse_int(o, v, 1, &a->heads));
-        else if (!strcmp(o, "--seq-len")) DLM_CALL(parse_int(o, v, 2, &a->seq_len));
-        else if (!strcmp(o, "--batch")) DLM_CALL(parse_int(o, v, 1, &a->batch));
-        else if (!strcmp(o, "--micro-batch")) DLM_CALL(parse_int(o, v, 1, &a->micro_batch));
-        else if (!strcmp(o, "--threads")) DLM_CALL(parse_int(o, v, 1, &a->threads));
-        else if (!strcmp(o, "--log-every")) DLM_CALL(parse_int(o, v, 1, &a->log_every));
-        else if (!strcmp(o, "--val-seqs")) DLM_CALL(parse_int(o, v, 1, &a->val_seqs));
-        else if (!strcmp(o, "--warmup")) DLM_CALL(parse_int(o, v, 0, &a->warmup));
-        else if (!strcmp(o, "--lr")) DLM_CALL(parse_double(o, v, 0.0, &a->lr));
-        else if (!strcmp(o, "--min-lr")) DLM_CALL(parse_double(o, v, 0.0, &a->min_lr));
-        else if (!strcmp(o, "--weight-decay")) DLM_CALL(parse_double(o, v, 0.0, &a->weight_decay));
-        else if (!strcmp(o, "--clip")) DLM_CALL(parse_double(o, v, 0.0, &a->clip));
-        else if (!strcmp(o, "--seed")) {
-            DLM_CALL(parse_int(o, v, 0, &seed_int));
-            a->seed = seed_int;
-        } else DLM_CHECK(0, DLM_ERR_ARG, "unknown option '%s' (see --help)", o);
-    }
-    if (a->micro_batch == 0) a->micro_batch = a->batch;
-    DLM_CHECK(a->batch % a->micro_batch == 0, DLM_ERR_ARG,
-              "--batch %d is not divisible into micro-batches of %d", a->batch, a->micro_batch);
-    return DLM_OK;
-}
-
-static int default_threads(void)
-{
+    if (configured > 0) return configured;
     const char *e = getenv("OMP_NUM_THREADS");
     if (e && atoi(e) > 0) return atoi(e);
     long n = sysconf(_SC_NPROCESSORS_ONLN);
     return n > 0 ? (int)n : 1;
 }
 
-static dlm_status run(const train_args *a)
+static dlm_status run(int argc, char **argv, int n_ranks, int *stopped, int *help)
 {
+    const char *cfg_path = NULL;
+    const char **sets = calloc((size_t)argc + 1, sizeof *sets);
+    DLM_CHECK(sets != NULL, DLM_ERR_NOMEM, "parsing arguments");
+    int n_sets = 0, threads = 0;
     dlm_status st = DLM_OK;
-    dlm_model *model = NULL;
-    dlm_optimizer *opt = NULL;
-    dlm_step_buffers buf = {0};
-    int32_t *batch = NULL, *val = NULL;
-
-    dlm_blis_init(a->threads > 0 ? a->threads : default_threads());
+    *help = 0;
+    for (int i = 1; i < argc && st == DLM_OK; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            *help = 1;
+        } else if (!strcmp(a, "--set") || !strcmp(a, "--threads")) {
+            if (i + 1 >= argc) {
+                st = dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
+                                    "%s needs a value (see --help)", a);
+            } else if (a[2] == 's') {
+                sets[n_sets++] = argv[++i];
+            } else {
+                char *end;
+                long v = strtol(argv[++i], &end, 10);
+                if (*end || v < 1)
+                    st = dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
+                                        "--threads expects an integer >= 1, got '%s'", argv[i]);
+                threads = (int)v;
+            }
+        } else if (a[0] == '-') {
+            st = dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
+                                "unknown option '%s' (see --help)", a);
+        } else if (cfg_path) {
+            st = dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
+                                "one run file only: got '%s' and '%s'", cfg_path, a);
+        } else {
+            cfg_path = a;
+        }
+    }
+    if (st != DLM_OK || *help) {
+        free(sets);
+        return st;
+    }
+    if (!cfg_path) /* no run file: the defaults on the built-in synthetic source */
+        memmove(sets + 1, sets, (size_t)n_sets++ * sizeof *sets), sets[0] = "data.source=synthetic";
+    dlm_run_config cfg;
+    st = dlm_config_load(cfg_path, sets, n_sets, &cfg);
+    free(sets);
+    DLM_CALL(st);
+    DLM_CALL(dlm_config_check_layout(&cfg, n_ranks));
+    dlm_blis_init(default_threads(threads ? threads : cfg.train.threads));
     char blis[512];
     DLM_CALL(dlm_blis_describe(blis, sizeof blis));
     DLM_INFO("%s", blis);
-
-    dlm_objective obj = {.seed = (uint64_t)a->seed, .bos_id = DLM_BYTE_SEP, .mask_id = DLM_BYTE_VOCAB};
-    DLM_CALL(dlm_objective_parse(a->objective, &obj.kind));
-    dlm_schedule_kind sk;
-    DLM_CALL(dlm_schedule_parse(a->schedule, &sk));
-    dlm_schedule_default(&obj.schedule, sk);
-
-    dlm_model_config cfg;
-    dlm_model_config_bytes(&cfg, a->layers, a->width, a->heads, a->seq_len);
-    cfg.tied_head = a->tied;
-    DLM_CALL(dlm_model_create(&cfg, a->micro_batch, &model));
-    dlm_model_init(model, (uint64_t)a->seed);
-    dlm_adamw_config oc;
-    dlm_adamw_config_default(&oc);
-    oc.weight_decay = (float)a->weight_decay;
-    oc.grad_clip = (float)a->clip;
-    DLM_CALL_GOTO(st, dlm_optimizer_create(model, &oc, &opt), done);
-    DLM_CALL_GOTO(st, dlm_step_buffers_create(model, &buf), done);
-
-    dlm_iid_source src;
-    dlm_iid_source_default(&src, (uint64_t)a->seed);
-    int T = a->seq_len, G = a->batch;
-    batch = malloc((size_t)G * T * sizeof *batch);
-    val = malloc((size_t)a->val_seqs * T * sizeof *val);
-    st = batch && val ? DLM_OK : DLM_ERR_NOMEM;
-    DLM_CALL_GOTO(st, st, done);
-    for (int i = 0; i < a->val_seqs; i++)
-        dlm_iid_fill(&src, DLM_HELDOUT_SAMPLE0 + (uint64_t)i, T, val + (int64_t)i * T);
-
-    double fpt = dlm_model_flops_per_token(&cfg);
-    DLM_INFO("objective %s%s%s, model L=%d d=%d H=%d T=%d V=%d (padded %d), %lld parameters "
-             "(%lld non-embedding)",
-             a->objective, obj.kind == DLM_OBJECTIVE_MDLM ? ", schedule " : "",
-             obj.kind == DLM_OBJECTIVE_MDLM ? a->schedule : "", cfg.n_layer, cfg.d_model,
-             cfg.n_head, cfg.seq_len, cfg.vocab_size, cfg.vocab_padded,
-             (long long)dlm_model_param_count(model),
-             (long long)dlm_model_nonembedding_params(&cfg));
-    DLM_INFO("%s = %.4g MFLOP", DLM_FLOPS_DEFINITION, fpt / 1e6);
-    DLM_INFO("data: 16 symbols i.i.d., entropy %.4f nats/token (the best possible loss)",
-             dlm_iid_entropy(&src));
-
-    dlm_lr_schedule lrs = {.kind = DLM_LR_COSINE, .lr = a->lr, .min_lr = a->min_lr,
-                           .warmup = a->warmup, .total = a->steps};
-    double t0 = dlm_now(), t_last = t0;
-    int steps_since = 0;
-    for (int step = 0; step < a->steps; step++) {
-        for (int g = 0; g < G; g++)
-            dlm_iid_fill(&src, (uint64_t)step * G + g, T, batch + (int64_t)g * T);
-        double loss, gnorm, lr = dlm_lr_at(&lrs, step);
-        DLM_CALL_GOTO(st, dlm_train_step(model, opt, &buf, &obj, batch, G, (uint32_t)step, lr,
-                                         &loss, &gnorm), done);
-        steps_since++;
-        if ((step + 1) % a->log_every == 0 || step + 1 == a->steps) {
-            double now = dlm_now(), dt = now - t_last;
-            double vloss;
-            DLM_CALL_GOTO(st, dlm_eval_loss(model, &buf, &obj, val, a->val_seqs, 0, &vloss), done);
-            double tps = (double)steps_since * G * T / dt;
-            double eta = (now - t0) / (step + 1) * (a->steps - step - 1);
-            DLM_INFO("step %d/%d loss %.4f val %.4f lr %.2e gnorm %.3f %.0f tokens/s %.2f GFLOP/s "
-                     "eta %.0fs",
-                     step + 1, a->steps, loss, vloss, lr, gnorm, tps, tps * fpt / 1e9, eta);
-            t_last = dlm_now();
-            steps_since = 0;
-        }
-    }
-    DLM_INFO("done in %.1fs", dlm_now() - t0);
-done:
-    free(batch);
-    free(val);
-    dlm_step_buffers_destroy(&buf);
-    dlm_optimizer_destroy(&opt);
-    dlm_model_destroy(&model);
-    return st;
+    dlm_trainer *t;
+    DLM_CALL(dlm_trainer_create(&cfg, &stop_requested, &t));
+    st = dlm_trainer_run(t, stopped);
+    dlm_trainer_destroy(&t);
+    DLM_CALL(st);
+    return DLM_OK;
 }
 
 int main(int argc, char **argv)
@@ -226,24 +117,20 @@ int main(int argc, char **argv)
     MPI_Comm_rank(MPI_COMM_WORLD, &rank);
     MPI_Comm_size(MPI_COMM_WORLD, &size);
     dlm_log_set_rank(rank);
-    train_args a;
-    int help;
-    dlm_status st = parse_args(argc, argv, &a, &help);
-    if (st == DLM_OK && help) {
-        if (rank == 0) usage(stdout);
-        MPI_Finalize();
-        return 0;
-    }
-    if (st == DLM_OK && size != 1)
-        st = dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
-                            "dlm-train runs on 1 rank for now (got %d); parallel layouts come "
-                            "with the parallelism work", size);
-    if (st == DLM_OK) st = run(&a);
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    int stopped = 0, help = 0;
+    dlm_status st = run(argc, argv, size, &stopped, &help);
+    if (st == DLM_OK && help && rank == 0) usage(stdout);
     if (st != DLM_OK) {
         fprintf(stderr, "[%d] dlm-train failed: %s", rank, dlm_error_text());
-        MPI_Abort(MPI_COMM_WORLD, 1);
+        if (size > 1) MPI_Abort(MPI_COMM_WORLD, 1); /* the other ranks may be waiting */
+        MPI_Finalize();
         return 1;
     }
     MPI_Finalize();
-    return 0;
+    return stopped ? DLM_EXIT_STOPPED : 0;
 }

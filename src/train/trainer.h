@@ -1,0 +1,44 @@
+/* The training run behind dlm-train: data, model, AdamW, EMA, periodic
+ * validation, the run file, checkpoints and exact resume.
+ *
+ *   dlm_trainer *t;
+ *   DLM_CALL(dlm_trainer_create(&cfg, &stop_flag, &t));  // resumes if run.dir has checkpoints
+ *   DLM_CALL(dlm_trainer_run(t, &stopped));              // stopped: a signal asked to stop
+ *   dlm_trainer_destroy(&t);
+ *
+ * Order of writes at a step that logs and checkpoints: rows are added and
+ * run.h5 is replaced first, then the checkpoint. A kill in between leaves
+ * rows past the newest checkpoint; resuming drops them, so every step is
+ * in run.h5 exactly once. */
+#ifndef DLM_TRAINER_H
+#define DLM_TRAINER_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/status.h"
+
+/* dlm-train's exit status after a SIGTERM or SIGUSR1: the current step was
+ * finished and checkpointed; the same command resumes. */
+#define DLM_EXIT_STOPPED 75
+
+typedef struct dlm_trainer dlm_trainer;
+
+/* stop may be NULL; when it becomes non-zero the run finishes the current
+ * step, writes a checkpoint and returns. For tests, the environment
+ * variable DLM_STOP_AT_STEP=n has the same effect during step n. */
+dlm_status dlm_trainer_create(const dlm_run_config *cfg, volatile sig_atomic_t *stop,
+                              dlm_trainer **out);
+dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped);
+void dlm_trainer_destroy(dlm_trainer **t);
+
+/* For tests: the arenas after a run (floats, n = model parameters). */
+typedef struct {
+    const float *params, *ema, *adam_m, *adam_v;
+    size_t n;
+    int64_t step;
+} dlm_trainer_state;
+void dlm_trainer_get_state(const dlm_trainer *t, dlm_trainer_state *st);
+
+#endif
