@@ -215,29 +215,33 @@ static void test_dict_gcide(void)
 }
 
 /* jargon: pronunciation dropped from the part-of-speech line, {xrefs} lose
- * their braces even across a line break, code braces stay; devil: _italics_. */
+ * their braces even across a line break, code braces stay, a one-line body
+ * loses its indent too; devil: _italics_. */
 static void test_dict_jargon_devil(void)
 {
     static const char jargon[] =
         "demon dialer\n /dee'mn di:'l@r/, n.\n\n"
         "    A program which repeatedly calls the same telephone number. See {\n"
-        "    war dialer}. Written in {K&R} style: if (x) { return 0; }\n\n";
-    static const char jargon_index[] = "demon dialer\tA\tCp\n"; /* 169 bytes */
+        "    war dialer}. Written in {K&R} style: if (x) { return 0; }\n\n"
+        "Chernobyl chicken\n n.\n\n    See {laser chicken}.\n\n";
+    /* 0 + 169 bytes, 169 + 49 bytes */
+    static const char jargon_index[] = "chernobyl chicken\tCp\tx\ndemon dialer\tA\tCp\n";
     static const char devil[] = "ABNORMAL, adj.  Not conforming to _standard_; snake_case stays.\n\n";
     static const char devil_index[] = "abnormal\tA\tBB\n"; /* 65 bytes */
-    CU_ASSERT_EQUAL(sizeof jargon - 1, 169);
+    CU_ASSERT_EQUAL(sizeof jargon - 1, 169 + 49);
     CU_ASSERT_EQUAL(sizeof devil - 1, 65);
     collected c = {0};
     DLM_TEST_OK(dlm_extract_dict(jargon_index, sizeof jargon_index - 1, jargon, sizeof jargon - 1,
                                  "jargon", collect, &c));
     DLM_TEST_OK(dlm_extract_dict(devil_index, sizeof devil_index - 1, devil, sizeof devil - 1,
                                  "devil", collect, &c));
-    CU_ASSERT_EQUAL(c.n, 2);
+    CU_ASSERT_EQUAL(c.n, 3);
     EXPECT_DOC(&c, 0, "demon dialer@0",
                "demon dialer\nn.\n\n"
                "A program which repeatedly calls the same telephone number. See\n"
                "war dialer. Written in K&R style: if (x) { return 0; }");
-    EXPECT_DOC(&c, 1, "abnormal@0", "ABNORMAL, adj.  Not conforming to standard; snake_case stays.");
+    EXPECT_DOC(&c, 1, "chernobyl chicken@169", "Chernobyl chicken\nn.\n\nSee laser chicken.");
+    EXPECT_DOC(&c, 2, "abnormal@0", "ABNORMAL, adj.  Not conforming to standard; snake_case stays.");
     CU_ASSERT(strstr(c.text[0], "/dee") == NULL);
     collected_free(&c);
 }

@@ -287,6 +287,21 @@ static void overstrike_line(const char *s, size_t n, cell *cells, tbuf *out)
     for (size_t k = 0; k < ncell; k++) tb_add(out, cells[k].b, cells[k].n);
 }
 
+/* One fortune under the key "<prefix>:<index>". */
+static dlm_status emit_fortune(emitter *e, dlm_doc_sink sink, void *ctx, const char *source,
+                               const char *prefix, size_t index, const tbuf *entry)
+{
+    char num[32];
+    snprintf(num, sizeof num, ":%zu", index);
+    tb_clear(&e->key);
+    tb_adds(&e->key, prefix);
+    tb_adds(&e->key, num);
+    DLM_CHECK(!entry->failed && !e->key.failed, DLM_ERR_NOMEM, "out of memory reading fortune %s%s",
+              prefix, num);
+    DLM_CALL(emit(e, sink, ctx, source, e->key.p, tb_str(entry), entry->len));
+    return DLM_OK;
+}
+
 dlm_status dlm_extract_fortunes(const char *text, size_t len, const char *source,
                                 const char *key_prefix, dlm_doc_sink sink, void *ctx)
 {
@@ -295,7 +310,6 @@ dlm_status dlm_extract_fortunes(const char *text, size_t len, const char *source
     dlm_status st = DLM_OK;
     emitter e = {0};
     tbuf entry = {0};
-    char num[32];
     size_t index = 0, maxline = 0;
     for (size_t p = 0, q; p < len; p = q + 1) { /* the longest line sizes the cells */
         const char *nl = memchr(text + p, '\n', len - p);
@@ -311,13 +325,7 @@ dlm_status dlm_extract_fortunes(const char *text, size_t len, const char *source
         if (l && text[p + l - 1] == '\r') l--;
         int last = e_ >= len;
         if (l == 1 && text[p] == '%') {
-            snprintf(num, sizeof num, ":%zu", index++);
-            tb_clear(&e.key);
-            tb_adds(&e.key, key_prefix);
-            tb_adds(&e.key, num);
-            CHECK_GOTO(st, !entry.failed && !e.key.failed, DLM_ERR_NOMEM, done,
-                       "out of memory reading fortune %s", key_prefix);
-            DLM_CALL_GOTO(st, emit(&e, sink, ctx, source, e.key.p, tb_str(&entry), entry.len), done);
+            DLM_CALL_GOTO(st, emit_fortune(&e, sink, ctx, source, key_prefix, index++, &entry), done);
             tb_clear(&entry);
         } else if (!(last && l == 0)) {
             overstrike_line(text + p, l, cells, &entry);
@@ -326,13 +334,7 @@ dlm_status dlm_extract_fortunes(const char *text, size_t len, const char *source
         if (last) break;
         p = e_ + 1;
     }
-    snprintf(num, sizeof num, ":%zu", index);
-    tb_clear(&e.key);
-    tb_adds(&e.key, key_prefix);
-    tb_adds(&e.key, num);
-    CHECK_GOTO(st, !entry.failed && !e.key.failed, DLM_ERR_NOMEM, done,
-               "out of memory reading fortune %s", key_prefix);
-    DLM_CALL_GOTO(st, emit(&e, sink, ctx, source, e.key.p, tb_str(&entry), entry.len), done);
+    DLM_CALL_GOTO(st, emit_fortune(&e, sink, ctx, source, key_prefix, index, &entry), done);
 done:
     free(cells);
     tb_free(&entry);
@@ -461,18 +463,18 @@ static int gcide_source_tag(const char *s, size_t n)
 }
 
 /* Removes the common indentation of an entry's body: the most frequent
- * indent of its lines after the first (dictd indents the body; quotations
- * and continuations sit deeper and keep their extra indent). */
-static void dedent_mode(const char *s, size_t n, tbuf *out)
+ * indent of its lines from line `from` on (dictd indents the body after the
+ * headword line; quotations and continuations sit deeper and keep their
+ * extra indent). */
+static void dedent_mode(const char *s, size_t n, int from, tbuf *out)
 {
     size_t hist[65] = {0};
-    int first = 1;
-    for (size_t p = 0; p < n;) {
+    int line = 0;
+    for (size_t p = 0; p < n; line++) {
         const char *nl = memchr(s + p, '\n', n - p);
         size_t e = nl ? (size_t)(nl - s) : n, k = p;
         while (k < e && s[k] == ' ') k++;
-        if (!first && k < e) hist[k - p < 64 ? k - p : 64]++;
-        first = 0;
+        if (line >= from && k < e) hist[k - p < 64 ? k - p : 64]++;
         p = e + 1;
     }
     size_t mode = 0;
@@ -625,7 +627,7 @@ static void clean_gcide(const char *s, size_t n, tbuf *tmp, tbuf *out)
         }
         tb_addc(&chars, c);
     }
-    dedent_mode(tb_str(&chars), chars.len, out);
+    dedent_mode(tb_str(&chars), chars.len, 1, out);
     if (chars.failed) out->failed = 1;
     tb_free(&chars);
 }
@@ -657,7 +659,7 @@ static void clean_jargon(const char *s, size_t n, tbuf *tmp, tbuf *out)
     }
     tbuf b = {0};
     strip_xref_braces(s, n, &b);
-    dedent_mode(tb_str(&b), b.len, out);
+    dedent_mode(tb_str(&b), b.len, 2, out); /* the body's indent, not the " n." line's */
     if (b.failed) out->failed = 1;
     tb_free(&b);
 }
@@ -671,7 +673,7 @@ static void clean_devil(const char *s, size_t n, tbuf *tmp, tbuf *out)
         if (s[i] == '_' && !(isalnum(prev) && isalnum(next))) continue;
         tb_addc(tmp, s[i]);
     }
-    dedent_mode(tb_str(tmp), tmp->len, out);
+    dedent_mode(tb_str(tmp), tmp->len, 1, out);
 }
 
 typedef struct {
@@ -742,7 +744,7 @@ dlm_status dlm_extract_dict(const char *index_text, size_t index_len, const char
         else {
             tb_clear(&tmp);
             strip_xref_braces(entry, n, &tmp);
-            dedent_mode(tb_str(&tmp), tmp.len, &clean);
+            dedent_mode(tb_str(&tmp), tmp.len, 1, &clean);
         }
         char num[32];
         snprintf(num, sizeof num, "@%llu", (unsigned long long)r->off);
@@ -1578,7 +1580,7 @@ static dlm_status run_capture(const char *const *argv, tbuf *out, tbuf *err, run
     res->started = 1;
     struct pollfd fds[2] = {{po[0], POLLIN, 0}, {pe[0], POLLIN, 0}};
     int open_fds = 2;
-    static char chunk[1 << 16]; /* file-scope lifetime, not on the stack; not reentrant */
+    char chunk[1 << 14];
     while (open_fds) {
         if (poll(fds, 2, -1) < 0) {
             if (errno == EINTR) continue;
@@ -1883,9 +1885,7 @@ static dlm_status fetch_one(const char *cache_dir, const char *debs, dlm_corpus_
     run_result rr;
     char tail[400], deb[4700], dir[4096], marker[4200], filename[512];
     unsigned long long size = known_size;
-    const char *pkg = src->package;
-    DLM_CHECK(package_name_ok(pkg), DLM_ERR_ARG, "source %s: '%s' is not a Debian package name",
-              src->name, pkg);
+    const char *pkg = src->package; /* checked by dlm_corpus_fetch: no option, no shell character */
     snprintf(filename, sizeof filename, "%s", known_file);
 
     /* Which .deb apt would fetch (run outside debs/: apt prints nothing for a file already there). */

@@ -56,7 +56,9 @@ void dlm_corpus_default_sources(dlm_corpus_source *out, int *n_out);
  * one is removed and redone; a .deb of the expected size is not downloaded
  * again. When apt-get is missing or does not know the package, the newest
  * finished unpack of that package in the cache is used, with a warning. Logs
- * one line per package. */
+ * one line per package. Run it from one process only (one rank): two
+ * processes unpacking into the same folder would undo each other. A first
+ * fetch downloads ~74 MB and leaves ~400 MB in the cache. */
 dlm_status dlm_corpus_fetch(const char *cache_dir, dlm_corpus_source *sources, int n);
 
 /* Extracts the documents of every source (fetched before: version set) in a
