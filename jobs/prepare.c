@@ -129,13 +129,6 @@ static int listed(const char *list, const char *name)
     return 0;
 }
 
-static void copy_str(char *dst, size_t len, const char *src)
-{
-    size_t n = strnlen(src, len - 1);
-    memcpy(dst, src, n);
-    dst[n] = '\0';
-}
-
 static dlm_status cmd_corpus(const prep_args *a)
 {
     char cache[2048];
@@ -155,11 +148,8 @@ static dlm_status cmd_corpus(const prep_args *a)
     dlm_status st;
     DLM_CALL_GOTO(st, dlm_corpus_extract(cache, chosen, n, dlm_corpus_writer_add, w), done);
     for (int i = 0; i < n; i++) {
-        dlm_meta_source m = {0};
-        copy_str(m.name, sizeof m.name, chosen[i].name);
-        copy_str(m.package, sizeof m.package, chosen[i].package);
-        copy_str(m.version, sizeof m.version, chosen[i].version);
-        copy_str(m.licence, sizeof m.licence, chosen[i].licence);
+        dlm_meta_source m;
+        dlm_corpus_source_meta(&chosen[i], &m);
         DLM_CALL_GOTO(st, dlm_corpus_writer_describe(w, &m), done);
         DLM_INFO("prepare: %-10s %s %s: %lld documents, %.1f MB", chosen[i].name,
                  chosen[i].package, chosen[i].version, (long long)chosen[i].documents,

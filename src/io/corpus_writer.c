@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/fs.h"
 #include "core/log.h"
 #include "core/timer.h"
 
@@ -58,8 +59,7 @@ dlm_status dlm_corpus_writer_create(const char *out_dir, const char *name, dlm_c
     *out = NULL;
     DLM_CHECK(strlen(out_dir) < 2048 && strlen(name) < 256 && name[0], DLM_ERR_ARG,
               "bad output folder or corpus name");
-    if (mkdir(out_dir, 0777) != 0)
-        DLM_CHECK(errno == EEXIST, DLM_ERR_IO, "cannot create %s: %s", out_dir, strerror(errno));
+    DLM_CALL(dlm_mkdir_p(out_dir));
     dlm_corpus_writer *w = calloc(1, sizeof *w);
     DLM_CHECK(w != NULL, DLM_ERR_NOMEM, "allocating the corpus writer");
     snprintf(w->out_dir, sizeof w->out_dir, "%s", out_dir);

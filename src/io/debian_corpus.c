@@ -2280,3 +2280,19 @@ dlm_status dlm_corpus_extract(const char *cache_dir, dlm_corpus_source *sources,
     }
     return DLM_OK;
 }
+
+static void copy_field(char *dst, size_t len, const char *src)
+{
+    size_t n = strnlen(src, len - 1);
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+void dlm_corpus_source_meta(const dlm_corpus_source *src, dlm_meta_source *out)
+{
+    memset(out, 0, sizeof *out);
+    copy_field(out->name, sizeof out->name, src->name);
+    copy_field(out->package, sizeof out->package, src->package);
+    copy_field(out->version, sizeof out->version, src->version);
+    copy_field(out->licence, sizeof out->licence, src->licence);
+}

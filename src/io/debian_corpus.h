@@ -22,6 +22,7 @@
 #include <stdint.h>
 
 #include "core/status.h"
+#include "io/meta.h"
 
 #define DLM_CORPUS_MAX_SOURCES 16
 /* Documents shorter than this after normalising are dropped: they are empty
@@ -104,5 +105,8 @@ dlm_status dlm_extract_pod(const char *text, size_t len, const char *source, con
  * first, no padding) of len characters; DLM_ERR_FORMAT if empty, invalid or
  * beyond 2^63. */
 dlm_status dlm_dictd_b64_decode(const char *s, size_t len, uint64_t *value);
+
+/* The source as the shard metadata describes it (name, package, version, licence). */
+void dlm_corpus_source_meta(const dlm_corpus_source *src, dlm_meta_source *out);
 
 #endif

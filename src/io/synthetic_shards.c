@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/fs.h"
 #include "core/log.h"
 #include "io/corpus_writer.h"
 #include "io/meta.h"
@@ -93,8 +94,7 @@ dlm_status dlm_synthetic_write_splits(const char *out_dir, const char *name,
                                       int64_t n_train, int64_t n_eval, int T)
 {
     DLM_CHECK((iid != NULL) != (mk != NULL), DLM_ERR_ARG, "give exactly one synthetic source");
-    if (mkdir(out_dir, 0777) != 0)
-        DLM_CHECK(errno == EEXIST, DLM_ERR_IO, "cannot create %s: %s", out_dir, strerror(errno));
+    DLM_CALL(dlm_mkdir_p(out_dir));
     dlm_source_info info;
     if (mk) dlm_markov_describe(mk, &info);
     else dlm_iid_describe(iid, &info);

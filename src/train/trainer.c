@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "core/log.h"
 #include "core/timer.h"
 #include "diffusion/objective.h"
@@ -51,21 +52,6 @@ struct dlm_trainer {
     dlm_runfile *rf;
     int64_t step, tokens;
 };
-
-static dlm_status make_dirs(const char *path)
-{
-    char tmp[DLM_CONFIG_PATH_MAX + 32];
-    snprintf(tmp, sizeof tmp, "%s", path);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = '\0';
-            mkdir(tmp, 0777);
-            *p = '/';
-        }
-    DLM_CHECK(mkdir(tmp, 0777) == 0 || access(tmp, W_OK) == 0, DLM_ERR_IO,
-              "cannot create the run folder %s", path);
-    return DLM_OK;
-}
 
 static dlm_status open_data(dlm_trainer *t)
 {
@@ -189,7 +175,7 @@ dlm_status dlm_trainer_create(const dlm_run_config *cfg, volatile sig_atomic_t *
                                .min_lr = cfg->train.min_lr, .warmup = cfg->train.warmup,
                                .total = cfg->train.steps,
                                .decay_fraction = cfg->train.decay_fraction};
-    DLM_CALL_GOTO(st, make_dirs(cfg->run.dir), fail);
+    DLM_CALL_GOTO(st, dlm_mkdir_p(cfg->run.dir), fail);
     int64_t keep_through = 0;
     DLM_CALL_GOTO(st, resume_or_init(t, &keep_through), fail);
     char host[256] = "unknown", when[64];
