@@ -585,7 +585,7 @@ static void test_config_files(void)
         CU_ASSERT(c.objective.kind == kind);
         CU_ASSERT(c.model.layers == 4 && c.model.width == 128 && c.model.heads == 4);
         CU_ASSERT(c.model.seq_len == 128 && c.train.batch == 32 && c.train.micro_batch == 8);
-        CU_ASSERT(c.train.lr == 2e-3 && c.train.steps == 600 && c.train.warmup == 50);
+        CU_ASSERT(c.train.lr == 2e-3 && c.train.steps == 1500 && c.train.warmup == 50);
         CU_ASSERT(c.train.ema_decay == 0.999 && c.train.checkpoint_every == 100);
         CU_ASSERT(c.train.log_every == 25 && c.train.val_every == 100);
         CU_ASSERT(c.data.n_train_paths == 1 && c.data.n_val_paths == 1);

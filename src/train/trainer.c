@@ -296,9 +296,11 @@ dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped)
             DLM_CALL(dlm_runfile_add_train(t->rf, &row));
             DLM_CALL(dlm_runfile_flush(t->rf));
             double eta = (now - t_run) / (double)(t->step - first) * (double)(c->train.steps - t->step);
-            DLM_INFO("step %lld/%d loss %.4f val %.4f lr %.2e gnorm %.3f %.0f tokens/s %.2f GFLOP/s "
+            char val[32] = "-";
+            if (!isnan(last_val)) snprintf(val, sizeof val, "%.4f", last_val);
+            DLM_INFO("step %lld/%d loss %.4f val %s lr %.2e gnorm %.3f %.0f tokens/s %.2f GFLOP/s "
                      "eta %.0fs",
-                     (long long)t->step, c->train.steps, loss, last_val, lr, gnorm, tps,
+                     (long long)t->step, c->train.steps, loss, val, lr, gnorm, tps,
                      tps * fpt / 1e9, eta);
             t_log = dlm_now();
             since_log = 0;
