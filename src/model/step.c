@@ -90,7 +90,7 @@ dlm_status dlm_train_step(dlm_model *m, dlm_optimizer *opt, dlm_step_buffers *bu
 {
     DLM_CALL(dlm_batch_loss(m, buf, o, x0, G, step, 1, loss));
     DLM_CHECK(isfinite(*loss), DLM_ERR_NUMERIC,
-              "loss is not finite at step %u (%g); parameters left unchanged", step, *loss);
+              "loss is not finite at step %u (%g); parameters left unchanged", step + 1, *loss);
     double t0 = m->timers ? dlm_now() : 0.0;
     DLM_CALL(dlm_optimizer_step(opt, m, lr, grad_norm));
     dlm_phase_lap(m->timers, DLM_PHASE_OPTIM, &t0);
