@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -22,5 +23,34 @@ dlm_status dlm_mkdir_p(const char *path)
     }
     struct stat st;
     DLM_CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode), DLM_ERR_IO, "%s is not a folder", path);
+    return DLM_OK;
+}
+
+dlm_status dlm_read_file(const char *path, char **data, size_t *len)
+{
+    *data = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    DLM_CHECK(f != NULL, DLM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    size_t cap = 1 << 16, n = 0, got;
+    char *buf = malloc(cap);
+    while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
+        n += got;
+        if (cap - n - 1 == 0) {
+            char *nb = realloc(buf, 2 * cap);
+            if (!nb) free(buf);
+            buf = nb, cap *= 2;
+        }
+    }
+    int err = buf ? ferror(f) : 0;
+    fclose(f);
+    DLM_CHECK(buf != NULL, DLM_ERR_NOMEM, "reading %s (%zu bytes so far)", path, n);
+    if (err) {
+        free(buf);
+        DLM_CHECK(0, DLM_ERR_IO, "reading %s failed", path);
+    }
+    buf[n] = '\0';
+    *data = buf;
+    *len = n;
     return DLM_OK;
 }

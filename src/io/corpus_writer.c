@@ -222,31 +222,9 @@ void dlm_corpus_writer_destroy(dlm_corpus_writer **pw)
 
 static dlm_status add_text_file(dlm_corpus_writer *w, const char *path, const char *key)
 {
-    FILE *f = fopen(path, "rb");
-    DLM_CHECK(f != NULL, DLM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0, n;
-    char chunk[65536];
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (len + n > cap) {
-            cap = 2 * (len + n);
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                DLM_CHECK(0, DLM_ERR_NOMEM, "reading %s (%zu bytes so far)", path, len);
-            }
-            buf = nb;
-        }
-        memcpy(buf + len, chunk, n);
-        len += n;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(buf);
-        DLM_CHECK(0, DLM_ERR_IO, "reading %s failed", path);
-    }
+    char *buf;
+    size_t len;
+    DLM_CALL(dlm_read_file(path, &buf, &len));
     dlm_status st = DLM_OK;
     if (len <= TEXT_SPLIT_BYTES) {
         st = dlm_corpus_writer_add(w, "text", key, buf, len);

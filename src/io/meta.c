@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "io/json.h"
 
 void dlm_meta_defaults_gpt2(dlm_shard_meta *m)
@@ -187,29 +188,12 @@ static dlm_status read_fields(const dlm_json *o, const char *path, dlm_shard_met
 dlm_status dlm_meta_read(const char *path, dlm_shard_meta *m, int *found)
 {
     *found = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f && errno == ENOENT) return DLM_OK;
-    DLM_CHECK(f != NULL, DLM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0, n;
-    char chunk[4096];
-    while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (len + n > cap) {
-            cap = (len + n) * 2;
-            char *nb = realloc(buf, cap);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                DLM_CHECK(0, DLM_ERR_NOMEM, "reading %s", path);
-            }
-            buf = nb;
-        }
-        memcpy(buf + len, chunk, n);
-        len += n;
-    }
-    fclose(f);
+    if (access(path, F_OK) != 0 && errno == ENOENT) return DLM_OK;
+    char *buf;
+    size_t len;
+    DLM_CALL(dlm_read_file(path, &buf, &len));
     dlm_json *root = NULL;
-    dlm_status st = dlm_json_parse(buf ? buf : "", len, path, &root);
+    dlm_status st = dlm_json_parse(buf, len, path, &root);
     free(buf);
     DLM_CALL(st);
     dlm_shard_meta parsed;
