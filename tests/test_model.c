@@ -8,6 +8,7 @@
 #include "core/rng.h"
 #include "diffusion/objective.h"
 #include "harness.h"
+#include "model/kvcache.h"
 #include "model/model.h"
 #include "model/step.h"
 
@@ -227,6 +228,40 @@ static void test_bad_token(void)
     fixture_free(&f);
 }
 
+/* The key/value cache gives the same logits as a full causal forward, row
+ * by row (fp32 rounding of different summation orders: 1e-5 relative). */
+static void test_kv_cache_matches_full_forward(void)
+{
+    fixture f;
+    fixture_make(&f, DLM_OBJECTIVE_AR, 1, 1, 2, 16, 2, 8, 0);
+    dlm_model *m = f.m;
+    for (size_t i = 0; i < m->n_params; i++) /* weights large enough to matter */
+        m->param_arena.base[i] += 0.2f * (float)(2 * dlm_rng_uniform(3, 4, 0, (uint32_t)i, DLM_RNG_TEST) - 1);
+    int T = m->cfg.seq_len, V = m->cfg.vocab_padded;
+    int32_t in[8];
+    in[0] = m->cfg.bos_id;
+    for (int i = 1; i < T; i++) in[i] = f.x0[i - 1];
+    DLM_TEST_OK(dlm_model_forward(m, in, 1, 1));
+    float *full = malloc((size_t)T * V * sizeof *full), *step = malloc((size_t)V * sizeof *step);
+    memcpy(full, m->logits, (size_t)T * V * sizeof *full);
+    dlm_kv_cache *kv;
+    DLM_TEST_OK(dlm_kv_cache_create(m, &kv));
+    for (int round = 0; round < 2; round++) { /* and again after a reset */
+        dlm_kv_cache_reset(kv);
+        for (int i = 0; i < T; i++) {
+            DLM_TEST_OK(dlm_model_forward_step(m, kv, in[i], step));
+            char what[64];
+            snprintf(what, sizeof what, "cached logits, position %d", i);
+            DLM_TEST_BELOW(dlm_test_rel_err_f(step, full + (size_t)i * V, V, 1e-3), 1e-5, what);
+        }
+    }
+    CU_ASSERT(dlm_model_forward_step(m, kv, in[0], step) == DLM_ERR_STATE); /* full */
+    dlm_error_clear();
+    dlm_kv_cache_destroy(&kv);
+    free(full), free(step);
+    fixture_free(&f);
+}
+
 int main(int argc, char **argv)
 {
     static const dlm_test_case grad[] = {{"AR gradients vs finite differences", test_grad_ar},
@@ -239,6 +274,7 @@ int main(int argc, char **argv)
         {"parameter table and FLOPs", test_param_table_and_flops},
         {"micro-batching", test_micro_batching},
         {"bad token refused", test_bad_token},
+        {"key/value cache = full causal forward", test_kv_cache_matches_full_forward},
         {NULL, NULL}};
     static const dlm_test_suite suites[] = {{"gradients", grad}, {"model", model}, {NULL, NULL}};
     return dlm_test_main(argc, argv, suites);

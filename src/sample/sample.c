@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "core/timer.h"
+#include "model/kvcache.h"
 
 struct dlm_sampler {
     dlm_model *m;
@@ -21,6 +22,8 @@ struct dlm_sampler {
         int pos;
         int32_t tok;
     } *cand;               /* (T) positions that may unmask this step */
+    dlm_kv_cache *kv;      /* AR only: incremental causal inference */
+    float *step_logits;    /* AR only: (Vp) the cached step's logits */
 };
 
 void dlm_sample_config_default(dlm_sample_config *c, int T)
@@ -93,6 +96,14 @@ dlm_status dlm_sampler_create(dlm_model *m, const dlm_sample_config *c, dlm_samp
         dlm_sampler_destroy(&s);
         DLM_CHECK(0, DLM_ERR_NOMEM, "sampler buffers for L = %d, T = %d", c->length, T);
     }
+    if (c->kind == DLM_SAMPLER_AR && c->cache) {
+        dlm_status st = dlm_kv_cache_create(m, &s->kv);
+        s->step_logits = st == DLM_OK ? malloc((size_t)s->Vp * sizeof *s->step_logits) : NULL;
+        if (!s->step_logits) {
+            dlm_sampler_destroy(&s);
+            DLM_CHECK(0, DLM_ERR_NOMEM, "the AR sampler's key/value cache");
+        }
+    }
     *out = s;
     return DLM_OK;
 }
@@ -106,6 +117,8 @@ void dlm_sampler_destroy(dlm_sampler **ps)
     free(s->work);
     free(s->idx);
     free(s->cand);
+    dlm_kv_cache_destroy(&s->kv);
+    free(s->step_logits);
     free(s);
     *ps = NULL;
 }
@@ -271,10 +284,10 @@ static dlm_status diffuse_block(dlm_sampler *s, uint64_t sample, int p0, int p1,
 /* Left to right: token p from the causal model's row for it, inputs
  * [BOS, x[w..p-1]] with the window of up to T - 1 tokens before p, as the
  * AR objective trains ([BOS, x0..x_{T-2}] predicts x0..x_{T-1}). A full
- * forward per token: there is no key/value cache yet (the model has no
- * incremental per-layer forward), so a token costs O(T^2) attention, not O(T). */
-static dlm_status ar_sample(dlm_sampler *s, uint64_t sample, const uint8_t *fixed,
-                            dlm_sample_stats *st)
+ * forward per token (--no-cache; the reference the cached sampler is
+ * tested against): a token costs O(T^2) attention, not O(T). */
+static dlm_status ar_sample_full(dlm_sampler *s, uint64_t sample, const uint8_t *fixed,
+                                 dlm_sample_stats *st)
 {
     int L = s->c.length, T = s->T;
     int32_t bos = s->m->cfg.bos_id;
@@ -290,6 +303,36 @@ static dlm_status ar_sample(dlm_sampler *s, uint64_t sample, const uint8_t *fixe
         st->nfe++;
         st->steps++;
         s->x[p] = draw(s, p - w, (uint32_t)p, sample, p, NULL);
+    }
+    return DLM_OK;
+}
+
+/* Left to right with the key/value cache: each token is one cached step
+ * through the causal model. The cache holds BOS and the tokens from the
+ * window start w; when it is full the window restarts T/2 tokens back (and
+ * is prefilled by cached steps), so a token sees between T/2 and T - 1
+ * tokens of context, against T - 1 for the uncached sampler. Draws use the
+ * same counters as the uncached sampler, so the two agree token for token
+ * while the window is the same (the first T tokens). */
+static dlm_status ar_sample_cached(dlm_sampler *s, uint64_t sample, const uint8_t *fixed,
+                                   dlm_sample_stats *st)
+{
+    int L = s->c.length, T = s->T, w = -1, next = 0;
+    for (int p = 0; p < L; p++) {
+        if (w < 0 || p - w > T - 1) { /* empty or full: (re)start the window */
+            w = p < T ? 0 : p - T / 2;
+            dlm_kv_cache_reset(s->kv);
+            DLM_CALL(dlm_model_forward_step(s->m, s->kv, s->m->cfg.bos_id, s->step_logits));
+            next = w;
+        }
+        while (next < p) DLM_CALL(dlm_model_forward_step(s->m, s->kv, s->x[next++], s->step_logits));
+        st->nfe++;
+        st->steps++;
+        if (fixed && fixed[p]) continue;
+        double u = dlm_rng_uniform(s->c.seed, (uint32_t)p, (uint32_t)sample, (uint32_t)p,
+                                   DLM_RNG_SAMPLE_TOKEN);
+        s->x[p] = dlm_sample_categorical(s->step_logits, s->V, s->c.temperature, s->c.top_k,
+                                         s->c.top_p, u, NULL, s->work, s->idx);
     }
     return DLM_OK;
 }
@@ -316,7 +359,7 @@ dlm_status dlm_sampler_run(dlm_sampler *s, uint64_t sample, const int32_t *given
         }
     }
     if (c->kind == DLM_SAMPLER_AR) {
-        DLM_CALL(ar_sample(s, sample, fixed, st));
+        DLM_CALL(s->kv ? ar_sample_cached(s, sample, fixed, st) : ar_sample_full(s, sample, fixed, st));
     } else {
         int64_t gstep = 0;
         for (int p0 = 0; p0 < L; p0 += c->block) {
