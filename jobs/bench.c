@@ -254,14 +254,6 @@ done:
     return st;
 }
 
-static int default_threads(void)
-{
-    const char *e = getenv("OMP_NUM_THREADS");
-    if (e && atoi(e) > 0) return atoi(e);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
-
 int main(int argc, char **argv)
 {
     bench_args a;
@@ -275,7 +267,7 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    int threads = a.threads > 0 ? a.threads : default_threads();
+    int threads = a.threads > 0 ? a.threads : dlm_threads_default();
     printf("dlm-bench: %d threads; %s\n", threads, DLM_FLOPS_DEFINITION);
     fflush(stdout);
     int failures = 0;

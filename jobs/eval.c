@@ -536,11 +536,7 @@ static dlm_status run(int argc, char **argv, int *help)
     if (*help) return DLM_OK;
     if (a.json) dlm_log_set_level(DLM_LOG_WARN); /* stdout holds the JSON object only */
     int threads = a.threads;
-    if (!threads) {
-        const char *e = getenv("OMP_NUM_THREADS");
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = e && atoi(e) > 0 ? atoi(e) : n > 0 ? (int)n : 1;
-    }
+    if (!threads) threads = dlm_threads_default();
     dlm_blis_init(threads);
     char blis[512];
     DLM_CALL(dlm_blis_describe(blis, sizeof blis));

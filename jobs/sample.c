@@ -230,11 +230,7 @@ static dlm_status run(int argc, char **argv, int *help)
     *help = a.help;
     if (a.help) return DLM_OK;
     int threads = a.threads;
-    if (!threads) {
-        const char *e = getenv("OMP_NUM_THREADS");
-        long nc = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = e && atoi(e) > 0 ? atoi(e) : nc > 0 ? (int)nc : 1;
-    }
+    if (!threads) threads = dlm_threads_default();
     dlm_blis_init(threads);
 
     dlm_ckpt_info info, sinfo;

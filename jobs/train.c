@@ -42,15 +42,6 @@ static void usage(FILE *f)
             DLM_EXIT_STOPPED);
 }
 
-static int default_threads(int configured)
-{
-    if (configured > 0) return configured;
-    const char *e = getenv("OMP_NUM_THREADS");
-    if (e && atoi(e) > 0) return atoi(e);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
-}
-
 static dlm_status run(int argc, char **argv, int n_ranks, int *stopped, int *help)
 {
     const char *cfg_path = NULL;
@@ -98,7 +89,8 @@ static dlm_status run(int argc, char **argv, int n_ranks, int *stopped, int *hel
     free(sets);
     DLM_CALL(st);
     DLM_CALL(dlm_config_check_layout(&cfg, n_ranks));
-    dlm_blis_init(default_threads(threads ? threads : cfg.train.threads));
+    if (!threads) threads = cfg.train.threads > 0 ? cfg.train.threads : dlm_threads_default();
+    dlm_blis_init(threads);
     char blis[512];
     DLM_CALL(dlm_blis_describe(blis, sizeof blis));
     DLM_INFO("%s", blis);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* BLIS's arch ids differ between versions, so find skx's id by name. */
 static int arch_id_by_name(const char *name)
@@ -32,6 +33,14 @@ void dlm_blis_init(int threads)
         }
     }
     if (threads > 0) dlm_threads_set(threads);
+}
+
+int dlm_threads_default(void)
+{
+    const char *e = getenv("OMP_NUM_THREADS");
+    if (e && atoi(e) > 0) return atoi(e);
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
 }
 
 void dlm_threads_set(int n)

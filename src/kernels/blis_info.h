@@ -15,6 +15,9 @@
  * kernels on CPUs with AVX-512 (F, DQ, BW, VL) and leaves BLIS's own
  * choice otherwise. threads > 0 also sets the thread count. */
 void dlm_blis_init(int threads);
+/* The thread count a program uses unless told: OMP_NUM_THREADS when set,
+ * else the cores online. */
+int dlm_threads_default(void);
 /* Sets the BLIS and OpenMP thread counts together (one shared pool). */
 void dlm_threads_set(int n);
 /* Describes the loaded BLIS (version, build folder, kernel set, threads)
