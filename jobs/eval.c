@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/program.h"
 #include "core/status.h"
 #include "eval/chunks.h"
 #include "eval/evalfile.h"
@@ -699,12 +700,5 @@ int main(int argc, char **argv)
                               : dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
                                                "dlm-eval runs on one rank for now, not %d", size);
     if (st == DLM_OK && help) usage(stdout);
-    if (st != DLM_OK) {
-        fprintf(stderr, "[%d] dlm-eval failed: %s", rank, dlm_error_text());
-        if (size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
-        MPI_Finalize();
-        return 1;
-    }
-    MPI_Finalize();
-    return 0;
+    return dlm_program_finish("dlm-eval", st, 0);
 }

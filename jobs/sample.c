@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/program.h"
 #include "core/status.h"
 #include "eval/evalmodel.h"
 #include "kernels/blis_info.h"
@@ -397,12 +398,5 @@ int main(int argc, char **argv)
     int help = 0;
     dlm_status st = rank == 0 ? run(argc, argv, &help) : DLM_OK; /* sampling is serial */
     if (st == DLM_OK && help && rank == 0) usage(stdout);
-    if (st != DLM_OK) {
-        fprintf(stderr, "[%d] dlm-sample failed: %s", rank, dlm_error_text());
-        if (size > 1) MPI_Abort(MPI_COMM_WORLD, 1);
-        MPI_Finalize();
-        return 1;
-    }
-    MPI_Finalize();
-    return 0;
+    return dlm_program_finish("dlm-sample", st, 0);
 }

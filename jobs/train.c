@@ -10,6 +10,7 @@
 
 #include "core/config.h"
 #include "core/log.h"
+#include "core/program.h"
 #include "core/status.h"
 #include "kernels/blis_info.h"
 #include "train/trainer.h"
@@ -117,12 +118,5 @@ int main(int argc, char **argv)
     int stopped = 0, help = 0;
     dlm_status st = run(argc, argv, size, &stopped, &help);
     if (st == DLM_OK && help && rank == 0) usage(stdout);
-    if (st != DLM_OK) {
-        fprintf(stderr, "[%d] dlm-train failed: %s", rank, dlm_error_text());
-        if (size > 1) MPI_Abort(MPI_COMM_WORLD, 1); /* the other ranks may be waiting */
-        MPI_Finalize();
-        return 1;
-    }
-    MPI_Finalize();
-    return stopped ? DLM_EXIT_STOPPED : 0;
+    return dlm_program_finish("dlm-train", st, stopped ? DLM_EXIT_STOPPED : 0);
 }

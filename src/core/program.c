@@ -1,0 +1,20 @@
+/* Program exit: error report, MPI_Abort or MPI_Finalize. */
+#include "core/program.h"
+
+#include <mpi.h>
+#include <stdio.h>
+
+int dlm_program_finish(const char *name, dlm_status st, int ok_status)
+{
+    int rank = 0, size = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &size);
+    if (st != DLM_OK) {
+        fprintf(stderr, "[%d] %s failed: %s", rank, name, dlm_error_text());
+        if (size > 1) MPI_Abort(MPI_COMM_WORLD, 1); /* the other ranks may be waiting */
+        MPI_Finalize();
+        return 1;
+    }
+    MPI_Finalize();
+    return ok_status;
+}
