@@ -719,26 +719,17 @@ static void test_embedding(void)
     bag_free(&g);
 }
 
-/* Each is one IEEE operation per element, so the result is bit for bit
- * the same as the operation done here. */
+/* One IEEE operation per element, so the result is bit for bit the same
+ * as the operation done here. */
 static void test_elementwise(void)
 {
     bag g = {0};
     const int64_t n = 1003;
-    float *a = frand(&g, n, 1, 1), *b = frand(&g, n, 1, 2), *out = fbuf(&g, n);
-    dlm_add(out, a, b, n);
-    int ok = 1;
-    for (int64_t i = 0; i < n; i++) ok &= out[i] == a[i] + b[i];
-    CU_ASSERT(ok);
+    float *a = frand(&g, n, 1, 1), *b = frand(&g, n, 1, 2);
     float *acc = fcopy(&g, a, n);
     dlm_accumulate(acc, b, n);
-    ok = 1;
+    int ok = 1;
     for (int64_t i = 0; i < n; i++) ok &= acc[i] == a[i] + b[i];
-    CU_ASSERT(ok);
-    float *s = fcopy(&g, a, n);
-    dlm_scale(s, 0.3f, n);
-    ok = 1;
-    for (int64_t i = 0; i < n; i++) ok &= s[i] == a[i] * 0.3f;
     CU_ASSERT(ok);
     bag_free(&g);
 }

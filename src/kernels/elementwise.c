@@ -53,20 +53,8 @@ void dlm_embedding_backward(float *dwte, const int32_t *tokens, const float *dou
     }
 }
 
-void dlm_add(float *out, const float *a, const float *b, int64_t n)
-{
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) out[i] = a[i] + b[i];
-}
-
 void dlm_accumulate(float *dst, const float *src, int64_t n)
 {
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; i++) dst[i] += src[i];
-}
-
-void dlm_scale(float *x, float s, int64_t n)
-{
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < n; i++) x[i] *= s;
 }

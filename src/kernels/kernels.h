@@ -110,9 +110,7 @@ void dlm_embedding_backward(float *dwte, const int32_t *tokens, const float *dou
                             int C);
 
 /* ---- elementwise ---- */
-void dlm_add(float *out, const float *a, const float *b, int64_t n); /* out = a + b */
-void dlm_accumulate(float *dst, const float *src, int64_t n);        /* dst += src */
-void dlm_scale(float *x, float s, int64_t n);                        /* x *= s */
+void dlm_accumulate(float *dst, const float *src, int64_t n); /* dst += src */
 
 /* ---- AdamW with decoupled weight decay (Loshchilov & Hutter), on the
  * gradient g = grad_scale * grad (the clipping factor, applied in the same

@@ -321,13 +321,3 @@ dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped)
              dlm_now() - t_run);
     return DLM_OK;
 }
-
-void dlm_trainer_get_state(const dlm_trainer *t, dlm_trainer_state *st)
-{
-    st->params = t->model->param_arena.base;
-    st->ema = t->ema;
-    st->adam_m = t->opt->m.base;
-    st->adam_v = t->opt->v.base;
-    st->n = t->model->n_params;
-    st->step = t->step;
-}

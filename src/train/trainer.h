@@ -33,12 +33,4 @@ dlm_status dlm_trainer_create(const dlm_run_config *cfg, volatile sig_atomic_t *
 dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped);
 void dlm_trainer_destroy(dlm_trainer **t);
 
-/* For tests: the arenas after a run (floats, n = model parameters). */
-typedef struct {
-    const float *params, *ema, *adam_m, *adam_v;
-    size_t n;
-    int64_t step;
-} dlm_trainer_state;
-void dlm_trainer_get_state(const dlm_trainer *t, dlm_trainer_state *st);
-
 #endif
