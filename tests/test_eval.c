@@ -8,6 +8,7 @@
  * eval.h5 holds what was computed. */
 #define _GNU_SOURCE
 #include <hdf5.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -627,6 +628,119 @@ static void test_evalfile(void)
     dlm_model_destroy(&m);
 }
 
+/* ---- the perfect denoiser of an order-2 Markov source ---- */
+
+/* The source's exact posterior (dlm_markov_posterior) is the model every
+ * trained one approximates; its NELBO of each window is that window's NLL
+ * (the any-order chain rule: sum_k S_k / k = -log p(x)). */
+enum { OX_N = 16, OX_T = 8, OX_MASKS = 1 << OX_T };
+
+static double oracle_ce_sum(const dlm_markov_source *src, const int32_t *x, const uint8_t *mask,
+                            int T, double *post)
+{
+    DLM_TEST_OK(dlm_markov_posterior(src, x, mask, T, post));
+    double sum = 0.0;
+    for (int i = 0; i < T; i++)
+        if (mask[i]) sum -= post[i * OX_N + x[i]];
+    return sum;
+}
+
+static double window_nll(const dlm_markov_source *src, const int32_t *x, int T)
+{
+    double per_token[64], nll = 0.0;
+    DLM_TEST_OK(dlm_markov_logprob(src, x, T, per_token));
+    for (int i = 0; i < T; i++) nll += per_token[i];
+    return nll;
+}
+
+/* By enumeration of all 2^8 masks of 8-token windows of the order-2 source
+ * (16 symbols, alpha 0.2): exact-k's expectation (and quadrature's with
+ * 4 >= T/2 nodes) equals -log p(x)/T to 1e-12; the discrete S-step bound
+ * is above it (by more than 1e-4 at S = 10) and mc-t below it (the part
+ * under eps). A wrong 1/k scale (1/T) is off by far more than 1e-12. */
+static void test_oracle_enumeration(void)
+{
+    dlm_markov_source *src;
+    DLM_TEST_OK(dlm_markov_source_create(OX_N, 2, 0.2, 0, 1, &src));
+    double post[OX_T * OX_N];
+    for (uint64_t c = 0; c < 6; c++) {
+        int32_t x[OX_T];
+        dlm_markov_fill(src, 77 + c, OX_T, x);
+        double S[OX_T + 1] = {0}, count[OX_T + 1] = {0};
+        for (int M = 1; M < OX_MASKS; M++) {
+            uint8_t mask[OX_T];
+            for (int i = 0; i < OX_T; i++) mask[i] = (M >> i) & 1;
+            int k = __builtin_popcount((unsigned)M);
+            S[k] += oracle_ce_sum(src, x, mask, OX_T, post);
+            count[k] += 1;
+        }
+        double wrong = 0.0;
+        for (int k = 1; k <= OX_T; k++) {
+            S[k] /= count[k];
+            wrong += S[k] / OX_T / OX_T;
+        }
+        double nll = window_nll(src, x, OX_T) / OX_T;
+        dlm_estimator e;
+        dlm_estimator_default(&e, DLM_EST_EXACT_K);
+        double exact = dlm_estimator_expectation(&e, OX_T, S);
+        dlm_estimator_default(&e, DLM_EST_QUADRATURE);
+        e.nodes = e.K = e.strata = 4;
+        DLM_TEST_OK(dlm_estimator_check(&e, OX_T));
+        double quad = dlm_estimator_expectation(&e, OX_T, S);
+        dlm_estimator_default(&e, DLM_EST_DISCRETE);
+        e.steps = 10;
+        double disc = dlm_estimator_expectation(&e, OX_T, S);
+        dlm_estimator_default(&e, DLM_EST_MC_T);
+        double mct = dlm_estimator_expectation(&e, OX_T, S);
+        printf("\n    window %llu: -log p(x)/T %.12f, exact-k %.12f, quadrature %.12f, "
+               "S=10 %.6f, mc-t %.6f", (unsigned long long)c, nll, exact, quad, disc, mct);
+        DLM_TEST_NEAR(exact, nll, 1e-12, "perfect denoiser's NELBO (exact-k) vs -log p(x)/T");
+        DLM_TEST_NEAR(quad, nll, 1e-12, "perfect denoiser's NELBO (quadrature) vs -log p(x)/T");
+        CU_ASSERT(disc > nll + 1e-4);
+        CU_ASSERT(mct < nll && mct > nll - 0.01);
+        CU_ASSERT(fabs(wrong - nll) > 1e-3);
+    }
+    dlm_markov_source_destroy(&src);
+}
+
+/* Sampled: exact-k's own draws (K = 16 per window, stratified k) scored by
+ * the perfect denoiser on 256 windows of 32 tokens; the estimand is the mean
+ * over windows of NELBO(x) - (-log p(x)/T) = 0 exactly, so the per-window
+ * paired differences (mask noise only) must have mean within 3 of their
+ * standard errors; and the plain estimate within 3 SE of the window entropy. */
+static void test_oracle_sampled(void)
+{
+    enum { N = 256, T = 32 };
+    dlm_markov_source *src;
+    DLM_TEST_OK(dlm_markov_source_create(OX_N, 2, 0.2, 0, 1, &src));
+    dlm_estimator e;
+    dlm_estimator_default(&e, DLM_EST_EXACT_K);
+    DLM_TEST_OK(dlm_estimator_check(&e, T));
+    double *post = malloc((size_t)T * OX_N * sizeof *post), v[N], d[N];
+    for (int c = 0; c < N; c++) {
+        int32_t x[T];
+        uint8_t mask[T];
+        dlm_markov_fill(src, DLM_HELDOUT_SAMPLE0 + (uint64_t)c, T, x);
+        v[c] = 0.0;
+        for (int j = 0; j < e.K; j++) {
+            dlm_sample_info info;
+            dlm_estimator_draw(&e, T, c, j, mask, &info);
+            v[c] += info.scale * oracle_ce_sum(src, x, mask, T, post) / e.K;
+        }
+        d[c] = v[c] - window_nll(src, x, T) / T;
+    }
+    dlm_estimate est, gap;
+    dlm_estimate_from(v, N, &est);
+    dlm_estimate_from(d, N, &gap);
+    double H = dlm_markov_window_entropy(src, T);
+    printf("\n    perfect denoiser, exact-k: %.4f +- %.4f (entropy %.4f); minus each window's "
+           "NLL: %+.4f +- %.4f", est.mean, est.se, H, gap.mean, gap.se);
+    DLM_TEST_NEAR(gap.mean, 0.0, 3 * gap.se, "perfect denoiser's exact-k minus the NLL, paired");
+    DLM_TEST_NEAR(est.mean, H, 3 * est.se, "perfect denoiser's exact-k vs window entropy");
+    free(post);
+    dlm_markov_source_destroy(&src);
+}
+
 /* ---- trained models on a source of known entropy (label train) ---- */
 
 /* The i.i.d. source of test_train (16 symbols, p_i ~ 0.75^i, H = 2.1927
@@ -795,6 +909,8 @@ int main(int argc, char **argv)
         {"mc-t matches its expectation; bias analytic", test_mc_t},
         {"quadrature matches; exact for nodes >= T/2", test_quadrature},
         {"discrete S-step bound matches; -> NELBO", test_discrete},
+        {"perfect denoiser: NELBO = NLL, enumerated", test_oracle_enumeration},
+        {"perfect denoiser: exact-k draws = NLL", test_oracle_sampled},
         {NULL, NULL}};
     static const dlm_test_case exact[] = {
         {"uniform model scores ln 257", test_uniform_model},

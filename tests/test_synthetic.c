@@ -380,6 +380,78 @@ static void test_markov_bad_arguments(void)
     }
 }
 
+/* ---- Markov: the exact posterior of masked positions ---- */
+
+/* Against enumeration: for small chains (orders 0-3, windows shorter and
+ * longer than the order) and every mask of a window, p(x_i = v | visible)
+ * is the total probability of the windows that agree with the visible tokens
+ * and have v at i, over that of those agreeing with the visible tokens
+ * (window probabilities from the summed dlm_markov_logprob, itself checked
+ * against the tables above). Agreement to 1e-11 in log space (the same
+ * sums in another order). A bad unmasked id is refused with its index. */
+static void test_markov_posterior_brute_force(void)
+{
+    const struct {
+        int n, k, T;
+        uint64_t seed;
+    } cases[] = {{3, 2, 5, 41}, {2, 3, 6, 42}, {4, 1, 4, 43}, {3, 0, 3, 44}, {3, 3, 2, 45}};
+    for (int c = 0; c < 5; c++) {
+        dlm_markov_source *m;
+        DLM_TEST_OK(dlm_markov_source_create(cases[c].n, cases[c].k, 0.3, 'a', cases[c].seed, &m));
+        int n = m->n_symbols, T = cases[c].T;
+        int64_t count = 1;
+        for (int t = 0; t < T; t++) count *= n;
+        double *pw = malloc((size_t)count * sizeof *pw), nll[8], post[8 * 4];
+        int32_t x[8], y[8];
+        for (int64_t w = 0; w < count; w++) { /* every window's probability */
+            int64_t r = w;
+            for (int t = T - 1; t >= 0; t--, r /= n) x[t] = 'a' + (int32_t)(r % n);
+            DLM_TEST_OK(dlm_markov_logprob(m, x, T, nll));
+            double lp = 0.0;
+            for (int t = 0; t < T; t++) lp -= nll[t];
+            pw[w] = exp(lp);
+        }
+        double worst = 0.0;
+        for (int64_t w = 0; w < count; w += 3) /* a third of the windows, */
+            for (int mask = 1; mask < 1 << T; mask++) { /* every mask of each */
+                int64_t r = w;
+                for (int t = T - 1; t >= 0; t--, r /= n) x[t] = 'a' + (int32_t)(r % n);
+                uint8_t masked[8];
+                for (int t = 0; t < T; t++) masked[t] = (mask >> t) & 1;
+                int32_t shown[8];
+                for (int t = 0; t < T; t++) shown[t] = masked[t] ? -7 : x[t]; /* ignored */
+                DLM_TEST_OK(dlm_markov_posterior(m, shown, masked, T, post));
+                for (int i = 0; i < T; i++) {
+                    if (!masked[i]) continue;
+                    double num[4] = {0}, den = 0.0;
+                    for (int64_t u = 0; u < count; u++) {
+                        int64_t q = u, ok = 1;
+                        for (int t = T - 1; t >= 0; t--, q /= n) {
+                            y[t] = 'a' + (int32_t)(q % n);
+                            ok &= masked[t] || y[t] == x[t];
+                        }
+                        if (!ok) continue;
+                        num[y[i] - 'a'] += pw[u];
+                        den += pw[u];
+                    }
+                    for (int v = 0; v < n; v++)
+                        worst = fmax(worst, fabs(post[i * n + v] - log(num[v] / den)));
+                }
+            }
+        if (worst > 1e-11) printf("\n  n %d k %d T %d: worst %.3g", n, m->order, T, worst);
+        DLM_TEST_BELOW(worst, 1e-11, "posterior vs enumeration (log)");
+        uint8_t masked[8] = {1, 0};
+        x[0] = 'a';
+        x[1] = 'a' + n; /* outside the ids, and visible */
+        dlm_error_clear();
+        CU_ASSERT(dlm_markov_posterior(m, x, masked, T, post) == DLM_ERR_ARG);
+        CU_ASSERT(strstr(dlm_error_text(), "unmasked token 1") != NULL);
+        dlm_error_clear();
+        free(pw);
+        dlm_markov_source_destroy(&m);
+    }
+}
+
 /* ---- i.i.d. ---- */
 
 /* Uniform over 8 symbols has entropy ln 8: 1e-15 is a few ulps of 2.08. */
@@ -445,6 +517,7 @@ int main(int argc, char **argv)
         {"generation is deterministic and resumable", test_markov_generate_determinism},
         {"description", test_markov_describe},
         {"bad arguments", test_markov_bad_arguments},
+        {"posterior of masked positions vs enumeration", test_markov_posterior_brute_force},
         {NULL, NULL}};
     static const dlm_test_case iid[] = {{"entropy closed forms", test_iid_closed_form},
                                         {"entropy vs a sample", test_iid_entropy_sample},

@@ -502,3 +502,108 @@ dlm_status dlm_markov_logprob(const dlm_markov_source *s, const int32_t *x, int6
     }
     return DLM_OK;
 }
+
+/* ---- Markov source: the exact posterior of masked positions ---- */
+
+/* 1 if symbol v may stand at position i (masked, or the token there). */
+static inline int admits(const dlm_markov_source *s, const int32_t *x, const uint8_t *masked,
+                         int i, int v)
+{
+    return masked[i] || x[i] - s->first_id == v;
+}
+
+/* The state at position i >= m-1 is the base-n number of x_{i-m+1..i}
+ * (m = min(k, T)); fwd[i] and bwd[i] are the forward and backward messages
+ * over those states, each normalised to sum 1 (only ratios matter). The first
+ * m symbols follow the stationary marginal, the rest the chain's rows. */
+dlm_status dlm_markov_posterior(const dlm_markov_source *s, const int32_t *x,
+                                const uint8_t *masked, int T, double *logpost)
+{
+    DLM_CHECK(T >= 1, DLM_ERR_ARG, "Markov posterior: window length %d must be >= 1", T);
+    int n = s->n_symbols;
+    for (int i = 0; i < T; i++)
+        DLM_CHECK(masked[i] || (x[i] >= s->first_id && x[i] - s->first_id < n), DLM_ERR_ARG,
+                  "Markov posterior: unmasked token %d of the window is %d, outside the "
+                  "source's ids %d..%d", i, (int)x[i], (int)s->first_id,
+                  (int)(s->first_id + n - 1));
+    if (s->order == 0) { /* i.i.d.: the row itself, whatever else is seen */
+        for (int i = 0; i < T; i++)
+            if (masked[i])
+                for (int v = 0; v < n; v++) logpost[(int64_t)i * n + v] = log(s->rows[v]);
+        return DLM_OK;
+    }
+    int m = T < s->order ? T : s->order;
+    int64_t S = 1;
+    for (int j = 0; j < m; j++) S *= n;
+    int64_t lead = S / n; /* n^(m-1): the weight of a state's oldest symbol */
+    double *fwd = malloc((size_t)T * S * sizeof *fwd), *bwd = malloc((size_t)T * S * sizeof *bwd);
+    dlm_status st = DLM_OK;
+    if (!fwd || !bwd) {
+        st = dlm_error_push(DLM_ERR_NOMEM, __FILE__, __LINE__, __func__,
+                            "Markov posterior: no memory for 2 x %d x %lld messages", T,
+                            (long long)S);
+        goto done;
+    }
+    /* forward: the first m symbols jointly, then one chain step per position */
+    double *f = fwd + (int64_t)(m - 1) * S, z = 0.0;
+    for (int64_t q = 0; q < S; q++) {
+        int ok = 1;
+        for (int j = 0, scale = 1; j < m; j++, scale *= n) /* digit j from the right: x_{m-1-j} */
+            ok &= admits(s, x, masked, m - 1 - j, (int)(q / scale % n));
+        z += f[q] = ok ? s->marginal[m][q] : 0.0;
+    }
+    for (int i = m; i < T && z > 0.0; i++) { /* here m = k: the chain's rows apply */
+        const double *prev = fwd + (int64_t)(i - 1) * S;
+        f = fwd + (int64_t)i * S;
+        for (int64_t q = 0; q < S; q++) f[q] = 0.0;
+        for (int64_t q = 0; q < S; q++) {
+            if (prev[q] == 0.0) continue;
+            const double *row = s->rows + q * n;
+            int64_t next = (q % lead) * n;
+            for (int v = 0; v < n; v++)
+                if (admits(s, x, masked, i, v)) f[next + v] += prev[q] * row[v];
+        }
+        z = 0.0;
+        for (int64_t q = 0; q < S; q++) z += f[q];
+        for (int64_t q = 0; q < S && z > 0.0; q++) f[q] /= z;
+    }
+    if (!(z > 0.0)) {
+        st = dlm_error_push(DLM_ERR_NUMERIC, __FILE__, __LINE__, __func__,
+                            "Markov posterior: the visible tokens have probability 0 under "
+                            "the source (a stationary mass below double precision)");
+        goto done;
+    }
+    double *b = bwd + (int64_t)(T - 1) * S;
+    for (int64_t q = 0; q < S; q++) b[q] = 1.0;
+    for (int i = T - 2; i >= m - 1; i--) {
+        const double *after = bwd + (int64_t)(i + 1) * S;
+        b = bwd + (int64_t)i * S;
+        z = 0.0;
+        for (int64_t q = 0; q < S; q++) {
+            const double *row = s->rows + q * n;
+            int64_t next = (q % lead) * n;
+            double acc = 0.0;
+            for (int v = 0; v < n; v++)
+                if (admits(s, x, masked, i + 1, v)) acc += row[v] * after[next + v];
+            z += b[q] = acc;
+        }
+        for (int64_t q = 0; q < S; q++) b[q] /= z;
+    }
+    /* posterior of x_i: position max(i, m-1)'s state marginal, grouped by x_i's digit */
+    for (int i = 0; i < T; i++) {
+        if (!masked[i]) continue;
+        int at = i > m - 1 ? i : m - 1;
+        int64_t scale = 1; /* x_i is digit at - i from the right of the state at `at` */
+        for (int j = i; j < at; j++) scale *= n;
+        double *out = logpost + (int64_t)i * n, total = 0.0;
+        for (int v = 0; v < n; v++) out[v] = 0.0;
+        const double *fa = fwd + (int64_t)at * S, *ba = bwd + (int64_t)at * S;
+        for (int64_t q = 0; q < S; q++) out[q / scale % n] += fa[q] * ba[q];
+        for (int v = 0; v < n; v++) total += out[v];
+        for (int v = 0; v < n; v++) out[v] = log(out[v] / total);
+    }
+done:
+    free(fwd);
+    free(bwd);
+    return st;
+}
