@@ -334,7 +334,7 @@ static void paired(const eval_model *a, const eval_model *b, int64_t n, double *
                    dlm_estimate *d)
 {
     for (int64_t c = 0; c < n; c++) diff[c] = a->chunk_values[c] - b->chunk_values[c];
-    dlm_estimate_from(diff, n, d);
+    dlm_estimate_difference(a->chunk_values, b->chunk_values, n, d);
 }
 
 /* ---- data ---- */
@@ -470,6 +470,14 @@ static void print_model_table(const eval_model *em, const dlm_chunk_set *cs, con
     if (isfinite(cs->entropy))
         printf("  source entropy H(x_1..x_T)/T %.4f nats/token: %s - entropy = %.4f +- %.4f\n",
                cs->entropy, ar ? "NLL" : "bound", x->mean - cs->entropy, x->se);
+    if (cs->true_nll) {
+        dlm_estimate truth, gap;
+        dlm_estimate_from(cs->true_nll, cs->n, &truth);
+        dlm_estimate_difference(em->chunk_values, cs->true_nll, cs->n, &gap);
+        printf("  true NLL of these chunks %.4f nats/token (exact, the source is known): %s - "
+               "true NLL = %.4f +- %.4f (paired over chunks)\n",
+               truth.mean, ar ? "NLL" : "bound", gap.mean, gap.se);
+    }
     int64_t tok;
     double s;
     dlm_evaluator_counters(em->ev, &tok, &s);
@@ -525,6 +533,10 @@ static void json_model(const eval_model *em, const dlm_chunk_set *cs, const char
     json_num(KEY("perplexity_ci95_high"), exp(x->hi), 0);
     json_num(KEY("tokens_per_s"), tokens_per_s(em), 0);
     json_num(KEY("training_tokens_per_s"), training_tokens_per_s(em->info.path), 0);
+    dlm_estimate gap = {.mean = NAN, .se = NAN};
+    if (cs->true_nll) dlm_estimate_difference(em->chunk_values, cs->true_nll, cs->n, &gap);
+    json_num(KEY("minus_true_nll_nats_per_token"), gap.mean, 0);
+    json_num(KEY("minus_true_nll_stderr_nats_per_token"), gap.se, 0);
 #undef KEY
 }
 
@@ -650,6 +662,9 @@ static dlm_status run(int argc, char **argv, int *help)
         json_num("text_bytes", cs.text_bytes >= 0 ? (double)cs.text_bytes : NAN, 0);
         json_num("seed", (double)a.seed, 0);
         json_num("source_entropy_nats_per_token", cs.entropy, 0);
+        dlm_estimate truth = {.mean = NAN};
+        if (cs.true_nll) dlm_estimate_from(cs.true_nll, cs.n, &truth);
+        json_num("true_nll_nats_per_token", truth.mean, 0);
         if (a.compare) {
             json_model(&B, &cs, "compare_");
             json_num("difference_nats_per_token", d.mean, 0);

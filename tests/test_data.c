@@ -3,13 +3,16 @@
  * with the message it must give, reproducible and disjoint batches, and
  * splits that stay put when a source is added. */
 #define _GNU_SOURCE
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "core/rng.h"
+#include "eval/chunks.h"
 #include "harness.h"
 #include "io/corpus_writer.h"
 #include "io/loader.h"
@@ -507,8 +510,42 @@ static void test_synthetic_shards(void)
         CU_ASSERT(m.synthetic && !strcmp(m.synth_kind, "markov") && m.synth_order == 2);
         CU_ASSERT(m.entropy_rate == dlm_markov_entropy_rate(mk));
         CU_ASSERT(m.window_T == 64 && m.window_entropy == dlm_markov_window_entropy(mk, 64));
+        CU_ASSERT(m.synth_first_id == 'a');
         dlm_shard_close(&s);
     }
+    /* the metadata names the source fully: evaluation chunks carry their exact NLL */
+    char val[700], meta[700];
+    snprintf(val, sizeof val, "%s/mk_val.bin", out);
+    dlm_chunk_set cs;
+    const char *paths[] = {val};
+    DLM_TEST_OK(dlm_chunk_set_from_shards(paths, 1, DLM_SHARD_LLMC, 32, 0, &cs));
+    CU_ASSERT_FATAL(cs.true_nll != NULL);
+    CU_ASSERT(cs.n == 300 / 32);
+    int exact = 1;
+    for (int64_t c = 0; c < cs.n; c++) {
+        double per_token[32], sum = 0.0;
+        DLM_TEST_OK(dlm_markov_logprob(mk, cs.tokens + c * 32, 32, per_token));
+        for (int i = 0; i < 32; i++) sum += per_token[i];
+        exact &= cs.true_nll[c] == sum / 32;
+    }
+    CU_ASSERT(exact);
+    dlm_chunk_set_free(&cs);
+    /* metadata from before first_id was recorded: the entropy still, no per-chunk NLL */
+    dlm_meta_path(val, meta, sizeof meta);
+    size_t len;
+    char *text;
+    DLM_TEST_OK(dlm_read_file(meta, &text, &len));
+    char *at = strstr(text, "\"first_id\": 97, ");
+    CU_ASSERT_FATAL(at != NULL);
+    memmove(at, at + strlen("\"first_id\": 97, "), strlen(at + strlen("\"first_id\": 97, ")) + 1);
+    FILE *f = fopen(meta, "w");
+    CU_ASSERT_FATAL(f != NULL);
+    fputs(text, f);
+    fclose(f);
+    free(text);
+    DLM_TEST_OK(dlm_chunk_set_from_shards(paths, 1, DLM_SHARD_LLMC, 32, 0, &cs));
+    CU_ASSERT(cs.true_nll == NULL && fabs(cs.entropy - dlm_markov_window_entropy(mk, 32)) < 1e-12);
+    dlm_chunk_set_free(&cs);
     dlm_markov_source_destroy(&mk);
     dlm_iid_source iid;
     dlm_iid_source_default(&iid, 3);

@@ -56,14 +56,54 @@ void dlm_chunk_set_free(dlm_chunk_set *cs)
 {
     free(cs->tokens);
     free(cs->index);
+    free(cs->true_nll);
     cs->tokens = NULL;
     cs->index = NULL;
+    cs->true_nll = NULL;
     cs->n = 0;
 }
 
 /* H(x_1..x_T)/T at this T from the metadata's entropy rate h and window
  * entropy at window_T: for an order-k chain H(x_1..x_T) = H(pi) + (T - k) h
  * when T >= k, which pins H(pi). NAN when T < k or nothing is known. */
+/* Each chunk's exact NLL per token under a Markov source rebuilt from the
+ * metadata; left NULL (not an error) when the metadata cannot name the
+ * source exactly: no first_id, or a rebuilt entropy rate that differs. */
+static dlm_status markov_truth(const dlm_shard_meta *m, dlm_chunk_set *cs)
+{
+    if (!m->synthetic || strcmp(m->synth_kind, "markov") != 0 || m->synth_first_id < 0)
+        return DLM_OK;
+    dlm_markov_source *src = NULL;
+    if (dlm_markov_source_create(m->synth_symbols, m->synth_order, m->synth_alpha,
+                                 m->synth_first_id, m->synth_seed, &src) != DLM_OK) {
+        dlm_error_clear();
+        return DLM_OK;
+    }
+    dlm_status st = DLM_OK;
+    double h = dlm_markov_entropy_rate(src);
+    if (fabs(h - m->entropy_rate) <= 1e-9 * m->entropy_rate) {
+        double *per_token = malloc((size_t)cs->T * sizeof *per_token);
+        cs->true_nll = malloc((size_t)cs->n * sizeof *cs->true_nll);
+        if (!per_token || !cs->true_nll) {
+            st = dlm_error_push(DLM_ERR_NOMEM, __FILE__, __LINE__, __func__,
+                                "per-chunk NLL of %lld chunks", (long long)cs->n);
+        }
+        for (int64_t c = 0; st == DLM_OK && c < cs->n; c++) {
+            st = dlm_markov_logprob(src, cs->tokens + c * cs->T, cs->T, per_token);
+            double s = 0.0;
+            for (int i = 0; i < cs->T; i++) s += per_token[i];
+            if (st == DLM_OK) cs->true_nll[c] = s / cs->T;
+        }
+        free(per_token);
+        if (st != DLM_OK) {
+            free(cs->true_nll);
+            cs->true_nll = NULL;
+        }
+    }
+    dlm_markov_source_destroy(&src);
+    return st;
+}
+
 static double meta_window_entropy(const dlm_shard_meta *m, int T)
 {
     if (!m->synthetic) return NAN;
@@ -100,6 +140,7 @@ dlm_status dlm_chunk_set_from_shards(const char *const *paths, int n_paths, dlm_
     out->separator_id = L.meta.separator_id;
     out->byte_level = !strcmp(L.meta.tokenizer, "bytes");
     out->entropy = meta_window_entropy(&L.meta, T);
+    DLM_CALL_GOTO(st, markov_truth(&L.meta, out), done);
     int w = snprintf(out->source, sizeof out->source, "%s", paths[0]);
     for (int i = 1; i < n_paths && w > 0 && (size_t)w < sizeof out->source; i++)
         w += snprintf(out->source + w, sizeof out->source - (size_t)w, ",%s", paths[i]);
@@ -121,10 +162,27 @@ dlm_status dlm_chunk_set_from_iid(const dlm_iid_source *src, int T, int64_t n,
     out->separator_id = 256;
     out->byte_level = 1;
     out->entropy = dlm_iid_window_entropy(src, T);
+    out->true_nll = malloc((size_t)n * sizeof *out->true_nll);
+    double *per_token = malloc((size_t)T * sizeof *per_token);
+    if (!out->true_nll || !per_token) {
+        free(per_token);
+        dlm_chunk_set_free(out);
+        DLM_CHECK(0, DLM_ERR_NOMEM, "per-chunk NLL of %lld chunks", (long long)n);
+    }
+    dlm_status st = DLM_OK;
+    for (int64_t c = 0; c < n && st == DLM_OK; c++) {
+        st = dlm_iid_logprob(src, out->tokens + c * T, T, per_token);
+        double s = 0.0;
+        for (int i = 0; i < T; i++) s += per_token[i];
+        out->true_nll[c] = s / T;
+    }
+    free(per_token);
+    if (st != DLM_OK) dlm_chunk_set_free(out);
+    DLM_CALL(st);
     snprintf(out->source, sizeof out->source,
              "built-in synthetic source (%d symbols i.i.d., seed %" PRIu64 "), held-out sequences",
              src->n_symbols, src->seed);
-    dlm_status st = dlm_chunk_set_seal(out);
+    st = dlm_chunk_set_seal(out);
     if (st != DLM_OK) dlm_chunk_set_free(out);
     DLM_CALL(st);
     return DLM_OK;

@@ -31,6 +31,8 @@ typedef struct {
     int64_t text_bytes;    /* byte-level: tokens that are not the separator; else -1 */
     uint64_t hash;         /* FNV-1a 64 over T (int32) and then every token (int32), in order */
     double entropy;        /* H(x_1..x_T)/T of a synthetic source in nats/token, else NAN */
+    double *true_nll;      /* (n) -log p(chunk)/T under the synthetic source that made the
+                            * data (exact, a stationary start), or NULL when not known */
     char source[512];      /* what the chunks came from, for messages and files */
 } dlm_chunk_set;
 
@@ -45,13 +47,15 @@ void dlm_chunk_set_free(dlm_chunk_set *cs);
 
 /* max_chunks (<= 0: all) chunks evenly spread over the shards' non-overlapping
  * chunks, in shard order; metadata gives the vocabulary and, for synthetic
- * shards, the exact window entropy at T. */
+ * shards, the exact window entropy at T; for Markov shards whose metadata
+ * names the source fully (first_id recorded, and the rebuilt source has the
+ * recorded entropy rate) also each chunk's exact NLL. */
 dlm_status dlm_chunk_set_from_shards(const char *const *paths, int n_paths, dlm_shard_format fmt,
                                      int T, int64_t max_chunks, dlm_chunk_set *out);
 
 /* n held-out sequences of an i.i.d. source (sequence DLM_HELDOUT_SAMPLE0 + i
  * of the source, as dlm-train validates on the built-in synthetic data),
- * byte-level vocabulary; entropy known. */
+ * byte-level vocabulary; entropy and each chunk's exact NLL known. */
 dlm_status dlm_chunk_set_from_iid(const dlm_iid_source *src, int T, int64_t n,
                                   dlm_chunk_set *out);
 

@@ -118,6 +118,14 @@ static dlm_status write_record(hid_t f, const char *path, const dlm_eval_record 
     bad |= attr_f64(g, "perplexity", exp(x->mean)) < 0;
     bad |= dlm_h5_attr_write_i64(g, "text_bytes", cs->text_bytes) < 0;
     bad |= attr_f64(g, "source_entropy_nats_per_token", cs->entropy) < 0;
+    dlm_estimate truth = {.mean = NAN}, gap = {.mean = NAN, .se = NAN};
+    if (cs->true_nll) {
+        dlm_estimate_from(cs->true_nll, n, &truth);
+        dlm_estimate_difference(r->chunk_values, cs->true_nll, n, &gap);
+    }
+    bad |= attr_f64(g, "true_nll_nats_per_token", truth.mean) < 0;
+    bad |= attr_f64(g, "minus_true_nll_nats_per_token", gap.mean) < 0;
+    bad |= attr_f64(g, "minus_true_nll_stderr_nats_per_token", gap.se) < 0;
     bad |= attr_f64(g, "tokens_per_s", r->tokens_per_s) < 0;
     bad |= dlm_h5_attr_write_str(g, "time", when) < 0;
     DLM_H5_GOTO(st, bad ? -1 : 0, done, "%s: writing the attributes of %s", path, r->group);
@@ -150,6 +158,9 @@ static dlm_status write_record(hid_t f, const char *path, const dlm_eval_record 
     bad |= dataset(g, "chunk_index", H5T_STD_I64LE, H5T_NATIVE_INT64, 1, d1, cs->index, "index") < 0;
     bad |= dataset(g, "chunk_value", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, d1, r->chunk_values,
                    "nats/token") < 0;
+    if (cs->true_nll)
+        bad |= dataset(g, "chunk_true_nll", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 1, d1,
+                       cs->true_nll, "nats/token") < 0;
     bad |= dataset(g, "sample_value", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, d2, val,
                    "nats/token") < 0;
     bad |= dataset(g, "sample_coord", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, 2, d2, coord,

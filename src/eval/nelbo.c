@@ -451,12 +451,18 @@ double dlm_t975(int64_t nu)
     return z + g1 / v + g2 / (v * v) + g3 / (v * v * v);
 }
 
-void dlm_estimate_from(const double *x, int64_t n, dlm_estimate *out)
+/* x - y elementwise (y NULL: x itself), in the two passes below */
+static inline double term(const double *x, const double *y, int64_t i)
+{
+    return y ? x[i] - y[i] : x[i];
+}
+
+static void estimate(const double *x, const double *y, int64_t n, dlm_estimate *out)
 {
     double s = 0.0;
-    for (int64_t i = 0; i < n; i++) s += x[i];
+    for (int64_t i = 0; i < n; i++) s += term(x, y, i);
     double mean = n > 0 ? s / (double)n : NAN, ss = 0.0;
-    for (int64_t i = 0; i < n; i++) ss += (x[i] - mean) * (x[i] - mean);
+    for (int64_t i = 0; i < n; i++) ss += (term(x, y, i) - mean) * (term(x, y, i) - mean);
     out->n = n;
     out->mean = mean;
     out->sd = n > 1 ? sqrt(ss / (double)(n - 1)) : NAN;
@@ -464,4 +470,11 @@ void dlm_estimate_from(const double *x, int64_t n, dlm_estimate *out)
     double h = n > 1 ? dlm_t975(n - 1) * out->se : NAN;
     out->lo = mean - h;
     out->hi = mean + h;
+}
+
+void dlm_estimate_from(const double *x, int64_t n, dlm_estimate *out) { estimate(x, NULL, n, out); }
+
+void dlm_estimate_difference(const double *a, const double *b, int64_t n, dlm_estimate *out)
+{
+    estimate(a, b, n, out);
 }

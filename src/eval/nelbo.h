@@ -168,6 +168,8 @@ typedef struct {
 
 /* From per-chunk values x (n >= 1; se and the interval are NAN when n < 2). */
 void dlm_estimate_from(const double *x, int64_t n, dlm_estimate *out);
+/* The same for the paired differences a[c] - b[c]. */
+void dlm_estimate_difference(const double *a, const double *b, int64_t n, dlm_estimate *out);
 
 /* The 0.975 quantile of Student's t with nu degrees of freedom. */
 double dlm_t975(int64_t nu);

@@ -81,9 +81,10 @@ dlm_status dlm_meta_write(const char *path, const dlm_shard_meta *m)
         fputs("\"kind\": ", f);
         dlm_json_write_string(f, m->synth_kind);
         fprintf(f, ", \"symbols\": %d, \"order\": %d, \"alpha\": %.17g, \"seed\": %" PRIu64
-                   ", \"entropy_rate\": %.17g, \"window_T\": %d, \"window_entropy\": %.17g}",
-                m->synth_symbols, m->synth_order, m->synth_alpha, m->synth_seed, m->entropy_rate,
-                m->window_T, m->window_entropy);
+                   ", \"first_id\": %d, \"entropy_rate\": %.17g, \"window_T\": %d, "
+                   "\"window_entropy\": %.17g}",
+                m->synth_symbols, m->synth_order, m->synth_alpha, m->synth_seed,
+                (int)m->synth_first_id, m->entropy_rate, m->window_T, m->window_entropy);
     }
     fputs("\n}\n", f);
     int ok = fflush(f) == 0 && fsync(fileno(f)) == 0;
@@ -177,6 +178,11 @@ static dlm_status read_fields(const dlm_json *o, const char *path, dlm_shard_met
         DLM_CALL(get_num(syn, path, "alpha", 0, 1e300, &m->synth_alpha));
         DLM_CALL(get_num(syn, path, "seed", 0, big, &x));
         m->synth_seed = (uint64_t)x;
+        m->synth_first_id = -1; /* optional: files from before it was recorded */
+        if (dlm_json_get(syn, "first_id")) {
+            DLM_CALL(get_num(syn, path, "first_id", 0, 1 << 30, &x));
+            m->synth_first_id = (int32_t)x;
+        }
         DLM_CALL(get_num(syn, path, "entropy_rate", 0, 1e6, &m->entropy_rate));
         DLM_CALL(get_num(syn, path, "window_T", 1, 1 << 30, &x));
         m->window_T = (int)x;

@@ -35,6 +35,7 @@ typedef struct {
     int synth_symbols, synth_order;
     double synth_alpha;
     uint64_t synth_seed;
+    int32_t synth_first_id; /* the id of symbol 0; -1 when the file does not say */
     double entropy_rate;   /* nats/token */
     int window_T;          /* the T the window entropy is for */
     double window_entropy; /* H(x_1..x_T) / T, nats/token: what a perfect model scores */

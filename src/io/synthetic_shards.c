@@ -79,6 +79,7 @@ static dlm_status write_split(const char *out_dir, const char *name, int split, 
     meta.synth_order = info->order;
     meta.synth_alpha = info->alpha;
     meta.synth_seed = info->seed;
+    meta.synth_first_id = info->first_id;
     meta.entropy_rate = info->entropy_rate;
     meta.window_T = T;
     meta.window_entropy = dlm_source_window_entropy(info, T);
