@@ -548,8 +548,8 @@ dlm_status dlm_markov_posterior(const dlm_markov_source *s, const int32_t *x,
     double *f = fwd + (int64_t)(m - 1) * S, z = 0.0;
     for (int64_t q = 0; q < S; q++) {
         int ok = 1;
-        for (int j = 0, scale = 1; j < m; j++, scale *= n) /* digit j from the right: x_{m-1-j} */
-            ok &= admits(s, x, masked, m - 1 - j, (int)(q / scale % n));
+        for (int64_t j = 0, scale = 1; j < m; j++, scale *= n) /* digit j from the right: x_{m-1-j} */
+            ok &= admits(s, x, masked, (int)(m - 1 - j), (int)(q / scale % n));
         z += f[q] = ok ? s->marginal[m][q] : 0.0;
     }
     for (int i = m; i < T && z > 0.0; i++) { /* here m = k: the chain's rows apply */

@@ -146,8 +146,8 @@ dlm_status dlm_markov_logprob(const dlm_markov_source *s, const int32_t *x, int6
 /* The Bayes-optimal denoiser of a T-token window (stationary start): for
  * each position i with masked[i] != 0, logpost[i * n + v] = log p(x_i = first_id
  * + v | the tokens at the unmasked positions), exactly, by forward-backward
- * over the chain's contexts (T n^(k+1) work); other rows are left as they
- * are. x at masked positions is ignored. A perfect masked-diffusion model
+ * over the chain's contexts (T n^(k+1) work, 2 T n^k doubles of scratch);
+ * other rows are left as they are. x at masked positions is ignored. A perfect masked-diffusion model
  * predicts these, so its NELBO of every window is the window's NLL: the
  * yardstick for evaluators and trained models. DLM_ERR_ARG naming the index
  * of an unmasked token outside the source's ids. */
