@@ -54,7 +54,8 @@ static void usage(FILE *f)
             "                         quadrature  Gauss-Legendre over t, --nodes M, K/M mask draws\n"
             "                                     per node (exact integration for M >= T/2)\n"
             "                         discrete    the S-step bound (MDLM's S = 1000 variant)\n"
-            "  --schedule NAME      mc-t: loglinear, cosine or linear-sigma (default: the run's)\n"
+            "  --schedule NAME      mc-t: loglinear, cosine, linear-sigma or power (default: the\n"
+            "                       run's; power with the run's objective.power)\n"
             "  --eps X              mc-t: the lower end of t (default: the run's objective.eps)\n"
             "  --nodes M            quadrature nodes (default 16; K must be a multiple)\n"
             "  --steps S            discrete steps (default 1000)\n"
@@ -272,6 +273,7 @@ static dlm_status open_model(const eval_args *a, const char *path, const dlm_chu
     if (kind != DLM_EST_AR) e->K = e->strata = a->K;
     dlm_schedule_default(&e->schedule, c->objective.schedule);
     e->schedule.eps = c->objective.eps;
+    e->schedule.power = c->objective.power;
     if (a->schedule) DLM_CALL(dlm_schedule_parse(a->schedule, &e->schedule.kind));
     if (a->eps > 0) e->schedule.eps = a->eps;
     e->nodes = a->nodes;

@@ -599,23 +599,23 @@ static void test_config_files(void)
 /* The names the config accepts map to what each module's own parser says. */
 static void test_names_match_modules(void)
 {
-    const char *schedules[] = {"loglinear", "cosine", "linear-sigma"};
+    const char *schedules[] = {"loglinear", "cosine", "linear-sigma", "power"};
     const char *lrs[] = {"cosine", "constant", "wsd"};
     const char *formats[] = {"llmc", "raw-u16"};
     char set[4][64];
     const char *sets[4] = {set[0], set[1], set[2], set[3]};
-    for (int i = 0; i < 3; i++) {
+    for (int i = 0; i < 4; i++) {
         dlm_run_config c;
         snprintf(set[0], sizeof set[0], "data.source=synthetic");
         snprintf(set[1], sizeof set[1], "objective.schedule=%s", schedules[i]);
-        snprintf(set[2], sizeof set[2], "train.lr_schedule=%s", lrs[i]);
+        snprintf(set[2], sizeof set[2], "train.lr_schedule=%s", lrs[i % 3]);
         snprintf(set[3], sizeof set[3], "data.format=%s", formats[i % 2]);
         DLM_TEST_OK(dlm_config_load(NULL, sets, 4, &c));
         dlm_schedule_kind sk;
         dlm_lr_kind lk;
         dlm_shard_format fk;
         DLM_TEST_OK(dlm_schedule_parse(schedules[i], &sk));
-        DLM_TEST_OK(dlm_lr_kind_parse(lrs[i], &lk));
+        DLM_TEST_OK(dlm_lr_kind_parse(lrs[i % 3], &lk));
         DLM_TEST_OK(dlm_shard_format_parse(formats[i % 2], &fk));
         CU_ASSERT(c.objective.schedule == sk && c.train.lr_schedule == lk && c.data.format == fk);
     }

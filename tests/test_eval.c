@@ -889,7 +889,7 @@ static void test_known_entropy(void)
 }
 
 /* Schedule invariance on the trained model: exact-k against mc-t under
- * loglinear and cosine and against quadrature (16 nodes), K = 32, as per-chunk
+ * loglinear, cosine and power and against quadrature (16 nodes), K = 32, as per-chunk
  * paired differences (same chunks), each within 3 paired standard errors
  * plus the eps bias of mc-t (about eps x CE at one mask <= 1e-3 x 3 nats).
  * A wrong weight w(t) (cosine's with loglinear's masks, say) shifts mc-t by
@@ -907,8 +907,9 @@ static void test_schedule_invariance(void)
         const char *what;
     } cases[] = {{DLM_EST_MC_T, DLM_SCHEDULE_LOGLINEAR, "mc-t loglinear"},
                  {DLM_EST_MC_T, DLM_SCHEDULE_COSINE, "mc-t cosine"},
+                 {DLM_EST_MC_T, DLM_SCHEDULE_POWER, "mc-t power 3"},
                  {DLM_EST_QUADRATURE, DLM_SCHEDULE_LOGLINEAR, "quadrature, 16 nodes"}};
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         dlm_estimator_default(&e, cases[k].kind);
         dlm_schedule_default(&e.schedule, cases[k].sched);
         e.K = e.strata = 32; /* 1/t weights give mc-t a heavy tail: more samples per chunk */

@@ -16,7 +16,7 @@
  * mask probability = 1 - alpha(t). */
 static void test_schedule_closed_forms(void)
 {
-    for (int k = 0; k < 3; k++) {
+    for (int k = 0; k < 4; k++) {
         dlm_schedule s;
         dlm_schedule_default(&s, (dlm_schedule_kind)k);
         for (double t = 0.01; t < 0.995; t += 0.0137) {
@@ -37,6 +37,11 @@ static void test_schedule_closed_forms(void)
     DLM_TEST_NEAR(dlm_schedule_alpha(&s, 0.5), sqrt(0.5), 1e-15, "cosine alpha(1/2)");
     dlm_schedule_default(&s, DLM_SCHEDULE_LINEAR_SIGMA);
     DLM_TEST_NEAR(dlm_schedule_prior_gap(&s), exp(-7.0), 1e-15, "linear-sigma prior gap e^-7");
+    dlm_schedule_default(&s, DLM_SCHEDULE_POWER);
+    CU_ASSERT(dlm_schedule_mask_prob(&s, 0.5) == 0.125 && dlm_schedule_weight(&s, 0.5) == 6.0);
+    CU_ASSERT(dlm_schedule_prior_gap(&s) == 0.0);
+    s.power = 1.0; /* = loglinear */
+    CU_ASSERT(dlm_schedule_alpha(&s, 0.3) == 1.0 - 0.3 && dlm_schedule_weight(&s, 0.25) == 4.0);
     dlm_schedule_kind kind;
     CU_ASSERT(dlm_schedule_parse("cosine", &kind) == DLM_OK && kind == DLM_SCHEDULE_COSINE);
     CU_ASSERT(dlm_schedule_parse("linear", &kind) == DLM_ERR_ARG);
@@ -118,6 +123,18 @@ static void test_mask_fraction(void)
     }
     double frac = (double)masked / (B * T);
     DLM_TEST_NEAR(frac, 0.3, 4 * sqrt(0.3 * 0.7 / (B * T)), "masked fraction at t = 0.3");
+    /* power 3 at t = 0.6: masked with probability 0.216, weight 3/0.6 = 5 */
+    dlm_schedule_default(&o.schedule, DLM_SCHEDULE_POWER);
+    o.t_fixed = 0.6;
+    dlm_objective_prepare(&o, x, B, T, 0, 0, B, in, tg, w, NULL);
+    masked = 0;
+    for (int i = 0; i < B * T; i++) {
+        int m = in[i] == 257;
+        masked += m;
+        CU_ASSERT(m ? w[i] == 5.0f : (w[i] == 0.0f && in[i] == x[i]));
+    }
+    frac = (double)masked / (B * T);
+    DLM_TEST_NEAR(frac, 0.216, 4 * sqrt(0.216 * 0.784 / (B * T)), "masked fraction, power 3");
     free(x), free(in), free(tg), free(w);
 }
 

@@ -36,6 +36,7 @@ static const choice objective_choices[] = {
 static const choice schedule_choices[] = {{"loglinear", DLM_SCHEDULE_LOGLINEAR},
                                           {"cosine", DLM_SCHEDULE_COSINE},
                                           {"linear-sigma", DLM_SCHEDULE_LINEAR_SIGMA},
+                                          {"power", DLM_SCHEDULE_POWER},
                                           {NULL, 0}};
 static const choice lr_choices[] = {
     {"cosine", DLM_LR_COSINE}, {"constant", DLM_LR_CONSTANT}, {"wsd", DLM_LR_WSD}, {NULL, 0}};
@@ -78,6 +79,7 @@ static const key_info keys[] = {
     ENUM("objective", "kind", objective.kind, objective_choices),
     ENUM("objective", "schedule", objective.schedule, schedule_choices),
     NUM("objective", "eps", K_DOUBLE, objective.eps, IN_OO(0, 1)),
+    NUM("objective", "power", K_DOUBLE, objective.power, IN_OC(0, 64)),
     NUM("train", "steps", K_INT, train.steps, GE(1)),
     NUM("train", "batch", K_INT, train.batch, GE(1)),
     NUM("train", "micro_batch", K_INT, train.micro_batch, GE(1)),
@@ -125,6 +127,7 @@ void dlm_config_defaults(dlm_run_config *c)
     c->objective.kind = DLM_OBJECTIVE_MDLM;
     c->objective.schedule = DLM_SCHEDULE_LOGLINEAR;
     c->objective.eps = 1e-3;
+    c->objective.power = 3.0;
     c->train.steps = 300;
     c->train.batch = 16;
     c->train.micro_batch = 16;

@@ -80,6 +80,7 @@ typedef struct {
         dlm_objective_kind kind;
         dlm_schedule_kind schedule; /* mdlm only */
         double eps;                 /* mdlm draws t from [eps, 1] */
+        double power;               /* schedule "power": the mask rate is t^power */
     } objective;
     struct {
         int steps;

@@ -12,18 +12,20 @@ void dlm_schedule_default(dlm_schedule *s, dlm_schedule_kind kind)
     s->eps = 1e-3;
     s->sigma_min = 1e-3;
     s->sigma_max = 7.0;
+    s->power = 3.0;
 }
 
-static const char *const schedule_names[] = {"loglinear", "cosine", "linear-sigma"};
+static const char *const schedule_names[] = {"loglinear", "cosine", "linear-sigma", "power"};
 
 dlm_status dlm_schedule_parse(const char *name, dlm_schedule_kind *kind)
 {
-    for (int k = 0; k < 3; k++)
+    for (int k = 0; k < 4; k++)
         if (strcmp(name, schedule_names[k]) == 0) {
             *kind = (dlm_schedule_kind)k;
             return DLM_OK;
         }
-    DLM_CHECK(0, DLM_ERR_ARG, "unknown noise schedule '%s' (expected loglinear, cosine or linear-sigma)",
+    DLM_CHECK(0, DLM_ERR_ARG,
+              "unknown noise schedule '%s' (expected loglinear, cosine, linear-sigma or power)",
               name);
 }
 
@@ -36,6 +38,7 @@ double dlm_schedule_alpha(const dlm_schedule *s, double t)
     case DLM_SCHEDULE_COSINE: return t >= 1.0 ? 0.0 : cos(0.5 * PI * t);
     case DLM_SCHEDULE_LINEAR_SIGMA:
         return exp(-(s->sigma_min + t * (s->sigma_max - s->sigma_min)));
+    case DLM_SCHEDULE_POWER: return 1.0 - pow(t, s->power);
     }
     return NAN;
 }
@@ -47,6 +50,7 @@ double dlm_schedule_mask_prob(const dlm_schedule *s, double t)
     case DLM_SCHEDULE_COSINE: return t >= 1.0 ? 1.0 : 1.0 - cos(0.5 * PI * t);
     case DLM_SCHEDULE_LINEAR_SIGMA:
         return -expm1(-(s->sigma_min + t * (s->sigma_max - s->sigma_min)));
+    case DLM_SCHEDULE_POWER: return pow(t, s->power);
     }
     return NAN;
 }
@@ -63,6 +67,7 @@ double dlm_schedule_weight(const dlm_schedule *s, double t)
         double sigma = s->sigma_min + t * (s->sigma_max - s->sigma_min);
         return (s->sigma_max - s->sigma_min) / expm1(sigma);
     }
+    case DLM_SCHEDULE_POWER: return s->power / t;
     }
     return NAN;
 }

@@ -12,6 +12,9 @@
  *                s1 = 7; alpha = exp(-sigma), w = (s1 - s0) / (exp(sigma) - 1).
  *                alpha(1) = e^-7 > 0: that prior mass is not covered by the
  *                bound and is reported by dlm_schedule_prior_gap.
+ *   power:       alpha = 1 - t^g (g = `power`, default 3), w = g / t. The mask
+ *                rate is small for most t, so training sees few-mask inputs
+ *                more often; the bound itself is the same for every schedule.
  */
 #ifndef DLM_SCHEDULE_H
 #define DLM_SCHEDULE_H
@@ -21,7 +24,8 @@
 typedef enum {
     DLM_SCHEDULE_LOGLINEAR = 0,
     DLM_SCHEDULE_COSINE,
-    DLM_SCHEDULE_LINEAR_SIGMA
+    DLM_SCHEDULE_LINEAR_SIGMA,
+    DLM_SCHEDULE_POWER
 } dlm_schedule_kind;
 
 typedef struct {
@@ -29,9 +33,10 @@ typedef struct {
     double eps;        /* training draws t from [eps, 1] */
     double sigma_min;  /* linear-sigma only */
     double sigma_max;
+    double power;      /* power only: the mask rate is t^power */
 } dlm_schedule;
 
-/* Defaults: eps = 1e-3, sigma from 1e-3 to 7. */
+/* Defaults: eps = 1e-3, sigma from 1e-3 to 7, power 3. */
 void dlm_schedule_default(dlm_schedule *s, dlm_schedule_kind kind);
 dlm_status dlm_schedule_parse(const char *name, dlm_schedule_kind *kind);
 const char *dlm_schedule_name(dlm_schedule_kind kind);

@@ -171,6 +171,7 @@ dlm_status dlm_trainer_create(const dlm_run_config *cfg, volatile sig_atomic_t *
                              .bos_id = t->mcfg.bos_id, .mask_id = t->mcfg.mask_id};
     dlm_schedule_default(&t->obj.schedule, cfg->objective.schedule);
     t->obj.schedule.eps = cfg->objective.eps;
+    t->obj.schedule.power = cfg->objective.power;
     t->lrs = (dlm_lr_schedule){.kind = cfg->train.lr_schedule, .lr = cfg->train.lr,
                                .min_lr = cfg->train.min_lr, .warmup = cfg->train.warmup,
                                .total = cfg->train.steps,
