@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -710,11 +709,8 @@ done:
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
-    int rank, size;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    dlm_log_set_rank(rank);
+    int size;
+    dlm_program_start(&argc, &argv, NULL, &size);
     int help = 0;
     dlm_status st = size == 1 ? run(argc, argv, &help)
                               : dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
-#include <mpi.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -390,11 +389,8 @@ done:
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
-    int rank, size;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    dlm_log_set_rank(rank);
+    int rank;
+    dlm_program_start(&argc, &argv, &rank, NULL);
     int help = 0;
     dlm_status st = rank == 0 ? run(argc, argv, &help) : DLM_OK; /* sampling is serial */
     if (st == DLM_OK && help && rank == 0) usage(stdout);

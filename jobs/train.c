@@ -1,7 +1,6 @@
 /* dlm-train: trains a masked-diffusion (mdlm) or autoregressive (ar) model
  * from a libconfig run file; resumes from the run folder's newest good
  * checkpoint; SIGTERM or SIGUSR1 checkpoint and stop. */
-#include <mpi.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,11 +104,8 @@ static dlm_status run(int argc, char **argv, int n_ranks, int *stopped, int *hel
 
 int main(int argc, char **argv)
 {
-    MPI_Init(&argc, &argv);
     int rank, size;
-    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-    MPI_Comm_size(MPI_COMM_WORLD, &size);
-    dlm_log_set_rank(rank);
+    dlm_program_start(&argc, &argv, &rank, &size);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;

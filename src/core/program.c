@@ -1,8 +1,22 @@
-/* Program exit: error report, MPI_Abort or MPI_Finalize. */
+/* Program start (MPI, the log's rank) and exit (error report, MPI_Abort or
+ * MPI_Finalize). */
 #include "core/program.h"
 
 #include <mpi.h>
 #include <stdio.h>
+
+#include "core/log.h"
+
+void dlm_program_start(int *argc, char ***argv, int *rank, int *size)
+{
+    MPI_Init(argc, argv);
+    int r = 0, s = 1;
+    MPI_Comm_rank(MPI_COMM_WORLD, &r);
+    MPI_Comm_size(MPI_COMM_WORLD, &s);
+    dlm_log_set_rank(r);
+    if (rank) *rank = r;
+    if (size) *size = s;
+}
 
 int dlm_program_finish(const char *name, dlm_status st, int ok_status)
 {

@@ -1,8 +1,13 @@
-/* The end of every program's main: one exit policy for all of them. */
+/* The start and end of every program's main: MPI set up the same way, and
+ * one exit policy for all of them. */
 #ifndef DLM_PROGRAM_H
 #define DLM_PROGRAM_H
 
 #include "core/status.h"
+
+/* MPI_Init, then this process's rank and the job's size (either pointer
+ * may be NULL), and the rank prefix of every log line. */
+void dlm_program_start(int *argc, char ***argv, int *rank, int *size);
 
 /* On error prints "[rank] <name> failed: <error stack>" and, when other
  * ranks may be waiting, aborts the MPI job; otherwise finalizes MPI.
