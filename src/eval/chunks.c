@@ -63,9 +63,43 @@ void dlm_chunk_set_free(dlm_chunk_set *cs)
     cs->n = 0;
 }
 
-/* H(x_1..x_T)/T at this T from the metadata's entropy rate h and window
- * entropy at window_T: for an order-k chain H(x_1..x_T) = H(pi) + (T - k) h
- * when T >= k, which pins H(pi). NAN when T < k or nothing is known. */
+/* -log p of each token of a window under a synthetic source (the source's
+ * logprob function behind one signature). */
+typedef dlm_status (*window_logprob)(const void *src, const int32_t *x, int64_t n,
+                                     double *per_token);
+static dlm_status iid_logprob(const void *src, const int32_t *x, int64_t n, double *per_token)
+{
+    return dlm_iid_logprob(src, x, n, per_token);
+}
+static dlm_status markov_logprob(const void *src, const int32_t *x, int64_t n,
+                                 double *per_token)
+{
+    return dlm_markov_logprob(src, x, n, per_token);
+}
+
+/* cs->true_nll[c] = -log p(chunk c) / T under src; left NULL on error. */
+static dlm_status fill_true_nll(dlm_chunk_set *cs, window_logprob logprob, const void *src)
+{
+    double *per_token = malloc((size_t)cs->T * sizeof *per_token);
+    cs->true_nll = malloc((size_t)cs->n * sizeof *cs->true_nll);
+    dlm_status st = DLM_OK;
+    if (!per_token || !cs->true_nll)
+        st = dlm_error_push(DLM_ERR_NOMEM, __FILE__, __LINE__, __func__,
+                            "per-chunk NLL of %lld chunks", (long long)cs->n);
+    for (int64_t c = 0; st == DLM_OK && c < cs->n; c++) {
+        st = logprob(src, cs->tokens + c * cs->T, cs->T, per_token);
+        double sum = 0.0;
+        for (int i = 0; i < cs->T; i++) sum += per_token[i];
+        cs->true_nll[c] = sum / cs->T;
+    }
+    free(per_token);
+    if (st != DLM_OK) {
+        free(cs->true_nll);
+        cs->true_nll = NULL;
+    }
+    return st;
+}
+
 /* Each chunk's exact NLL per token under a Markov source rebuilt from the
  * metadata; left NULL (not an error) when the metadata cannot name the
  * source exactly: no first_id, or a rebuilt entropy rate that differs. */
@@ -80,30 +114,15 @@ static dlm_status markov_truth(const dlm_shard_meta *m, dlm_chunk_set *cs)
         return DLM_OK;
     }
     dlm_status st = DLM_OK;
-    double h = dlm_markov_entropy_rate(src);
-    if (fabs(h - m->entropy_rate) <= 1e-9 * m->entropy_rate) {
-        double *per_token = malloc((size_t)cs->T * sizeof *per_token);
-        cs->true_nll = malloc((size_t)cs->n * sizeof *cs->true_nll);
-        if (!per_token || !cs->true_nll) {
-            st = dlm_error_push(DLM_ERR_NOMEM, __FILE__, __LINE__, __func__,
-                                "per-chunk NLL of %lld chunks", (long long)cs->n);
-        }
-        for (int64_t c = 0; st == DLM_OK && c < cs->n; c++) {
-            st = dlm_markov_logprob(src, cs->tokens + c * cs->T, cs->T, per_token);
-            double s = 0.0;
-            for (int i = 0; i < cs->T; i++) s += per_token[i];
-            if (st == DLM_OK) cs->true_nll[c] = s / cs->T;
-        }
-        free(per_token);
-        if (st != DLM_OK) {
-            free(cs->true_nll);
-            cs->true_nll = NULL;
-        }
-    }
+    if (fabs(dlm_markov_entropy_rate(src) - m->entropy_rate) <= 1e-9 * m->entropy_rate)
+        st = fill_true_nll(cs, markov_logprob, src);
     dlm_markov_source_destroy(&src);
     return st;
 }
 
+/* H(x_1..x_T)/T at this T from the metadata's entropy rate h and window
+ * entropy at window_T: for an order-k chain H(x_1..x_T) = H(pi) + (T - k) h
+ * when T >= k, which pins H(pi). NAN when T < k or nothing is known. */
 static double meta_window_entropy(const dlm_shard_meta *m, int T)
 {
     if (!m->synthetic) return NAN;
@@ -162,21 +181,7 @@ dlm_status dlm_chunk_set_from_iid(const dlm_iid_source *src, int T, int64_t n,
     out->separator_id = 256;
     out->byte_level = 1;
     out->entropy = dlm_iid_window_entropy(src, T);
-    out->true_nll = malloc((size_t)n * sizeof *out->true_nll);
-    double *per_token = malloc((size_t)T * sizeof *per_token);
-    if (!out->true_nll || !per_token) {
-        free(per_token);
-        dlm_chunk_set_free(out);
-        DLM_CHECK(0, DLM_ERR_NOMEM, "per-chunk NLL of %lld chunks", (long long)n);
-    }
-    dlm_status st = DLM_OK;
-    for (int64_t c = 0; c < n && st == DLM_OK; c++) {
-        st = dlm_iid_logprob(src, out->tokens + c * T, T, per_token);
-        double s = 0.0;
-        for (int i = 0; i < T; i++) s += per_token[i];
-        out->true_nll[c] = s / T;
-    }
-    free(per_token);
+    dlm_status st = fill_true_nll(out, iid_logprob, src);
     if (st != DLM_OK) dlm_chunk_set_free(out);
     DLM_CALL(st);
     snprintf(out->source, sizeof out->source,
