@@ -73,12 +73,18 @@ static void enumerate_all(dlm_evaluator *ev, const dlm_chunk_set *cs, double *S)
 }
 
 /* Runs e on all chunks: per-chunk means in v (n). */
-static void run_estimator(dlm_evaluator *ev, dlm_estimator *e, const dlm_chunk_set *cs, double *v)
+static void run_estimator_into(dlm_evaluator *ev, dlm_estimator *e, const dlm_chunk_set *cs,
+                               double *v, dlm_sample_result *r)
 {
     DLM_TEST_OK(dlm_estimator_check(e, cs->T));
-    dlm_sample_result *r = malloc((size_t)cs->n * e->K * sizeof *r);
     DLM_TEST_OK(dlm_evaluator_run(ev, e, cs, 0, cs->n, 0, e->K, r, (size_t)e->K));
     dlm_chunk_means(r, cs->n, e->K, (size_t)e->K, v);
+}
+
+static void run_estimator(dlm_evaluator *ev, dlm_estimator *e, const dlm_chunk_set *cs, double *v)
+{
+    dlm_sample_result *r = malloc((size_t)cs->n * e->K * sizeof *r);
+    run_estimator_into(ev, e, cs, v, r);
     free(r);
 }
 
@@ -841,12 +847,15 @@ static void fixture_free(void)
     dlm_chunk_set_free(&fx.cs);
 }
 
-/* Scores the fixture's chunks: per-chunk values in v. */
-static void score(dlm_model *m, dlm_estimator *e, double *v)
+/* Scores a trained model on chunks: per-chunk values in v, and the samples
+ * in r ((n, e->K)) unless r is NULL. */
+static void score(dlm_model *m, dlm_estimator *e, const dlm_chunk_set *cs, double *v,
+                  dlm_sample_result *r)
 {
     dlm_evaluator *ev;
     DLM_TEST_OK(dlm_evaluator_create(m, &ev));
-    run_estimator(ev, e, &fx.cs, v);
+    if (r) run_estimator_into(ev, e, cs, v, r);
+    else run_estimator(ev, e, cs, v);
     dlm_evaluator_destroy(&ev);
 }
 
@@ -873,7 +882,7 @@ static void test_known_entropy(void)
     for (int which = 0; which < 2; which++) {
         dlm_estimator e;
         dlm_estimator_default(&e, which ? DLM_EST_EXACT_K : DLM_EST_AR);
-        score(which ? fx.mdlm : fx.ar, &e, v);
+        score(which ? fx.mdlm : fx.ar, &e, &fx.cs, v, NULL);
         dlm_estimate x, gap;
         dlm_estimate_from(v, K_HELDOUT, &x);
         for (int c = 0; c < K_HELDOUT; c++) d[c] = v[c] - truth[c];
@@ -900,7 +909,7 @@ static void test_schedule_invariance(void)
     double ref[K_HELDOUT], v[K_HELDOUT], d[K_HELDOUT];
     dlm_estimator e;
     dlm_estimator_default(&e, DLM_EST_EXACT_K);
-    score(fx.mdlm, &e, ref);
+    score(fx.mdlm, &e, &fx.cs, ref, NULL);
     struct {
         dlm_estimator_kind kind;
         dlm_schedule_kind sched;
@@ -914,7 +923,7 @@ static void test_schedule_invariance(void)
         dlm_schedule_default(&e.schedule, cases[k].sched);
         e.K = e.strata = 32; /* 1/t weights give mc-t a heavy tail: more samples per chunk */
         e.seed = 50 + k;
-        score(fx.mdlm, &e, v);
+        score(fx.mdlm, &e, &fx.cs, v, NULL);
         for (int c = 0; c < K_HELDOUT; c++) d[c] = v[c] - ref[c];
         dlm_estimate x;
         dlm_estimate_from(d, K_HELDOUT, &x);
@@ -981,17 +990,6 @@ static void markov_fixture(dlm_objective_kind kind)
 
 static void markov_fixture_free(void);
 
-/* Scores the held-out windows (samples as in dlm_evaluator_run, (n, e->K)). */
-static void markov_score(dlm_model *m, dlm_estimator *e, dlm_sample_result *r, double *v)
-{
-    DLM_TEST_OK(dlm_estimator_check(e, MT));
-    dlm_evaluator *ev;
-    DLM_TEST_OK(dlm_evaluator_create(m, &ev));
-    DLM_TEST_OK(dlm_evaluator_run(ev, e, &mx.cs, 0, mx.cs.n, 0, e->K, r, (size_t)e->K));
-    dlm_chunk_means(r, mx.cs.n, e->K, (size_t)e->K, v);
-    dlm_evaluator_destroy(&ev);
-}
-
 /* AR: the exact NLL of the held-out windows within 3% of the window
  * entropy, not below it by more than 3 standard errors, and not below
  * each window's true NLL by more than 3 paired standard errors (its mean
@@ -1003,7 +1001,7 @@ static void test_markov_ar(void)
     dlm_estimator_default(&e, DLM_EST_AR);
     dlm_sample_result r[M_HELDOUT];
     double v[M_HELDOUT], d[M_HELDOUT];
-    markov_score(mx.ar, &e, r, v);
+    score(mx.ar, &e, &mx.cs, v, r);
     for (int c = 0; c < M_HELDOUT; c++) d[c] = v[c] - mx.truth[c];
     dlm_estimate x, gap;
     dlm_estimate_from(v, M_HELDOUT, &x);
@@ -1036,7 +1034,7 @@ static void test_markov_bound(void)
     dlm_sample_result *r = malloc((size_t)M_HELDOUT * M_K * sizeof *r);
     double v[M_HELDOUT], d[M_HELDOUT], o[M_HELDOUT], post[MT * OX_N];
     double model_k[MT + 1] = {0}, oracle_k[MT + 1] = {0}, count_k[MT + 1] = {0};
-    markov_score(mx.mdlm, &e, r, v);
+    score(mx.mdlm, &e, &mx.cs, v, r);
     for (int c = 0; c < M_HELDOUT; c++) {
         const int32_t *x = mx.cs.tokens + (int64_t)c * MT;
         o[c] = 0.0;
