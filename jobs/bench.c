@@ -179,12 +179,12 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
     int32_t *x = NULL;
     double *step_s = NULL, *phase_s = NULL;
     dlm_gemm_log log = {0};
-    DLM_CALL(dlm_model_create(&cfg, sh->B, &m));
+    DLM_CALL(dlm_model_create(&cfg, &m));
     dlm_model_init(m, 1);
     dlm_adamw_config oc;
     dlm_adamw_config_default(&oc);
     DLM_CALL_GOTO(st, dlm_optimizer_create(m, &oc, &opt), done);
-    DLM_CALL_GOTO(st, dlm_step_buffers_create(m, &buf), done);
+    DLM_CALL_GOTO(st, dlm_step_buffers_create(m, sh->B, &buf), done);
     dlm_objective obj = {.kind = kind, .seed = 1, .bos_id = cfg.bos_id, .mask_id = cfg.mask_id};
     dlm_schedule_default(&obj.schedule, DLM_SCHEDULE_LOGLINEAR);
     int G = sh->B, T = sh->T;
@@ -203,7 +203,7 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
     for (int s = 0; s < a->warmup + a->steps; s++) {
         int timed = s >= a->warmup;
         memset(&timers, 0, sizeof timers);
-        m->timers = timed ? &timers : NULL;
+        buf.acts->timers = timed ? &timers : NULL;
         double t0 = dlm_now();
         DLM_CALL_GOTO(st, dlm_train_step(m, opt, &buf, &obj, x, G, (uint32_t)s, 1e-4, &loss, &gnorm),
                       done);
@@ -212,7 +212,7 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
             for (int p = 0; p < DLM_PHASE_COUNT; p++) phase_s[p] += timers.seconds[p] / a->steps;
         }
     }
-    m->timers = NULL;
+    buf.acts->timers = NULL;
     double rss_mb = peak_rss_mb(); /* the training step's peak, before the replay buffers */
     dlm_gemm_record(&log); /* one more step, to capture its GEMM list */
     DLM_CALL_GOTO(st, dlm_train_step(m, opt, &buf, &obj, x, G, 0, 1e-4, &loss, &gnorm), done);
@@ -267,7 +267,13 @@ int main(int argc, char **argv)
         usage(stdout);
         return 0;
     }
-    int threads = a.threads > 0 ? a.threads : dlm_threads_default();
+    const char *source = "--threads";
+    int threads = a.threads > 0 ? a.threads : dlm_threads_default(&source);
+    st = dlm_threads_check(threads, source); /* once, before any child starts a pool */
+    if (st != DLM_OK) {
+        fprintf(stderr, "dlm-bench: %s", dlm_error_text());
+        return 1;
+    }
     printf("dlm-bench: %d threads; %s\n", threads, DLM_FLOPS_DEFINITION);
     fflush(stdout);
     int failures = 0;
@@ -285,9 +291,9 @@ int main(int argc, char **argv)
                 return 1;
             }
             if (pid == 0) {
-                dlm_blis_init(threads);
                 char blis[512];
-                dlm_status cs = dlm_blis_describe(blis, sizeof blis);
+                dlm_status cs = dlm_blis_init(threads, source);
+                if (cs == DLM_OK) cs = dlm_blis_describe(blis, sizeof blis);
                 if (cs == DLM_OK && s == 0 && k == 0) printf("%s\n", blis);
                 if (cs == DLM_OK) cs = run_case(&shapes[s], (dlm_objective_kind)k, &a);
                 if (cs != DLM_OK) fprintf(stderr, "dlm-bench: %s failed: %s", shapes[s].name,

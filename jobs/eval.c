@@ -262,9 +262,9 @@ static dlm_status open_model(const eval_args *a, const char *path, const dlm_chu
                   path, vocab, sep, cs->source, cs->vocab_size, cs->separator_id);
     em->use_ema = a->weights ? !strcmp(a->weights, "ema") : em->info.has_ema;
     int batch = a->batch ? a->batch : c->train.micro_batch;
-    DLM_CALL(dlm_eval_model_load(&em->info, cs->vocab_size, cs->separator_id, em->use_ema, batch,
+    DLM_CALL(dlm_eval_model_load(&em->info, cs->vocab_size, cs->separator_id, em->use_ema,
                                  &em->m));
-    DLM_CALL(dlm_evaluator_create(em->m, &em->ev));
+    DLM_CALL(dlm_evaluator_create(em->m, batch, &em->ev));
     /* the estimator */
     dlm_estimator_kind kind;
     DLM_CALL(dlm_estimator_parse(a->estimator, &kind));
@@ -552,9 +552,9 @@ static dlm_status run(int argc, char **argv, int *help)
     DLM_CALL(parse_args(argc, argv, &a, help));
     if (*help) return DLM_OK;
     if (a.json) dlm_log_set_level(DLM_LOG_WARN); /* stdout holds the JSON object only */
-    int threads = a.threads;
-    if (!threads) threads = dlm_threads_default();
-    dlm_blis_init(threads);
+    const char *source = "--threads";
+    int threads = a.threads ? a.threads : dlm_threads_default(&source);
+    DLM_CALL(dlm_blis_init(threads, source));
     char blis[512];
     DLM_CALL(dlm_blis_describe(blis, sizeof blis));
     DLM_INFO("%s", blis);
@@ -709,12 +709,12 @@ done:
 
 int main(int argc, char **argv)
 {
-    int size;
-    dlm_program_start(&argc, &argv, NULL, &size);
-    int help = 0;
-    dlm_status st = size == 1 ? run(argc, argv, &help)
-                              : dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
-                                               "dlm-eval runs on one rank for now, not %d", size);
+    int size, help = 0;
+    dlm_status st = dlm_program_start(&argc, &argv, NULL, &size);
+    if (st == DLM_OK)
+        st = size == 1 ? run(argc, argv, &help)
+                       : dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
+                                        "dlm-eval runs on one rank for now, not %d", size);
     if (st == DLM_OK && help) usage(stdout);
     return dlm_program_finish("dlm-eval", st, 0);
 }

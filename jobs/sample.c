@@ -139,7 +139,7 @@ static dlm_status parse_args(int argc, char **argv, args *a)
         else if (!strcmp(o, "--h5")) a->h5 = v;
         else if (!strcmp(o, "--score-with")) a->score = v;
         else if (!strcmp(o, "--weights")) a->weights = v;
-        else if (!strcmp(o, "--threads")) { DLM_CALL(parse_long(o, v, 1, 1024, &x)); a->threads = (int)x; }
+        else if (!strcmp(o, "--threads")) { DLM_CALL(parse_long(o, v, 1, INT_MAX, &x)); a->threads = (int)x; }
     }
     DLM_CHECK(a->ckpt, DLM_ERR_ARG, "no checkpoint or run folder given (see --help)");
     DLM_CHECK(!a->weights || !strcmp(a->weights, "ema") || !strcmp(a->weights, "raw"),
@@ -160,7 +160,7 @@ static dlm_status load(const char *arg, const char *weights, dlm_ckpt_info *info
         DLM_WARN("%s: the run's training shards are gone; assuming the byte vocabulary (%d ids)",
                  path, V);
     *use_ema = weights ? !strcmp(weights, "ema") : info->has_ema;
-    DLM_CALL(dlm_eval_model_load(info, V, sep, *use_ema, 1, m));
+    DLM_CALL(dlm_eval_model_load(info, V, sep, *use_ema, m));
     return DLM_OK;
 }
 
@@ -229,13 +229,14 @@ static dlm_status run(int argc, char **argv, int *help)
     DLM_CALL(parse_args(argc, argv, &a));
     *help = a.help;
     if (a.help) return DLM_OK;
-    int threads = a.threads;
-    if (!threads) threads = dlm_threads_default();
-    dlm_blis_init(threads);
+    const char *source = "--threads";
+    int threads = a.threads ? a.threads : dlm_threads_default(&source);
+    DLM_CALL(dlm_blis_init(threads, source));
 
     dlm_ckpt_info info, sinfo;
     memset(&sinfo, 0, sizeof sinfo);
     dlm_model *m = NULL, *scorer = NULL;
+    dlm_acts *scorer_acts = NULL;
     int use_ema = 0, s_ema = 0;
     DLM_CALL(load(a.ckpt, a.weights, &info, &m, &use_ema));
     int is_ar = info.cfg.objective.kind == DLM_OBJECTIVE_AR;
@@ -265,6 +266,7 @@ static dlm_status run(int argc, char **argv, int *help)
                                 scorer->cfg.vocab_size);
             goto done;
         }
+        DLM_CALL_GOTO(st, dlm_acts_create(scorer, 1, 0, &scorer_acts), done);
     }
     given = calloc((size_t)L, sizeof *given);
     fixed = calloc((size_t)L, 1);
@@ -331,7 +333,7 @@ static dlm_status run(int argc, char **argv, int *help)
                 gd[2 * a.n + k] = dlm_sample_repeat_rate(x, L, 4);
                 gd[3 * a.n + k] = NAN;
                 if (scorer) {
-                    st = dlm_sample_ar_nll(scorer, x, L, &gd[3 * a.n + k]);
+                    st = dlm_sample_ar_nll(scorer, scorer_acts, x, L, &gd[3 * a.n + k]);
                     nll_sum += gd[3 * a.n + k];
                 }
                 secs += ss.seconds, mean_nfe += (double)ss.nfe / a.n;
@@ -379,6 +381,7 @@ done:
             free((void *)groups[i].seconds);
         }
     free(groups), free(given), free(fixed);
+    dlm_acts_destroy(&scorer_acts);
     dlm_model_destroy(&scorer);
     dlm_model_destroy(&m);
     dlm_eval_ckpt_info_free(&sinfo);
@@ -389,10 +392,9 @@ done:
 
 int main(int argc, char **argv)
 {
-    int rank;
-    dlm_program_start(&argc, &argv, &rank, NULL);
-    int help = 0;
-    dlm_status st = rank == 0 ? run(argc, argv, &help) : DLM_OK; /* sampling is serial */
+    int rank, help = 0;
+    dlm_status st = dlm_program_start(&argc, &argv, &rank, NULL);
+    if (st == DLM_OK && rank == 0) st = run(argc, argv, &help); /* sampling is serial */
     if (st == DLM_OK && help && rank == 0) usage(stdout);
     return dlm_program_finish("dlm-sample", st, 0);
 }

@@ -12,7 +12,7 @@
 int dlm_test_main(int argc, char **argv, const dlm_test_suite *suites)
 {
     const char *only = argc > 1 ? argv[1] : NULL; /* optional: run one suite */
-    dlm_blis_init(0); /* the kernels production uses; threads from BLIS_NUM_THREADS */
+    if (dlm_blis_init(0, NULL) != DLM_OK) return 2; /* production's kernels; threads from BLIS_NUM_THREADS */
     if (CU_initialize_registry() != CUE_SUCCESS) return 2;
     for (const dlm_test_suite *s = suites; s->name; s++) {
         if (only && strcmp(only, s->name) != 0) continue;

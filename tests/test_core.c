@@ -1,9 +1,11 @@
 /* Core: the Philox known-answer vectors, counter determinism, uniform
- * moments, the arena and the error stack. */
+ * moments, the arena, the error stack, and MPI errors turned into it. */
 #include <stdio.h>
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/mpicall.h"
+#include "core/program.h"
 #include "core/rng.h"
 #include "core/status.h"
 #include "harness.h"
@@ -107,6 +109,34 @@ static void test_error_stack(void)
     CU_ASSERT(dlm_error_text()[0] == '\0');
 }
 
+static dlm_status bcast_from(int root)
+{
+    int x = 0;
+    DLM_MPI(MPI_Bcast(&x, 1, MPI_INT, root, MPI_COMM_WORLD));
+    return DLM_OK;
+}
+
+/* The programs' MPI start gives at least MPI_THREAD_FUNNELED and makes
+ * errors return: a broadcast from a root that does not exist climbs as
+ * DLM_ERR_MPI naming the call and MPI's own reason, instead of aborting. */
+static void test_mpi_errors_return(void)
+{
+    int rank = -1, size = -1, level = -1;
+    DLM_TEST_OK(dlm_program_start(NULL, NULL, &rank, &size));
+    MPI_Query_thread(&level);
+    CU_ASSERT(rank == 0 && size == 1 && level >= MPI_THREAD_FUNNELED);
+    DLM_TEST_OK(bcast_from(0));
+    CU_ASSERT(bcast_from(5) == DLM_ERR_MPI);
+    char reason[MPI_MAX_ERROR_STRING];
+    int len;
+    MPI_Error_string(MPI_ERR_ROOT, reason, &len);
+    const char *t = dlm_error_text();
+    CU_ASSERT(strstr(t, "MPI_Bcast(&x, 1, MPI_INT, root, MPI_COMM_WORLD) failed") != NULL);
+    CU_ASSERT(strstr(t, reason) != NULL && strstr(t, "bcast_from") != NULL);
+    dlm_error_clear();
+    MPI_Finalize();
+}
+
 int main(int argc, char **argv)
 {
     static const dlm_test_case rng[] = {{"philox known answers", test_philox_known_answers},
@@ -116,6 +146,8 @@ int main(int argc, char **argv)
     static const dlm_test_case core[] = {{"arena views", test_arena},
                                          {"error stack", test_error_stack},
                                          {NULL, NULL}};
-    static const dlm_test_suite suites[] = {{"rng", rng}, {"core", core}, {NULL, NULL}};
+    static const dlm_test_case mpi[] = {{"MPI errors return with their reason", test_mpi_errors_return},
+                                        {NULL, NULL}};
+    static const dlm_test_suite suites[] = {{"rng", rng}, {"core", core}, {"mpi", mpi}, {NULL, NULL}};
     return dlm_test_main(argc, argv, suites);
 }

@@ -32,13 +32,13 @@ enum { TT = 6, TV = 11, N_MASKS = 1 << TT };
 
 /* GPT-2 initialisation scaled up (2-D weights x 25: std 0.5), so predictions
  * depend strongly on the context and every mask gives a different CE. */
-static dlm_model *tiny_model(int max_batch, uint64_t seed)
+static dlm_model *tiny_model(uint64_t seed)
 {
     dlm_model_config cfg;
     dlm_model_config_bytes(&cfg, 2, 16, 2, TT);
     dlm_model_config_vocab(&cfg, TV, TV - 1);
     dlm_model *m;
-    DLM_TEST_OK(dlm_model_create(&cfg, max_batch, &m));
+    DLM_TEST_OK(dlm_model_create(&cfg, &m));
     dlm_model_init(m, seed);
     float *p = m->param_arena.base;
     for (int i = 0; i < m->n_tensors; i++)
@@ -183,9 +183,9 @@ static void test_draws(void)
  * T - 1 = 5: Simpson's error there is ~1e-12 of the value; tolerance 1e-9). */
 static void test_enumeration_vs_integral(void)
 {
-    dlm_model *m = tiny_model(16, 3);
+    dlm_model *m = tiny_model(3);
     dlm_evaluator *ev;
-    DLM_TEST_OK(dlm_evaluator_create(m, &ev));
+    DLM_TEST_OK(dlm_evaluator_create(m, 16, &ev));
     dlm_chunk_set cs;
     tiny_chunks(4, 0, &cs);
     dlm_estimator e;
@@ -228,8 +228,8 @@ typedef struct {
 
 static void tiny_case_make(tiny_case *tc)
 {
-    tc->m = tiny_model(64, 3);
-    DLM_TEST_OK(dlm_evaluator_create(tc->m, &tc->ev));
+    tc->m = tiny_model(3);
+    DLM_TEST_OK(dlm_evaluator_create(tc->m, 64, &tc->ev));
     tiny_chunks(MC_CHUNKS, 1000, &tc->cs);
     tc->S = malloc((size_t)MC_CHUNKS * (TT + 1) * sizeof *tc->S);
     enumerate_all(tc->ev, &tc->cs, tc->S);
@@ -437,11 +437,11 @@ static void test_uniform_model(void)
     dlm_model_config cfg;
     dlm_model_config_bytes(&cfg, 1, 16, 2, 16);
     dlm_model *m;
-    DLM_TEST_OK(dlm_model_create(&cfg, 8, &m));
+    DLM_TEST_OK(dlm_model_create(&cfg, &m));
     dlm_model_init(m, 1);
     memset(m->params.lm_head, 0, (size_t)cfg.vocab_padded * cfg.d_model * sizeof(float));
     dlm_evaluator *ev;
-    DLM_TEST_OK(dlm_evaluator_create(m, &ev));
+    DLM_TEST_OK(dlm_evaluator_create(m, 8, &ev));
     dlm_chunk_set cs;
     DLM_TEST_OK(dlm_chunk_set_alloc(8, 16, &cs));
     for (int i = 0; i < 8 * 16; i++) cs.tokens[i] = i % 7 == 6 ? 256 : 'a' + i % 26;
@@ -495,9 +495,9 @@ static void test_uniform_model(void)
  * chunks. Tolerance 1e-6: the same float CEs summed in another order. */
 static void test_ar_matches_objective(void)
 {
-    dlm_model *m = tiny_model(8, 5);
+    dlm_model *m = tiny_model(5);
     dlm_evaluator *ev;
-    DLM_TEST_OK(dlm_evaluator_create(m, &ev));
+    DLM_TEST_OK(dlm_evaluator_create(m, 8, &ev));
     dlm_chunk_set cs;
     tiny_chunks(20, 0, &cs);
     dlm_estimator e;
@@ -507,7 +507,7 @@ static void test_ar_matches_objective(void)
     dlm_estimate est;
     dlm_estimate_from(v, 20, &est);
     dlm_step_buffers buf;
-    DLM_TEST_OK(dlm_step_buffers_create(m, &buf));
+    DLM_TEST_OK(dlm_step_buffers_create(m, 8, &buf));
     dlm_objective o = {.kind = DLM_OBJECTIVE_AR, .bos_id = m->cfg.bos_id, .mask_id = m->cfg.mask_id};
     double loss;
     DLM_TEST_OK(dlm_eval_loss(m, &buf, &o, cs.tokens, 20, 0, &loss));
@@ -526,9 +526,9 @@ static void test_ar_matches_objective(void)
  * [13.12, 52.34], i.e. r in [0.673, 1.343]. */
 static void test_calibration(void)
 {
-    dlm_model *m = tiny_model(64, 3);
+    dlm_model *m = tiny_model(3);
     dlm_evaluator *ev;
-    DLM_TEST_OK(dlm_evaluator_create(m, &ev));
+    DLM_TEST_OK(dlm_evaluator_create(m, 64, &ev));
     enum { SEEDS = 30, N = 64 };
     double est[SEEDS], se2 = 0.0;
     for (int s = 0; s < SEEDS; s++) {
@@ -580,9 +580,9 @@ static void test_evalfile(void)
     CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
     snprintf(path, sizeof path, "%s/eval.h5", dir);
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    dlm_model *m = tiny_model(16, 3);
+    dlm_model *m = tiny_model(3);
     dlm_evaluator *ev;
-    DLM_TEST_OK(dlm_evaluator_create(m, &ev));
+    DLM_TEST_OK(dlm_evaluator_create(m, 16, &ev));
     dlm_chunk_set cs;
     tiny_chunks(10, 0, &cs);
     dlm_estimator e;
@@ -773,6 +773,8 @@ static void fill_markov(const void *src, uint64_t sample, int T, int32_t *out)
     dlm_markov_fill(src, sample, T, out);
 }
 
+enum { FX_BATCH = 16, MX_BATCH = 64 }; /* the i.i.d. and Markov fixtures' batches */
+
 typedef struct {
     int T, vocab;   /* the source's ids 0..vocab-2, separator vocab-1 */
     int batch, steps;
@@ -789,14 +791,14 @@ static dlm_model *train_on_source(dlm_objective_kind kind, const train_plan *tp,
     dlm_model_config_bytes(&cfg, 2, 64, 4, tp->T);
     dlm_model_config_vocab(&cfg, tp->vocab, tp->vocab - 1);
     dlm_model *m;
-    DLM_TEST_OK(dlm_model_create(&cfg, tp->batch, &m));
+    DLM_TEST_OK(dlm_model_create(&cfg, &m));
     dlm_model_init(m, seed);
     dlm_adamw_config oc;
     dlm_adamw_config_default(&oc);
     dlm_optimizer *opt;
     DLM_TEST_OK(dlm_optimizer_create(m, &oc, &opt));
     dlm_step_buffers buf;
-    DLM_TEST_OK(dlm_step_buffers_create(m, &buf));
+    DLM_TEST_OK(dlm_step_buffers_create(m, tp->batch, &buf));
     dlm_objective o = {.kind = kind, .seed = seed, .bos_id = m->cfg.bos_id,
                        .mask_id = m->cfg.mask_id};
     dlm_schedule_default(&o.schedule, DLM_SCHEDULE_LOGLINEAR);
@@ -832,7 +834,7 @@ static void fixture(void)
     snprintf(fx.cs.source, sizeof fx.cs.source, "i.i.d. source, held-out sequences");
     DLM_TEST_OK(dlm_chunk_set_seal(&fx.cs));
     double t0 = dlm_now();
-    train_plan ar = {.T = KT, .vocab = KV, .batch = 16, .steps = 150, .lr = 3e-3};
+    train_plan ar = {.T = KT, .vocab = KV, .batch = FX_BATCH, .steps = 150, .lr = 3e-3};
     train_plan mdlm = ar;
     mdlm.steps = 250;
     fx.ar = train_on_source(DLM_OBJECTIVE_AR, &ar, fill_iid, &fx.src, 1);
@@ -848,12 +850,12 @@ static void fixture_free(void)
 }
 
 /* Scores a trained model on chunks: per-chunk values in v, and the samples
- * in r ((n, e->K)) unless r is NULL. */
-static void score(dlm_model *m, dlm_estimator *e, const dlm_chunk_set *cs, double *v,
+ * in r ((n, e->K)) unless r is NULL; batch sequences per forward, as trained. */
+static void score(dlm_model *m, int batch, dlm_estimator *e, const dlm_chunk_set *cs, double *v,
                   dlm_sample_result *r)
 {
     dlm_evaluator *ev;
-    DLM_TEST_OK(dlm_evaluator_create(m, &ev));
+    DLM_TEST_OK(dlm_evaluator_create(m, batch, &ev));
     if (r) run_estimator_into(ev, e, cs, v, r);
     else run_estimator(ev, e, cs, v);
     dlm_evaluator_destroy(&ev);
@@ -882,7 +884,7 @@ static void test_known_entropy(void)
     for (int which = 0; which < 2; which++) {
         dlm_estimator e;
         dlm_estimator_default(&e, which ? DLM_EST_EXACT_K : DLM_EST_AR);
-        score(which ? fx.mdlm : fx.ar, &e, &fx.cs, v, NULL);
+        score(which ? fx.mdlm : fx.ar, FX_BATCH, &e, &fx.cs, v, NULL);
         dlm_estimate x, gap;
         dlm_estimate_from(v, K_HELDOUT, &x);
         for (int c = 0; c < K_HELDOUT; c++) d[c] = v[c] - truth[c];
@@ -909,7 +911,7 @@ static void test_schedule_invariance(void)
     double ref[K_HELDOUT], v[K_HELDOUT], d[K_HELDOUT];
     dlm_estimator e;
     dlm_estimator_default(&e, DLM_EST_EXACT_K);
-    score(fx.mdlm, &e, &fx.cs, ref, NULL);
+    score(fx.mdlm, FX_BATCH, &e, &fx.cs, ref, NULL);
     struct {
         dlm_estimator_kind kind;
         dlm_schedule_kind sched;
@@ -923,7 +925,7 @@ static void test_schedule_invariance(void)
         dlm_schedule_default(&e.schedule, cases[k].sched);
         e.K = e.strata = 32; /* 1/t weights give mc-t a heavy tail: more samples per chunk */
         e.seed = 50 + k;
-        score(fx.mdlm, &e, &fx.cs, v, NULL);
+        score(fx.mdlm, FX_BATCH, &e, &fx.cs, v, NULL);
         for (int c = 0; c < K_HELDOUT; c++) d[c] = v[c] - ref[c];
         dlm_estimate x;
         dlm_estimate_from(d, K_HELDOUT, &x);
@@ -956,7 +958,7 @@ static struct {
 static train_plan markov_plan(dlm_objective_kind kind)
 {
     const char *env = getenv("DLM_TEST_MARKOV_STEPS"); /* a longer run by hand */
-    train_plan tp = {.T = MT, .vocab = MV, .batch = 64, .lr = 5e-3,
+    train_plan tp = {.T = MT, .vocab = MV, .batch = MX_BATCH, .lr = 5e-3,
                      .steps = kind == DLM_OBJECTIVE_AR ? 1200 : 4000};
     if (kind == DLM_OBJECTIVE_MDLM && env && atoi(env) > 0) tp.steps = atoi(env);
     return tp;
@@ -1001,7 +1003,7 @@ static void test_markov_ar(void)
     dlm_estimator_default(&e, DLM_EST_AR);
     dlm_sample_result r[M_HELDOUT];
     double v[M_HELDOUT], d[M_HELDOUT];
-    score(mx.ar, &e, &mx.cs, v, r);
+    score(mx.ar, MX_BATCH, &e, &mx.cs, v, r);
     for (int c = 0; c < M_HELDOUT; c++) d[c] = v[c] - mx.truth[c];
     dlm_estimate x, gap;
     dlm_estimate_from(v, M_HELDOUT, &x);
@@ -1034,7 +1036,7 @@ static void test_markov_bound(void)
     dlm_sample_result *r = malloc((size_t)M_HELDOUT * M_K * sizeof *r);
     double v[M_HELDOUT], d[M_HELDOUT], o[M_HELDOUT], post[MT * OX_N];
     double model_k[MT + 1] = {0}, oracle_k[MT + 1] = {0}, count_k[MT + 1] = {0};
-    score(mx.mdlm, &e, &mx.cs, v, r);
+    score(mx.mdlm, MX_BATCH, &e, &mx.cs, v, r);
     for (int c = 0; c < M_HELDOUT; c++) {
         const int32_t *x = mx.cs.tokens + (int64_t)c * MT;
         o[c] = 0.0;

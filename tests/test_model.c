@@ -28,9 +28,9 @@ static void fixture_make(fixture *f, dlm_objective_kind kind, int G, int micro, 
     dlm_model_config cfg;
     dlm_model_config_bytes(&cfg, L, C, H, T);
     cfg.tied_head = tied;
-    DLM_TEST_OK(dlm_model_create(&cfg, micro, &f->m));
+    DLM_TEST_OK(dlm_model_create(&cfg, &f->m));
     dlm_model_init(f->m, 7);
-    DLM_TEST_OK(dlm_step_buffers_create(f->m, &f->buf));
+    DLM_TEST_OK(dlm_step_buffers_create(f->m, micro, &f->buf));
     f->obj = (dlm_objective){.kind = kind, .seed = 3, .bos_id = DLM_BYTE_SEP, .mask_id = DLM_BYTE_VOCAB};
     dlm_schedule_default(&f->obj.schedule, DLM_SCHEDULE_LOGLINEAR);
     f->G = G;
@@ -175,7 +175,7 @@ static void test_param_table_and_flops(void)
     dlm_param_info *t;
     int n;
     size_t floats;
-    DLM_TEST_OK(dlm_param_table_create(&cfg, &t, &n, &floats));
+    DLM_TEST_OK(dlm_param_table_create(&cfg, DLM_LAYOUT_SERIAL, &t, &n, &floats));
     int64_t total = 0;
     for (int i = 0; i < n; i++) {
         total += (int64_t)t[i].numel;
@@ -197,6 +197,69 @@ static void test_param_table_and_flops(void)
     CU_ASSERT(dlm_model_config_check(&cfg) == DLM_ERR_ARG);
     CU_ASSERT(strstr(dlm_error_text(), "model.heads") != NULL);
     dlm_error_clear();
+}
+
+/* Initialisation is a function of (seed, tensor, global element), so each
+ * rank of a pretend 2-way tensor-parallel split builds a table of shards
+ * whose initial values are exactly the slice of the whole tensor: qkv and
+ * fc by rows (a rank's heads are one block of qkv rows), the projections
+ * by columns, wte and the head by vocabulary rows, the rest replicated and
+ * counted in the gradient norm by rank 0 only. A split that is not even is
+ * refused. */
+static void test_shards_are_slices_of_the_whole(void)
+{
+    dlm_model_config cfg;
+    dlm_model_config_bytes(&cfg, 2, 16, 2, 8);
+    int n, ns;
+    size_t floats, fs;
+    dlm_param_info *whole, *t;
+    DLM_TEST_OK(dlm_param_table_create(&cfg, DLM_LAYOUT_SERIAL, &whole, &n, &floats));
+    float *w = calloc(floats, sizeof *w);
+    dlm_param_init(whole, n, cfg.n_layer, w, 11);
+    int64_t in_norm = 0, total = 0, split_rows = 0, split_cols = 0;
+    for (int r = 0; r < 2; r++) {
+        dlm_shard_layout lay = {r, 2};
+        DLM_TEST_OK(dlm_param_table_create(&cfg, &lay, &t, &ns, &fs));
+        CU_ASSERT_FATAL(ns == n);
+        float *x = calloc(fs, sizeof *x);
+        dlm_param_init(t, ns, cfg.n_layer, x, 11);
+        int64_t mismatches = 0;
+        for (int i = 0; i < n; i++) {
+            const dlm_param_info *p = &t[i], *q = &whole[i];
+            CU_ASSERT(p->id == q->id && !strcmp(p->name, q->name) && p->shape[0] == q->shape[0] &&
+                      p->shape[1] == q->shape[1]);
+            int64_t r0 = 0, c0 = 0, rows = q->shape[0], cols = q->shape[1];
+            /* the name within the block: "blocks.<l>.attn.qkv.weight" -> "attn.qkv.weight" */
+            const char *nm = p->layer >= 0 ? strchr(p->name + 7, '.') + 1 : p->name;
+            int by_rows = !strcmp(p->name, "wte") || !strcmp(p->name, "lm_head") ||
+                          !strncmp(nm, "attn.qkv", 8) || !strncmp(nm, "mlp.fc.", 7);
+            int by_cols = !strcmp(nm, "attn.proj.weight") || !strcmp(nm, "mlp.proj.weight");
+            if (by_rows) rows /= 2, r0 = r * rows, split_rows++;
+            if (by_cols) cols /= 2, c0 = r * cols, split_cols++;
+            CU_ASSERT(p->local[0] == rows && p->local[1] == cols);
+            CU_ASSERT(p->numel == (size_t)(rows * cols));
+            if (!strcmp(nm, "attn.qkv.weight")) /* head r: its q, k, v rows (3 hs of them) */
+                CU_ASSERT(p->shard.start == r * 3 * (cfg.d_model / cfg.n_head));
+            for (int64_t a = 0; a < rows; a++)
+                for (int64_t b = 0; b < cols; b++)
+                    mismatches += x[p->offset + a * cols + b] !=
+                                  w[q->offset + (r0 + a) * q->shape[1] + c0 + b];
+            if (dlm_param_counts_in_norm(p, &lay)) in_norm += (int64_t)p->numel;
+        }
+        CU_ASSERT(mismatches == 0);
+        free(x);
+        free(t);
+    }
+    for (int i = 0; i < n; i++) total += (int64_t)whole[i].numel;
+    CU_ASSERT(in_norm == total); /* every element counted once over the two ranks */
+    CU_ASSERT(split_rows == 2 * (2 + 4 * cfg.n_layer) && split_cols == 2 * 2 * cfg.n_layer);
+    /* 3 ranks cannot split 2 heads */
+    dlm_shard_layout three = {0, 3};
+    CU_ASSERT(dlm_param_table_create(&cfg, &three, &t, &ns, &fs) == DLM_ERR_ARG);
+    CU_ASSERT(strstr(dlm_error_text(), "tensor-parallel") != NULL);
+    dlm_error_clear();
+    free(w);
+    free(whole);
 }
 
 /* Micro-batching only regroups the work: the loss agrees to fp32 rounding
@@ -241,9 +304,9 @@ static void test_kv_cache_matches_full_forward(void)
     int32_t in[8];
     in[0] = m->cfg.bos_id;
     for (int i = 1; i < T; i++) in[i] = f.x0[i - 1];
-    DLM_TEST_OK(dlm_model_forward(m, in, 1, 1));
+    DLM_TEST_OK(dlm_model_forward(m, f.buf.acts, in, 1, 1));
     float *full = malloc((size_t)T * V * sizeof *full), *step = malloc((size_t)V * sizeof *step);
-    memcpy(full, m->logits, (size_t)T * V * sizeof *full);
+    memcpy(full, f.buf.acts->logits, (size_t)T * V * sizeof *full);
     dlm_kv_cache *kv;
     DLM_TEST_OK(dlm_kv_cache_create(m, &kv));
     for (int round = 0; round < 2; round++) { /* and again after a reset */
@@ -272,6 +335,7 @@ int main(int argc, char **argv)
         {"AR loss at init near ln 257", test_init_loss},
         {"MASK and padding get zero probability", test_mask_and_padding_get_no_probability},
         {"parameter table and FLOPs", test_param_table_and_flops},
+        {"tensor-parallel shards are slices of the whole", test_shards_are_slices_of_the_whole},
         {"micro-batching", test_micro_batching},
         {"bad token refused", test_bad_token},
         {"key/value cache = full causal forward", test_kv_cache_matches_full_forward},

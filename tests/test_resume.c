@@ -20,28 +20,31 @@
 #include "io/runfile.h"
 #include "model/model.h"
 
-#define STEPS 200 /* about 0.6 s of training after about 0.5 s of start-up */
+#define STEPS 200 /* about 0.6 s of training after about 0.5 s of start-up (2026 machines) */
 static char root[256];
 
 /* Runs dlm-train on the tiny synthetic setup in dir with extra environment
- * (NAME=VALUE or NULL); kill_after_ms > 0 sends SIGKILL after that long.
- * Returns the exit status, or 128 + signal. */
-static int train(const char *dir, const char *env, int kill_after_ms)
+ * (NAME=VALUE or NULL) and, if stop_at > 0, --stop-at-step stop_at;
+ * kill_after_ms > 0 sends SIGKILL after that long. Returns the exit status,
+ * or 128 + signal. */
+static int train(const char *dir, const char *env, int stop_at, int kill_after_ms)
 {
-    char rundir[400];
+    char rundir[400], stop[32];
     snprintf(rundir, sizeof rundir, "run.dir=\"%s\"", dir);
+    snprintf(stop, sizeof stop, "%d", stop_at);
+    char *args[] = {DLM_TRAIN_BIN, "--threads", "1", "--set", "train.steps=200", "--set",
+                    "train.log_every=4", "--set", "train.val_every=8", "--set",
+                    "train.checkpoint_every=6", "--set", "train.keep_checkpoints=2", "--set",
+                    "model.layers=1", "--set", "model.width=32", "--set", "model.heads=2", "--set",
+                    "model.seq_len=32", "--set", "train.batch=4", "--set", "train.warmup=2", "--set",
+                    "train.ema_decay=0.99", "--set", "train.val_chunks=8", "--set", rundir,
+                    stop_at > 0 ? "--stop-at-step" : NULL, stop, NULL};
     pid_t pid = fork();
     if (pid == 0) {
         if (env) putenv((char *)env);
         int devnull = open("/dev/null", 1);
         if (devnull >= 0) dup2(devnull, 1);
-        execl(DLM_TRAIN_BIN, DLM_TRAIN_BIN, "--threads", "1", "--set", "train.steps=200", "--set",
-              "train.log_every=4", "--set", "train.val_every=8", "--set",
-              "train.checkpoint_every=6", "--set", "train.keep_checkpoints=2", "--set",
-              "model.layers=1", "--set", "model.width=32", "--set", "model.heads=2", "--set",
-              "model.seq_len=32", "--set", "train.batch=4", "--set", "train.warmup=2", "--set",
-              "train.ema_decay=0.99", "--set", "train.val_chunks=8", "--set", rundir,
-              (char *)NULL);
+        execv(DLM_TRAIN_BIN, args);
         _exit(127);
     }
     int status;
@@ -62,7 +65,7 @@ done:
 static int finish(const char *dir, int tries)
 {
     for (int i = 0; i < tries; i++)
-        if (train(dir, NULL, 0) == 0) return 1;
+        if (train(dir, NULL, 0, 0) == 0) return 1;
     return 0;
 }
 
@@ -81,7 +84,7 @@ static void load_result(const char *dir, run_result *r)
     dlm_model_config_bytes(&cfg, 1, 32, 2, 32);
     dlm_param_info *table;
     int n;
-    DLM_TEST_OK(dlm_param_table_create(&cfg, &table, &n, &r->n));
+    DLM_TEST_OK(dlm_param_table_create(&cfg, DLM_LAYOUT_SERIAL, &table, &n, &r->n));
     r->params = calloc(r->n, sizeof(float));
     r->ema = calloc(r->n, sizeof(float));
     r->m = calloc(r->n, sizeof(float));
@@ -123,12 +126,26 @@ static void compare(const run_result *a, const run_result *b, const char *what)
 }
 
 static run_result straight;
+/* Measured by the straight run: the whole run, and a start that finds the
+ * run finished (start-up, verifying and loading a checkpoint, exit). */
+static double straight_s, startup_s;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static void test_straight(void)
 {
     char dir[300];
     snprintf(dir, sizeof dir, "%s/straight", root);
-    CU_ASSERT_FATAL(train(dir, NULL, 0) == 0);
+    double t0 = now_s();
+    CU_ASSERT_FATAL(train(dir, NULL, 0, 0) == 0);
+    double t1 = now_s();
+    CU_ASSERT(train(dir, NULL, 0, 0) == 0);
+    straight_s = t1 - t0, startup_s = now_s() - t1;
     load_result(dir, &straight);
     CU_ASSERT(straight.n_rows == STEPS / 4);
 }
@@ -138,11 +155,11 @@ static void test_stop_and_resume(void)
 {
     char dir[300];
     snprintf(dir, sizeof dir, "%s/resumed", root);
-    CU_ASSERT(train(dir, "DLM_STOP_AT_STEP=10", 0) == 75);
+    CU_ASSERT(train(dir, NULL, 10, 0) == 75);
     char p[400];
     snprintf(p, sizeof p, "%s/checkpoints/step-00000010.h5", dir);
     CU_ASSERT(dlm_ckpt_verify(p, NULL, 0) == DLM_OK);
-    CU_ASSERT(train(dir, NULL, 0) == 0);
+    CU_ASSERT(train(dir, NULL, 0, 0) == 0);
     run_result r;
     load_result(dir, &r);
     compare(&straight, &r, "stop at 10 + resume");
@@ -162,18 +179,24 @@ static void test_kill_loop(void)
     hid_t reader = -1;
     int kills = 0;
     for (size_t i = 0; i < sizeof faults / sizeof *faults; i++) {
-        int rc = train(dir, faults[i], 0);
+        int rc = train(dir, faults[i], 0, 0);
         if (rc == 128 + SIGKILL) kills++;
         if (reader < 0 && access(runh5, F_OK) == 0) /* a reader that never lets go */
             reader = H5Fopen(runh5, H5F_ACC_RDONLY, H5P_DEFAULT);
     }
     CU_ASSERT(kills == 5); /* each injected point was reached */
     CU_ASSERT(reader >= 0);
-    /* random moments: start-up, steps, checkpoint and run-file writes alike */
+    /* random moments: start-up, steps, checkpoint and run-file writes alike.
+     * Kill times are uniform in [S/2, S + (D - S)/15] for start-up S and a
+     * whole run D as measured here, so a kill lands in start-up or at most
+     * a fifteenth of the training past it, and ten kills come before the
+     * run can finish on a fast machine as on a slow one. */
+    double lo = 0.5 * startup_s, hi = startup_s + (straight_s - startup_s) / 15.0;
+    CU_ASSERT(straight_s > startup_s);
     int random_kills = 0;
     for (int i = 0; i < 40 && random_kills < 10; i++) {
-        int ms = 300 + (int)(400 * dlm_rng_uniform(17, (uint32_t)i, 0, 0, DLM_RNG_TEST));
-        int rc = train(dir, NULL, ms);
+        int ms = (int)(1e3 * (lo + (hi - lo) * dlm_rng_uniform(17, (uint32_t)i, 0, 0, DLM_RNG_TEST)));
+        int rc = train(dir, NULL, 0, ms);
         random_kills += rc == 128 + SIGKILL;
         CU_ASSERT(rc == 0 || rc == 128 + SIGKILL);
         /* after every kill the newest checkpoint that verifies is there to resume from */
@@ -181,7 +204,8 @@ static void test_kill_loop(void)
         int found = 0;
         DLM_TEST_OK(dlm_ckpt_find_latest(dir, latest, sizeof latest, &found));
     }
-    printf("\n    %d injected and %d random kills\n", kills, random_kills);
+    printf("\n    %d injected and %d random kills between %.0f and %.0f ms (run %.0f ms, start-up "
+           "%.0f ms)\n", kills, random_kills, 1e3 * lo, 1e3 * hi, 1e3 * straight_s, 1e3 * startup_s);
     CU_ASSERT(random_kills >= 10);
     CU_ASSERT_FATAL(finish(dir, 3));
     if (reader >= 0) H5Fclose(reader);

@@ -27,6 +27,7 @@
 #include "core/status.h"
 #include "harness.h"
 #include "io/checkpoint.h"
+#include "io/h5.h"
 #include "io/runfile.h"
 #include "model/model.h"
 
@@ -42,7 +43,7 @@ static dlm_status make_table(int n_layer, dlm_param_info **t, int *n, size_t *fl
 {
     dlm_model_config cfg;
     dlm_model_config_bytes(&cfg, n_layer, 64, 4, 64);
-    DLM_CALL(dlm_param_table_create(&cfg, t, n, floats));
+    DLM_CALL(dlm_param_table_create(&cfg, DLM_LAYOUT_SERIAL, t, n, floats));
     snprintf(shape, len, "L=%d d=%d H=%d T=%d V=%d tied=%d", cfg.n_layer, cfg.d_model,
              cfg.n_head, cfg.seq_len, cfg.vocab_padded, cfg.tied_head);
     return DLM_OK;
@@ -690,6 +691,8 @@ static void test_ckpt_corrupt(void)
     ckpt_fixture fx;
     fixture_make(&fx, 300);
     write_ckpt(dir, &fx, 10, 0);
+    float *ema = malloc(fx.floats * sizeof *ema);
+    memcpy(ema, fx.a[1], fx.floats * sizeof *ema);
     DLM_TEST_OK(dlm_ckpt_path(dir, 10, path, sizeof path));
     DLM_TEST_OK(dlm_ckpt_verify(path, why, sizeof why));
     CU_ASSERT(why[0] == '\0');
@@ -703,6 +706,22 @@ static void test_ckpt_corrupt(void)
     CU_ASSERT(dlm_ckpt_read(path, fx.t, fx.n, fx.shape, fx.a[0], fx.a[1], fx.a[2], fx.a[3],
                             NULL) == DLM_ERR_FORMAT);
     CU_ASSERT(strstr(dlm_error_text(), ds) != NULL);
+    dlm_error_clear();
+    /* a reader that skips the moments (evaluation) never reads the bad byte:
+     * it loads the weights it asked for, and leaves the rest untouched */
+    for (int k = 0; k < 4; k++) memset(fx.a[k], 0, fx.floats * sizeof(float));
+    DLM_TEST_OK(dlm_ckpt_read(path, fx.t, fx.n, fx.shape, NULL, fx.a[1], NULL, NULL, NULL));
+    int ema_ok = 1, rest_zero = 1;
+    for (int i = 0; i < fx.n; i++)
+        for (size_t j = 0; j < fx.t[i].numel; j++) {
+            size_t o = fx.t[i].offset + j;
+            ema_ok &= fx.a[1][o] == ema[o];
+            rest_zero &= fx.a[0][o] == 0.0f && fx.a[2][o] == 0.0f && fx.a[3][o] == 0.0f;
+        }
+    CU_ASSERT(ema_ok && rest_zero);
+    free(ema);
+    CU_ASSERT(dlm_ckpt_read(path, fx.t, fx.n, fx.shape, NULL, NULL, NULL, NULL, NULL) ==
+              DLM_ERR_ARG); /* nothing to read */
     dlm_error_clear();
 
     /* incomplete: the attribute written last is absent */
@@ -1014,6 +1033,43 @@ static void test_reader_holds_file(void)
     remove_dir(dir);
 }
 
+static dlm_status open_dataset(hid_t f, const char *path, const char *name)
+{
+    hid_t d;
+    DLM_H5(d = H5Dopen2(f, name, H5P_DEFAULT), "%s: opening dataset %s", path, name);
+    H5Dclose(d);
+    return DLM_OK;
+}
+
+/* An HDF5 failure behind DLM_H5 climbs as DLM_ERR_HDF5 with the caller's
+ * sentence and HDF5's own innermost reason. */
+static void test_h5_errors_carry_reason(void)
+{
+    char dir[64], path[4096];
+    make_dir(dir);
+    ckpt_fixture fx;
+    fixture_make(&fx, 7);
+    write_ckpt(dir, &fx, 1, 0);
+    DLM_TEST_OK(dlm_ckpt_path(dir, 1, path, sizeof path));
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    CU_ASSERT_FATAL(f >= 0);
+    char wte[64];
+    snprintf(wte, sizeof wte, "/params/%s", fx.t[0].name);
+    DLM_TEST_OK(open_dataset(f, path, wte));
+    dlm_h5_quiet q;
+    dlm_h5_quiet_begin(&q);
+    CU_ASSERT(open_dataset(f, path, "/params/no_such_tensor") == DLM_ERR_HDF5);
+    dlm_h5_quiet_end(&q);
+    const char *t = dlm_error_text();
+    CU_ASSERT(strstr(t, "opening dataset /params/no_such_tensor") != NULL);
+    CU_ASSERT(strstr(t, "HDF5") != NULL && strstr(t, "open_dataset") != NULL);
+    if (!strstr(t, "HDF5")) printf("\n  %s", t);
+    dlm_error_clear();
+    H5Fclose(f);
+    fixture_free(&fx);
+    remove_dir(dir);
+}
+
 int main(int argc, char **argv)
 {
     if (argc > 1 && !strcmp(argv[1], "--writer")) return writer_main(argc - 1, argv + 1);
@@ -1026,6 +1082,7 @@ int main(int argc, char **argv)
                                                {"corrupt and incomplete", test_ckpt_corrupt},
                                                {"find latest skips corrupt", test_ckpt_find_latest},
                                                {"wrong model refused", test_ckpt_wrong_model},
+                                               {"HDF5 errors carry their reason", test_h5_errors_carry_reason},
                                                {NULL, NULL}};
     static const dlm_test_case kill[] = {{"killed in runfile.write", test_kill_runfile_write},
                                          {"killed at runfile.rename", test_kill_runfile_rename},

@@ -78,7 +78,7 @@ static dlm_model *untrained(void)
     dlm_model_config cfg;
     dlm_model_config_bytes(&cfg, 1, 32, 2, R_T);
     dlm_model *m;
-    DLM_TEST_OK(dlm_model_create(&cfg, 1, &m));
+    DLM_TEST_OK(dlm_model_create(&cfg, &m));
     dlm_model_init(m, 7);
     /* scale up the head so predictions are far from uniform and differ by context */
     for (size_t i = 0; i < (size_t)m->cfg.vocab_padded * m->cfg.d_model; i++)
@@ -314,7 +314,7 @@ static void test_bigram_law(void)
     dlm_model_config cfg;
     dlm_model_config_bytes(&cfg, 2, 64, 4, BG_T);
     dlm_model *m;
-    DLM_TEST_OK(dlm_model_create(&cfg, 32, &m));
+    DLM_TEST_OK(dlm_model_create(&cfg, &m));
     dlm_model_init(m, 5);
     dlm_adamw_config oc;
     dlm_adamw_config_default(&oc);
@@ -322,7 +322,7 @@ static void test_bigram_law(void)
     dlm_optimizer *opt;
     DLM_TEST_OK(dlm_optimizer_create(m, &oc, &opt));
     dlm_step_buffers buf;
-    DLM_TEST_OK(dlm_step_buffers_create(m, &buf));
+    DLM_TEST_OK(dlm_step_buffers_create(m, 32, &buf));
     dlm_objective obj = {.kind = DLM_OBJECTIVE_MDLM, .seed = 5, .bos_id = DLM_BYTE_SEP,
                          .mask_id = DLM_BYTE_VOCAB};
     dlm_schedule_default(&obj.schedule, DLM_SCHEDULE_LOGLINEAR);

@@ -25,13 +25,13 @@ static void trainer_make(trainer *tr, dlm_objective_kind kind, int L, int C, int
 {
     dlm_model_config cfg;
     dlm_model_config_bytes(&cfg, L, C, H, T);
-    DLM_TEST_OK(dlm_model_create(&cfg, micro, &tr->m));
+    DLM_TEST_OK(dlm_model_create(&cfg, &tr->m));
     dlm_model_init(tr->m, seed);
     dlm_adamw_config oc;
     dlm_adamw_config_default(&oc);
     oc.weight_decay = (float)weight_decay;
     DLM_TEST_OK(dlm_optimizer_create(tr->m, &oc, &tr->opt));
-    DLM_TEST_OK(dlm_step_buffers_create(tr->m, &tr->buf));
+    DLM_TEST_OK(dlm_step_buffers_create(tr->m, micro, &tr->buf));
     tr->obj = (dlm_objective){.kind = kind, .seed = seed, .bos_id = DLM_BYTE_SEP,
                               .mask_id = DLM_BYTE_VOCAB};
     dlm_schedule_default(&tr->obj.schedule, DLM_SCHEDULE_LOGLINEAR);

@@ -5,14 +5,18 @@
 
 #include "core/status.h"
 
-/* MPI_Init, then this process's rank and the job's size (either pointer
- * may be NULL), and the rank prefix of every log line. */
-void dlm_program_start(int *argc, char ***argv, int *rank, int *size);
+/* MPI_Init_thread asking for MPI_THREAD_FUNNELED (only the main thread
+ * calls MPI; BLIS and OpenMP threads never do), refused if the library
+ * gives less; errors on the world communicator return to the caller
+ * (DLM_MPI) instead of aborting; then this process's rank and the job's
+ * size (either pointer may be NULL), and the rank prefix of every log
+ * line. On an error, pass it to dlm_program_finish. */
+dlm_status dlm_program_start(int *argc, char ***argv, int *rank, int *size);
 
 /* On error prints "[rank] <name> failed: <error stack>" and, when other
  * ranks may be waiting, aborts the MPI job; otherwise finalizes MPI.
  * Returns the exit status: 1 on error, ok_status on success. Call only
- * from main, after MPI_Init. */
+ * from main, after dlm_program_start. */
 int dlm_program_finish(const char *name, dlm_status st, int ok_status);
 
 #endif

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "io/checkpoint.h"
+#include "io/h5.h"
 
 double dlm_eval_bpb_factor(const dlm_chunk_set *cs)
 {

@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "io/checkpoint.h"
+#include "io/h5.h"
 #include "io/meta.h"
 
 dlm_status dlm_eval_resolve_checkpoint(const char *arg, char *path, size_t len)
@@ -108,7 +109,7 @@ dlm_status dlm_eval_train_vocab(const dlm_ckpt_info *info, int *vocab_size, int 
 }
 
 dlm_status dlm_eval_model_load(const dlm_ckpt_info *info, int vocab_size, int bos_id, int use_ema,
-                               int max_batch, dlm_model **out)
+                               dlm_model **out)
 {
     *out = NULL;
     const dlm_run_config *c = &info->cfg;
@@ -127,21 +128,11 @@ dlm_status dlm_eval_model_load(const dlm_ckpt_info *info, int vocab_size, int bo
     DLM_CHECK(!use_ema || info->has_ema, DLM_ERR_ARG,
               "%s has no EMA weights (the run had train.ema_decay = 0); use --weights raw",
               info->path);
-    DLM_CALL(dlm_model_create(&mc, max_batch, out));
+    DLM_CALL(dlm_model_create(&mc, out));
     dlm_model *m = *out;
-    float *scratch = malloc(m->n_params * sizeof *scratch);
-    dlm_status st = scratch ? DLM_OK : DLM_ERR_NOMEM;
-    if (st == DLM_OK) {
-        float *params = m->param_arena.base;
-        /* the moments (and the weights not wanted) are read into scratch and dropped */
-        st = dlm_ckpt_read(info->path, m->table, m->n_tensors, info->shape,
-                           use_ema ? scratch : params, use_ema ? params : NULL, scratch, scratch,
-                           NULL);
-    } else {
-        dlm_error_push(st, __FILE__, __LINE__, __func__, "allocating %zu floats to read %s",
-                       m->n_params, info->path);
-    }
-    free(scratch);
+    float *w = m->param_arena.base; /* the one group wanted, read into the weights */
+    dlm_status st = dlm_ckpt_read(info->path, m->table, m->n_tensors, info->shape,
+                                  use_ema ? NULL : w, use_ema ? w : NULL, NULL, NULL, NULL);
     if (st != DLM_OK) {
         dlm_model_destroy(out);
         return dlm_error_push(st, __FILE__, __LINE__, __func__, NULL);

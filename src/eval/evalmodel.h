@@ -48,9 +48,9 @@ dlm_status dlm_eval_train_vocab(const dlm_ckpt_info *info, int *vocab_size, int 
                                 int *found);
 
 /* Builds the model of info's shape for vocab_size data ids (BOS =
- * bos_id) with activations for max_batch sequences, and reads the EMA
+ * bos_id), and reads the EMA
  * (use_ema) or raw weights; every tensor is checked against its checksum. */
 dlm_status dlm_eval_model_load(const dlm_ckpt_info *info, int vocab_size, int bos_id, int use_ema,
-                               int max_batch, dlm_model **out);
+                               dlm_model **out);
 
 #endif

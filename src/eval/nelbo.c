@@ -253,6 +253,7 @@ double dlm_estimator_expectation(const dlm_estimator *e, int T, const double *S)
 
 struct dlm_evaluator {
     dlm_model *m;
+    dlm_acts *acts;             /* forward only, for B sequences */
     int32_t *inputs, *targets;  /* (B,T) */
     float *tok_loss;            /* (B,T) */
     uint8_t *mask;              /* (B,T) */
@@ -262,12 +263,12 @@ struct dlm_evaluator {
     double seconds;
 };
 
-dlm_status dlm_evaluator_create(dlm_model *m, dlm_evaluator **out)
+dlm_status dlm_evaluator_create(dlm_model *m, int max_batch, dlm_evaluator **out)
 {
     *out = NULL;
     dlm_evaluator *ev = calloc(1, sizeof *ev);
     DLM_CHECK(ev != NULL, DLM_ERR_NOMEM, "allocating the evaluator");
-    size_t B = (size_t)m->max_batch, N = B * (size_t)m->cfg.seq_len;
+    size_t B = (size_t)max_batch, N = B * (size_t)m->cfg.seq_len;
     ev->m = m;
     ev->inputs = malloc(N * sizeof *ev->inputs);
     ev->targets = malloc(N * sizeof *ev->targets);
@@ -275,7 +276,8 @@ dlm_status dlm_evaluator_create(dlm_model *m, dlm_evaluator **out)
     ev->mask = malloc(N);
     ev->scale = malloc(B * sizeof *ev->scale);
     ev->slot = malloc(B * sizeof *ev->slot);
-    if (!ev->inputs || !ev->targets || !ev->tok_loss || !ev->mask || !ev->scale || !ev->slot) {
+    if (!ev->inputs || !ev->targets || !ev->tok_loss || !ev->mask || !ev->scale || !ev->slot ||
+        dlm_acts_create(m, max_batch, 0, &ev->acts) != DLM_OK) {
         dlm_evaluator_destroy(&ev);
         DLM_CHECK(0, DLM_ERR_NOMEM, "allocating evaluation buffers for %zu tokens", N);
     }
@@ -287,6 +289,7 @@ void dlm_evaluator_destroy(dlm_evaluator **pev)
 {
     dlm_evaluator *ev = *pev;
     if (!ev) return;
+    dlm_acts_destroy(&ev->acts);
     free(ev->inputs);
     free(ev->targets);
     free(ev->tok_loss);
@@ -311,8 +314,8 @@ static dlm_status flush(dlm_evaluator *ev, int nb, int causal)
     const dlm_model_config *c = &ev->m->cfg;
     int T = c->seq_len;
     double t0 = dlm_now();
-    DLM_CALL(dlm_model_forward(ev->m, ev->inputs, nb, causal));
-    dlm_xent_forward(ev->tok_loss, ev->m->logits, ev->targets, (int64_t)nb * T, c->vocab_padded,
+    DLM_CALL(dlm_model_forward(ev->m, ev->acts, ev->inputs, nb, causal));
+    dlm_xent_forward(ev->tok_loss, ev->acts->logits, ev->targets, (int64_t)nb * T, c->vocab_padded,
                      c->vocab_size);
     for (int b = 0; b < nb; b++) {
         const uint8_t *mk = ev->mask + (size_t)b * T;
@@ -336,7 +339,7 @@ dlm_status dlm_evaluator_run(dlm_evaluator *ev, const dlm_estimator *e, const dl
                              size_t ld)
 {
     const dlm_model_config *mc = &ev->m->cfg;
-    int T = mc->seq_len, B = ev->m->max_batch;
+    int T = mc->seq_len, B = ev->acts->max_batch;
     DLM_CHECK(cs->T == T, DLM_ERR_ARG, "chunks of %d tokens for a model of sequence length %d",
               cs->T, T);
     DLM_CHECK(0 <= c0 && c0 <= c1 && c1 <= cs->n && 0 <= j0 && j0 <= j1 &&
@@ -384,7 +387,7 @@ dlm_status dlm_evaluator_run(dlm_evaluator *ev, const dlm_estimator *e, const dl
 dlm_status dlm_nelbo_enumerate(dlm_evaluator *ev, const int32_t *x, double *sums, double *S)
 {
     const dlm_model_config *mc = &ev->m->cfg;
-    int T = mc->seq_len, B = ev->m->max_batch;
+    int T = mc->seq_len, B = ev->acts->max_batch;
     DLM_CHECK(T <= 16, DLM_ERR_ARG, "enumerating all 2^T masks needs T <= 16, got %d", T);
     int64_t n_masks = INT64_C(1) << T;
     dlm_sample_result *r = calloc((size_t)n_masks, sizeof *r);

@@ -6,7 +6,7 @@
  *   dlm_estimator_default(&e, DLM_EST_EXACT_K);      // K = 16, seed 1
  *   DLM_CALL(dlm_estimator_check(&e, T));            // validates, fills the quadrature rule
  *   dlm_evaluator *ev;
- *   DLM_CALL(dlm_evaluator_create(model, &ev));
+ *   DLM_CALL(dlm_evaluator_create(model, batch, &ev));
  *   dlm_sample_result *r = ...;                      // (n_chunks, K)
  *   DLM_CALL(dlm_evaluator_run(ev, &e, &chunks, 0, chunks.n, 0, e.K, r, e.K));
  *   double *v = ...;                                 // (n_chunks)
@@ -132,8 +132,8 @@ typedef struct {
 
 typedef struct dlm_evaluator dlm_evaluator;
 
-/* Input buffers for batches of m->max_batch sequences of m->cfg.seq_len. */
-dlm_status dlm_evaluator_create(dlm_model *m, dlm_evaluator **out);
+/* Activations and input buffers for batches of max_batch sequences of m->cfg.seq_len. */
+dlm_status dlm_evaluator_create(dlm_model *m, int max_batch, dlm_evaluator **out);
 void dlm_evaluator_destroy(dlm_evaluator **ev);
 
 /* Scores samples [j0, j1) of chunks [c0, c1) of cs; the result for (c, j)

@@ -1,7 +1,6 @@
 /* Checkpoints as one HDF5 file each, written to a temporary name and
  * renamed into place when complete; verification by completion attribute
- * and per-dataset checksums; the HDF5 and durability helpers shared with
- * the run file writer. */
+ * and per-dataset checksums. */
 #define _GNU_SOURCE
 #include "io/checkpoint.h"
 
@@ -18,6 +17,7 @@
 
 #include "core/fault.h"
 #include "core/log.h"
+#include "io/h5.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "checkpoint checksums are defined on little-endian float bytes; add a byte swap here"
@@ -28,203 +28,6 @@
 
 /* The groups of one checkpoint, in the order they are written. */
 static const char *const ckpt_groups[4] = {"params", "ema", "adam_m", "adam_v"};
-
-/* ---- shared HDF5 helpers ---------------------------------------------- */
-
-/* H5Pset_file_locking exists from 1.10.7 and 1.12.1; before that,
- * HDF5_USE_FILE_LOCKING=FALSE in the environment does the same. */
-#if H5_VERSION_GE(1, 12, 1) || (H5_VERS_MAJOR == 1 && H5_VERS_MINOR == 10 && H5_VERS_RELEASE >= 7)
-#define DLM_H5_HAVE_FILE_LOCKING 1
-#else
-#define DLM_H5_HAVE_FILE_LOCKING 0
-#endif
-
-hid_t dlm_h5_fapl(void)
-{
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0) return H5I_INVALID_HID;
-    int bad = H5Pset_fapl_sec2(fapl) < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0;
-#if DLM_H5_HAVE_FILE_LOCKING
-    bad = bad || H5Pset_file_locking(fapl, 0, 1) < 0;
-#endif
-    if (bad) {
-        H5Pclose(fapl);
-        return H5I_INVALID_HID;
-    }
-    return fapl;
-}
-
-void dlm_h5_quiet_begin(dlm_h5_quiet *q)
-{
-    q->func = NULL;
-    q->data = NULL;
-    H5Eget_auto2(H5E_DEFAULT, &q->func, &q->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-void dlm_h5_quiet_end(const dlm_h5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->func, q->data); }
-
-static herr_t innermost_cb(unsigned n, const H5E_error2_t *e, void *data)
-{
-    if (n == 0 && e->desc) snprintf((char *)data, 256, "%s", e->desc);
-    return 0;
-}
-
-/* HDF5's innermost error description (where the failure was detected). */
-static void h5_detail(char *buf, size_t len)
-{
-    char inner[256] = "";
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, innermost_cb, inner);
-    snprintf(buf, len, "%s", inner[0] ? inner : "no detail from HDF5");
-}
-
-dlm_status dlm_h5_error(const char *file, int line, const char *func, const char *fmt, ...)
-{
-    char detail[256], msg[900];
-    h5_detail(detail, sizeof detail);
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return dlm_error_push(DLM_ERR_HDF5, file, line, func, "%s (HDF5: %s)", msg, detail);
-}
-
-static hid_t vlen_str_type(void)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t < 0) return t;
-    if (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
-        H5Tclose(t);
-        return H5I_INVALID_HID;
-    }
-    return t;
-}
-
-static herr_t attr_write(hid_t obj, const char *name, hid_t file_type, hid_t mem_type,
-                         const void *buf)
-{
-    herr_t rc = -1;
-    hid_t space = H5Screate(H5S_SCALAR), a = H5I_INVALID_HID;
-    if (space < 0) return -1;
-    htri_t exists = H5Aexists(obj, name);
-    if (exists < 0 || (exists > 0 && H5Adelete(obj, name) < 0)) goto done;
-    a = H5Acreate2(obj, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT);
-    if (a < 0) goto done;
-    rc = H5Awrite(a, mem_type, buf);
-done:
-    if (a >= 0 && H5Aclose(a) < 0) rc = -1;
-    H5Sclose(space);
-    return rc;
-}
-
-herr_t dlm_h5_attr_write_str(hid_t obj, const char *name, const char *value)
-{
-    hid_t t = vlen_str_type();
-    if (t < 0) return -1;
-    const char *v = value ? value : "";
-    herr_t rc = attr_write(obj, name, t, t, &v);
-    H5Tclose(t);
-    return rc;
-}
-
-herr_t dlm_h5_attr_write_i64(hid_t obj, const char *name, int64_t value)
-{
-    return attr_write(obj, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value);
-}
-
-herr_t dlm_h5_attr_write_u64(hid_t obj, const char *name, uint64_t value)
-{
-    return attr_write(obj, name, H5T_STD_U64LE, H5T_NATIVE_UINT64, &value);
-}
-
-static herr_t attr_read(hid_t obj, const char *name, hid_t mem_type, void *buf)
-{
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0) return -1;
-    herr_t rc = H5Aread(a, mem_type, buf);
-    if (H5Aclose(a) < 0) rc = -1;
-    return rc;
-}
-
-herr_t dlm_h5_attr_read_i64(hid_t obj, const char *name, int64_t *value)
-{
-    return attr_read(obj, name, H5T_NATIVE_INT64, value);
-}
-
-herr_t dlm_h5_attr_read_u64(hid_t obj, const char *name, uint64_t *value)
-{
-    return attr_read(obj, name, H5T_NATIVE_UINT64, value);
-}
-
-/* Reads variable-length strings (ours) and fixed-length ones (other writers). */
-herr_t dlm_h5_attr_read_str(hid_t obj, const char *name, char **out)
-{
-    *out = NULL;
-    herr_t rc = -1;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT), ft = H5I_INVALID_HID, mt = H5I_INVALID_HID;
-    if (a < 0) return -1;
-    ft = H5Aget_type(a);
-    if (ft < 0 || H5Tget_class(ft) != H5T_STRING) goto done;
-    htri_t vl = H5Tis_variable_str(ft);
-    if (vl < 0) goto done;
-    if (vl) {
-        mt = vlen_str_type();
-        char *s = NULL;
-        if (mt < 0 || H5Aread(a, mt, &s) < 0) goto done;
-        *out = strdup(s ? s : "");
-        H5free_memory(s);
-    } else {
-        size_t n = H5Tget_size(ft);
-        mt = H5Tcopy(ft);
-        char *s = calloc(n + 1, 1);
-        if (mt < 0 || !s || H5Tset_size(mt, n + 1) < 0 || H5Tset_strpad(mt, H5T_STR_NULLTERM) < 0 ||
-            H5Aread(a, mt, s) < 0) {
-            free(s);
-            goto done;
-        }
-        *out = s;
-    }
-    rc = *out ? 0 : -1;
-done:
-    if (mt >= 0) H5Tclose(mt);
-    if (ft >= 0) H5Tclose(ft);
-    H5Aclose(a);
-    return rc;
-}
-
-/* ---- durability --------------------------------------------------------- */
-
-static dlm_status fsync_path(const char *path, int directory)
-{
-    int fd = open(path, O_RDONLY | (directory ? O_DIRECTORY : 0));
-    DLM_CHECK(fd >= 0, DLM_ERR_IO, "cannot open %s to fsync it: %s", path, strerror(errno));
-    if (fsync(fd) != 0) {
-        int e = errno;
-        close(fd);
-        /* some filesystems refuse fsync on a folder; the rename is still atomic there */
-        if (directory && (e == EINVAL || e == EBADF)) return DLM_OK;
-        DLM_CHECK(0, DLM_ERR_IO, "fsync of %s failed: %s", path, strerror(e));
-    }
-    close(fd);
-    return DLM_OK;
-}
-
-dlm_status dlm_durable_replace(const char *tmp, const char *final, const char *fault_point)
-{
-    DLM_CALL(fsync_path(tmp, 0));
-    if (fault_point) dlm_fault_point(fault_point);
-    DLM_CHECK(rename(tmp, final) == 0, DLM_ERR_IO, "cannot rename %s to %s: %s", tmp, final,
-              strerror(errno));
-    char dir[PATH_MAX_LEN];
-    DLM_CHECK(strlen(final) < sizeof dir, DLM_ERR_ARG, "path too long: %s", final);
-    snprintf(dir, sizeof dir, "%s", final);
-    char *slash = strrchr(dir, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == dir) dir[1] = '\0';
-    else *slash = '\0';
-    DLM_CALL(fsync_path(dir, 1));
-    return DLM_OK;
-}
 
 /* ---- checksum --------------------------------------------------------- */
 
@@ -497,7 +300,7 @@ static dlm_status open_ckpt(const char *path, hid_t *f, char *why, size_t why_le
     *f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (*f >= 0) return DLM_OK;
     char detail[256];
-    h5_detail(detail, sizeof detail);
+    dlm_h5_detail(detail, sizeof detail);
     struct stat sb;
     if (stat(path, &sb) != 0) {
         snprintf(why, why_len, "%s: cannot open: %s", path, strerror(errno));
@@ -536,7 +339,7 @@ static dlm_status read_dataset(hid_t parent, const char *path, const char *gname
     char detail[256];
     d = H5Dopen2(parent, name, H5P_DEFAULT);
     if (d < 0) {
-        h5_detail(detail, sizeof detail);
+        dlm_h5_detail(detail, sizeof detail);
         snprintf(why, why_len, "%s: cannot open dataset /%s/%s (HDF5: %s)", path, gname, name,
                  detail);
         goto done;
@@ -546,7 +349,7 @@ static dlm_status read_dataset(hid_t parent, const char *path, const char *gname
     int nd = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
     hsize_t dims[H5S_MAX_RANK];
     if (type < 0 || nd < 0 || H5Sget_simple_extent_dims(space, dims, NULL) < 0) {
-        h5_detail(detail, sizeof detail);
+        dlm_h5_detail(detail, sizeof detail);
         snprintf(why, why_len, "%s: cannot read the type or shape of dataset /%s/%s (HDF5: %s)",
                  path, gname, name, detail);
         goto done;
@@ -594,7 +397,7 @@ static dlm_status read_dataset(hid_t parent, const char *path, const char *gname
         goto done;
     }
     if (count && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) < 0) {
-        h5_detail(detail, sizeof detail);
+        dlm_h5_detail(detail, sizeof detail);
         snprintf(why, why_len, "%s: cannot read dataset /%s/%s (HDF5: %s)", path, gname, name,
                  detail);
         goto done;
@@ -660,7 +463,7 @@ static dlm_status verify_quiet(const char *path, char *why, size_t why_len)
         if (c.st != DLM_OK) st = c.st;
         else if (rc < 0) {
             char detail[256];
-            h5_detail(detail, sizeof detail);
+            dlm_h5_detail(detail, sizeof detail);
             snprintf(why, why_len, "%s: cannot list group /%s (HDF5: %s)", path, ckpt_groups[k],
                      detail);
             st = DLM_ERR_FORMAT;
@@ -766,8 +569,8 @@ dlm_status dlm_ckpt_read(const char *path, const dlm_param_info *table, int n_te
                          const char *expected_shape, float *params, float *ema, float *adam_m,
                          float *adam_v, dlm_ckpt_state *s)
 {
-    DLM_CHECK(path && table && n_tensors > 0 && params && adam_m && adam_v, DLM_ERR_ARG,
-              "dlm_ckpt_read needs a path, a table, params, adam_m and adam_v");
+    DLM_CHECK(path && table && n_tensors > 0 && (params || ema || adam_m || adam_v), DLM_ERR_ARG,
+              "dlm_ckpt_read needs a path, a table and at least one group to read");
     if (s) memset(s, 0, sizeof *s);
     char why[WHY_LEN] = "";
     dlm_h5_quiet q;
@@ -791,6 +594,7 @@ dlm_status dlm_ckpt_read(const char *path, const dlm_param_info *table, int n_te
         }
     }
     float *arrays[4] = {params, ema, adam_m, adam_v};
+    int listed = 0; /* the first group read is checked for tensors the table lacks */
     for (int k = 0; k < 4; k++) {
         if (!arrays[k]) continue;
         htri_t has = H5Lexists(f, ckpt_groups[k], H5P_DEFAULT);
@@ -816,15 +620,15 @@ dlm_status dlm_ckpt_read(const char *path, const dlm_param_info *table, int n_te
                               arrays[k] + p->offset, why, sizeof why);
             if (st != DLM_OK) goto fail_why;
         }
-        if (k == 0) {
+        if (!listed++) {
             extra_ctx c = {.table = table, .n = n_tensors};
             herr_t rc;
             DLM_H5_GOTO(st, rc = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, extra_cb, &c),
-                        fail, "%s: listing /params", path);
+                        fail, "%s: listing /%s", path, ckpt_groups[k]);
             if (rc > 0) {
                 snprintf(why, sizeof why,
-                         "%s: holds tensor /params/%s, which this model's table does not have",
-                         path, c.extra);
+                         "%s: holds tensor /%s/%s, which this model's table does not have",
+                         path, ckpt_groups[k], c.extra);
                 st = DLM_ERR_FORMAT;
                 goto fail_why;
             }

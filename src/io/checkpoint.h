@@ -30,7 +30,6 @@
 #ifndef DLM_CHECKPOINT_H
 #define DLM_CHECKPOINT_H
 
-#include <hdf5.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,12 +71,14 @@ dlm_status dlm_ckpt_verify(const char *path, char *why, size_t why_len);
  * DLM_OK) when there is none. Temporary files are never candidates. */
 dlm_status dlm_ckpt_find_latest(const char *run_dir, char *path_out, size_t len, int *found);
 
-/* Loads a checkpoint into the arenas (ema may be NULL: not read). Refuses
- * one whose shape summary differs from expected_shape (NULL: no check)
- * with both in the message, and names any tensor of the table that is
- * missing or has another shape, and any /params tensor the table lacks.
- * Every dataset read is checked against its checksum. st may be NULL.
- * On an error the arrays may be partly overwritten. */
+/* Loads a checkpoint into the arenas; each of params, ema, adam_m, adam_v
+ * may be NULL and that group is then not read at all (evaluation reads one
+ * group of four), but one must be given. Refuses one whose shape summary
+ * differs from expected_shape (NULL: no check) with both in the message,
+ * and names any tensor of the table that is missing or has another shape,
+ * and any tensor of the first group read that the table lacks. Every
+ * dataset read is checked against its checksum. st may be NULL. On an
+ * error the arrays may be partly overwritten. */
 dlm_status dlm_ckpt_read(const char *path, const dlm_param_info *table, int n_tensors,
                          const char *expected_shape, float *params, float *ema, float *adam_m,
                          float *adam_v, dlm_ckpt_state *st);
@@ -97,56 +98,5 @@ dlm_status dlm_ckpt_path(const char *run_dir, int64_t step, char *out, size_t le
 uint64_t dlm_ckpt_checksum(const float *x, size_t n, uint64_t first);
 #define DLM_CKPT_CHECKSUM_ALGORITHM \
     "sum mod 2^64 over i of splitmix64_final((i << 32) ^ float32_bits[i]), i in C order"
-
-/* ---- helpers shared by the io writers (run.h5, checkpoints) ----------- */
-
-/* The file-access list for creating a writer's private temporary file:
- * serial sec2 driver, strong close, HDF5's file locking off (nobody else
- * opens a .tmp, and flock fails or is slow on some cluster filesystems).
- * Close it with H5Pclose.
- * Reads open with H5P_DEFAULT instead: HDF5 1.10 refuses to open a file
- * already open in the same process with another locking or close-degree
- * setting ("file locking flag values don't match"), so a reader matches
- * what h5py and other callers use. A read-only open takes a shared flock,
- * which never blocks other readers or the writer (it writes another inode). */
-hid_t dlm_h5_fapl(void);
-
-/* HDF5 error printing off for the duration of a call: errors are turned
- * into dlm_status with HDF5's innermost message instead. */
-typedef struct {
-    H5E_auto2_t func;
-    void *data;
-} dlm_h5_quiet;
-void dlm_h5_quiet_begin(dlm_h5_quiet *q);
-void dlm_h5_quiet_end(const dlm_h5_quiet *q);
-
-/* Pushes an error (DLM_ERR_HDF5) with the message and HDF5's innermost
- * description from the current error stack; call right after the failing
- * HDF5 call, before any other. */
-dlm_status dlm_h5_error(const char *file, int line, const char *func, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-/* For functions with a cleanup label: a negative HDF5 result sets st and jumps. */
-#define DLM_H5_GOTO(st, expr, label, ...)                                              \
-    do {                                                                               \
-        if ((expr) < 0) {                                                              \
-            (st) = dlm_h5_error(__FILE__, __LINE__, __func__, __VA_ARGS__);            \
-            goto label;                                                                \
-        }                                                                              \
-    } while (0)
-
-/* Scalar attributes on any object. Strings are variable-length UTF-8 (no
- * 64 KiB header limit; h5py reads them as str). *out is malloc'd. */
-herr_t dlm_h5_attr_write_str(hid_t obj, const char *name, const char *value);
-herr_t dlm_h5_attr_write_i64(hid_t obj, const char *name, int64_t value);
-herr_t dlm_h5_attr_write_u64(hid_t obj, const char *name, uint64_t value);
-herr_t dlm_h5_attr_read_str(hid_t obj, const char *name, char **out);
-herr_t dlm_h5_attr_read_i64(hid_t obj, const char *name, int64_t *value);
-herr_t dlm_h5_attr_read_u64(hid_t obj, const char *name, uint64_t *value);
-
-/* Makes a closed temporary file durable and puts it in place: fsync(tmp),
- * the fault point (e.g. "ckpt.rename"), rename(tmp, final), fsync of the
- * folder. */
-dlm_status dlm_durable_replace(const char *tmp, const char *final, const char *fault_point);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "core/fault.h"
 #include "io/checkpoint.h"
+#include "io/h5.h"
 
 #define PATH_LEN 4096
 

@@ -20,8 +20,24 @@ static int arch_id_by_name(const char *name)
     return -1;
 }
 
-void dlm_blis_init(int threads)
+static int cpus_online(void)
 {
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+dlm_status dlm_threads_check(int n, const char *source)
+{
+    int cpus = cpus_online();
+    DLM_CHECK(n >= 1 && n <= cpus, DLM_ERR_ARG,
+              "%s asks for %d threads, but this machine has %d CPUs online: ask for 1 to %d",
+              source, n, cpus, cpus);
+    return DLM_OK;
+}
+
+dlm_status dlm_blis_init(int threads, const char *source)
+{
+    if (threads > 0) DLM_CALL(dlm_threads_check(threads, source));
     if (!getenv("BLIS_ARCH_TYPE")) {
         __builtin_cpu_init();
         if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
@@ -33,14 +49,15 @@ void dlm_blis_init(int threads)
         }
     }
     if (threads > 0) dlm_threads_set(threads);
+    return DLM_OK;
 }
 
-int dlm_threads_default(void)
+int dlm_threads_default(const char **source)
 {
     const char *e = getenv("OMP_NUM_THREADS");
+    if (source) *source = e && atoi(e) > 0 ? "OMP_NUM_THREADS" : "the CPU count";
     if (e && atoi(e) > 0) return atoi(e);
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n > 0 ? (int)n : 1;
+    return cpus_online();
 }
 
 void dlm_threads_set(int n)

@@ -4,7 +4,10 @@
 
 #include "kernels/kernels.h"
 
-static dlm_gemm_log *gemm_recorder;
+/* Per thread: a recorder set on one thread never sees another's calls
+ * (dlm_gemm is called from the thread that runs the model; BLIS's own
+ * threads work inside bli_sgemm and never call back). */
+static _Thread_local dlm_gemm_log *gemm_recorder;
 
 void dlm_gemm_record(dlm_gemm_log *log) { gemm_recorder = log; }
 

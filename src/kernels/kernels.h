@@ -31,7 +31,7 @@ void dlm_gemm_naive(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, f
 
 /* Recording of dlm_gemm calls (shapes, transposes, strides), so dlm-bench
  * can replay a step's own list of matrix products. One recorder per
- * process; only the benchmark sets it. */
+ * thread, seeing that thread's calls only; only the benchmark sets it. */
 typedef struct {
     int trans_a, trans_b;
     int64_t m, n, k;
@@ -43,7 +43,7 @@ typedef struct {
     int64_t n, cap;
     int overflow; /* calls dropped because cap was reached */
 } dlm_gemm_log;
-/* Starts appending every dlm_gemm call to log (NULL stops). */
+/* Starts appending every dlm_gemm call of this thread to log (NULL stops). */
 void dlm_gemm_record(dlm_gemm_log *log);
 
 /* ---- linear: out (N,OC) = inp (N,C) @ w^T (C,OC) + bias (OC); bias may be NULL ---- */

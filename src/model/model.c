@@ -55,13 +55,14 @@ dlm_status dlm_model_config_check(const dlm_model_config *c)
 /* ---- the parameter table ---- */
 
 typedef struct {
+    const dlm_shard_layout *lay;
     dlm_param_info *t;
     int n, cap;
     size_t offset;
 } table_builder;
 
 static dlm_status table_add(table_builder *tb, const char *name, int layer, int64_t rows,
-                            int64_t cols, int embedding, dlm_init_kind init)
+                            int64_t cols, int embedding, dlm_init_kind init, dlm_split_kind split)
 {
     if (tb->n == tb->cap) {
         int cap = tb->cap ? 2 * tb->cap : 64;
@@ -69,14 +70,26 @@ static dlm_status table_add(table_builder *tb, const char *name, int layer, int6
         DLM_CHECK(t != NULL, DLM_ERR_NOMEM, "growing the parameter table");
         tb->t = t, tb->cap = cap;
     }
-    dlm_param_info *p = &tb->t[tb->n++];
+    dlm_param_info *p = &tb->t[tb->n];
     memset(p, 0, sizeof *p);
+    p->id = tb->n++;
     if (layer >= 0) snprintf(p->name, sizeof p->name, "blocks.%d.%s", layer, name);
     else snprintf(p->name, sizeof p->name, "%s", name);
     p->ndim = cols > 0 ? 2 : 1;
-    p->shape[0] = rows;
-    p->shape[1] = cols > 0 ? cols : 1;
-    p->numel = (size_t)rows * (size_t)(cols > 0 ? cols : 1);
+    p->shape[0] = p->local[0] = rows;
+    p->shape[1] = p->local[1] = cols > 0 ? cols : 1;
+    int tp = tb->lay->tp_size, r = tb->lay->tp_rank;
+    int dim = split == DLM_SPLIT_COLS ? 1 : 0;
+    p->shard = (dlm_shard_spec){split, 0, p->shape[dim], split == DLM_SPLIT_NONE ? 0 : -1};
+    if (split != DLM_SPLIT_NONE) {
+        DLM_CHECK(p->shape[dim] % tp == 0, DLM_ERR_ARG,
+                  "%s: %lld %s do not split evenly over %d tensor-parallel ranks", p->name,
+                  (long long)p->shape[dim], dim ? "columns" : "rows", tp);
+        p->shard.count = p->shape[dim] / tp;
+        p->shard.start = (int64_t)r * p->shard.count;
+        p->local[dim] = p->shard.count;
+    }
+    p->numel = (size_t)p->local[0] * (size_t)p->local[1];
     p->offset = tb->offset;
     p->layer = layer;
     p->embedding = embedding;
@@ -86,32 +99,36 @@ static dlm_status table_add(table_builder *tb, const char *name, int layer, int6
     return DLM_OK;
 }
 
-/* Order matters: dlm_block_params' fields follow the same order. */
+/* Table order is the views' order (make_views) and the tensor ids. */
 static dlm_status build_table(const dlm_model_config *c, table_builder *tb)
 {
     int64_t C = c->d_model, V = c->vocab_padded;
-    DLM_CALL(table_add(tb, "wte", -1, V, C, 1, DLM_INIT_NORMAL));
+    DLM_CALL(table_add(tb, "wte", -1, V, C, 1, DLM_INIT_NORMAL, DLM_SPLIT_VOCAB));
     for (int l = 0; l < c->n_layer; l++) {
-        DLM_CALL(table_add(tb, "ln1.weight", l, C, 0, 0, DLM_INIT_ONE));
-        DLM_CALL(table_add(tb, "ln1.bias", l, C, 0, 0, DLM_INIT_ZERO));
-        DLM_CALL(table_add(tb, "attn.qkv.weight", l, 3 * C, C, 0, DLM_INIT_NORMAL));
-        DLM_CALL(table_add(tb, "attn.qkv.bias", l, 3 * C, 0, 0, DLM_INIT_ZERO));
-        DLM_CALL(table_add(tb, "attn.proj.weight", l, C, C, 0, DLM_INIT_RESIDUAL));
-        DLM_CALL(table_add(tb, "attn.proj.bias", l, C, 0, 0, DLM_INIT_ZERO));
-        DLM_CALL(table_add(tb, "ln2.weight", l, C, 0, 0, DLM_INIT_ONE));
-        DLM_CALL(table_add(tb, "ln2.bias", l, C, 0, 0, DLM_INIT_ZERO));
-        DLM_CALL(table_add(tb, "mlp.fc.weight", l, 4 * C, C, 0, DLM_INIT_NORMAL));
-        DLM_CALL(table_add(tb, "mlp.fc.bias", l, 4 * C, 0, 0, DLM_INIT_ZERO));
-        DLM_CALL(table_add(tb, "mlp.proj.weight", l, C, 4 * C, 0, DLM_INIT_RESIDUAL));
-        DLM_CALL(table_add(tb, "mlp.proj.bias", l, C, 0, 0, DLM_INIT_ZERO));
+#define DLM_X_ADD(field, name, rows, cols, init, split) \
+    DLM_CALL(table_add(tb, name, l, (rows) * C, (cols) * C, 0, init, split));
+        DLM_BLOCK_TENSORS(DLM_X_ADD)
+#undef DLM_X_ADD
     }
-    DLM_CALL(table_add(tb, "lnf.weight", -1, C, 0, 0, DLM_INIT_ONE));
-    DLM_CALL(table_add(tb, "lnf.bias", -1, C, 0, 0, DLM_INIT_ZERO));
-    if (!c->tied_head) DLM_CALL(table_add(tb, "lm_head", -1, V, C, 1, DLM_INIT_NORMAL));
+    DLM_CALL(table_add(tb, "lnf.weight", -1, C, 0, 0, DLM_INIT_ONE, DLM_SPLIT_NONE));
+    DLM_CALL(table_add(tb, "lnf.bias", -1, C, 0, 0, DLM_INIT_ZERO, DLM_SPLIT_NONE));
+    if (!c->tied_head)
+        DLM_CALL(table_add(tb, "lm_head", -1, V, C, 1, DLM_INIT_NORMAL, DLM_SPLIT_VOCAB));
     return DLM_OK;
 }
 
-#define BLOCK_TENSORS 12
+int64_t dlm_param_global_index(const dlm_param_info *p, int64_t j)
+{
+    int64_t r = j / p->local[1], c = j % p->local[1];
+    if (p->shard.split == DLM_SPLIT_COLS) c += p->shard.start;
+    else if (p->shard.split != DLM_SPLIT_NONE) r += p->shard.start;
+    return r * p->shape[1] + c;
+}
+
+int dlm_param_counts_in_norm(const dlm_param_info *p, const dlm_shard_layout *lay)
+{
+    return p->shard.norm_owner < 0 || p->shard.norm_owner == lay->tp_rank;
+}
 
 static dlm_status make_views(const dlm_model_config *c, const dlm_param_info *t, float *base,
                              dlm_model_views *v)
@@ -121,8 +138,9 @@ static dlm_status make_views(const dlm_model_config *c, const dlm_param_info *t,
     int i = 0;
     v->wte = base + t[i++].offset;
     for (int l = 0; l < c->n_layer; l++) {
-        float **f = (float **)&v->blocks[l];
-        for (int k = 0; k < BLOCK_TENSORS; k++) f[k] = base + t[i++].offset;
+#define DLM_X_VIEW(field, ...) v->blocks[l].field = base + t[i++].offset;
+        DLM_BLOCK_TENSORS(DLM_X_VIEW)
+#undef DLM_X_VIEW
     }
     v->lnf_w = base + t[i++].offset;
     v->lnf_b = base + t[i++].offset;
@@ -130,76 +148,17 @@ static dlm_status make_views(const dlm_model_config *c, const dlm_param_info *t,
     return DLM_OK;
 }
 
-/* ---- activations ---- */
-
-static size_t block_act_floats(const dlm_model_config *c, int B)
-{
-    size_t N = (size_t)B * c->seq_len, C = c->d_model, T = c->seq_len, H = c->n_head;
-    size_t r = dlm_arena_round(N * C), rn = dlm_arena_round(N);
-    return 2 * (r + 2 * rn) + dlm_arena_round(N * 3 * C) + dlm_arena_round((size_t)B * H * T * T) +
-           2 * r + 2 * dlm_arena_round(N * 4 * C) + r;
-}
-
-static size_t act_floats(const dlm_model_config *c, int B)
-{
-    size_t N = (size_t)B * c->seq_len, C = c->d_model, T = c->seq_len;
-    size_t r = dlm_arena_round(N * C), rn = dlm_arena_round(N);
-    size_t hs = (size_t)(C / c->n_head);
-    size_t total = 2 * dlm_arena_round(T * hs / 2);            /* rope tables */
-    total += r + (size_t)c->n_layer * block_act_floats(c, B);  /* embed + blocks */
-    total += r + 2 * rn + dlm_arena_round(N * c->vocab_padded); /* lnf + logits */
-    total += 5 * r + dlm_arena_round(N * 3 * C) + dlm_arena_round(N * 4 * C) +
-             dlm_arena_round((size_t)B * c->n_head * T * T); /* scratch */
-    return total;
-}
-
-static dlm_status take_acts(dlm_model *m)
-{
-    const dlm_model_config *c = &m->cfg;
-    size_t N = (size_t)m->max_batch * c->seq_len, C = c->d_model, T = c->seq_len;
-    size_t hs = C / (size_t)c->n_head;
-    dlm_arena *a = &m->act_arena;
-    DLM_CALL(dlm_arena_take(a, T * hs / 2, &m->rope_cos));
-    DLM_CALL(dlm_arena_take(a, T * hs / 2, &m->rope_sin));
-    DLM_CALL(dlm_arena_take(a, N * C, &m->embed));
-    for (int l = 0; l < c->n_layer; l++) {
-        dlm_block_acts *b = &m->acts[l];
-        DLM_CALL(dlm_arena_take(a, N * C, &b->ln1));
-        DLM_CALL(dlm_arena_take(a, N, &b->ln1_mean));
-        DLM_CALL(dlm_arena_take(a, N, &b->ln1_rstd));
-        DLM_CALL(dlm_arena_take(a, N * 3 * C, &b->qkv));
-        DLM_CALL(dlm_arena_take(a, (size_t)m->max_batch * c->n_head * T * T, &b->att));
-        DLM_CALL(dlm_arena_take(a, N * C, &b->atty));
-        DLM_CALL(dlm_arena_take(a, N * C, &b->res_mid));
-        DLM_CALL(dlm_arena_take(a, N * C, &b->ln2));
-        DLM_CALL(dlm_arena_take(a, N, &b->ln2_mean));
-        DLM_CALL(dlm_arena_take(a, N, &b->ln2_rstd));
-        DLM_CALL(dlm_arena_take(a, N * 4 * C, &b->fch));
-        DLM_CALL(dlm_arena_take(a, N * 4 * C, &b->fch_gelu));
-        DLM_CALL(dlm_arena_take(a, N * C, &b->res_out));
-    }
-    DLM_CALL(dlm_arena_take(a, N * C, &m->lnf));
-    DLM_CALL(dlm_arena_take(a, N, &m->lnf_mean));
-    DLM_CALL(dlm_arena_take(a, N, &m->lnf_rstd));
-    DLM_CALL(dlm_arena_take(a, N * (size_t)c->vocab_padded, &m->logits));
-    dlm_block_scratch *s = &m->scratch;
-    DLM_CALL(dlm_arena_take(a, N * C, &s->dres_a));
-    DLM_CALL(dlm_arena_take(a, N * C, &s->dres_b));
-    DLM_CALL(dlm_arena_take(a, N * C, &s->dres_mid));
-    DLM_CALL(dlm_arena_take(a, N * C, &s->dln));
-    DLM_CALL(dlm_arena_take(a, N * 3 * C, &s->dqkv));
-    DLM_CALL(dlm_arena_take(a, N * C, &s->datty));
-    DLM_CALL(dlm_arena_take(a, N * 4 * C, &s->dfch));
-    DLM_CALL(dlm_arena_take(a, (size_t)m->max_batch * c->n_head * T * T, &s->datt));
-    return DLM_OK;
-}
-
-dlm_status dlm_param_table_create(const dlm_model_config *cfg, dlm_param_info **table, int *n,
-                                  size_t *floats)
+dlm_status dlm_param_table_create(const dlm_model_config *cfg, const dlm_shard_layout *lay,
+                                  dlm_param_info **table, int *n, size_t *floats)
 {
     *table = NULL;
     DLM_CALL(dlm_model_config_check(cfg));
-    table_builder tb = {0};
+    DLM_CHECK(lay->tp_size >= 1 && lay->tp_rank >= 0 && lay->tp_rank < lay->tp_size, DLM_ERR_ARG,
+              "tensor-parallel rank %d of %d", lay->tp_rank, lay->tp_size);
+    DLM_CHECK(cfg->n_head % lay->tp_size == 0, DLM_ERR_ARG,
+              "model.heads (%d) must be a multiple of the tensor-parallel size %d", cfg->n_head,
+              lay->tp_size);
+    table_builder tb = {.lay = lay};
     dlm_status st = build_table(cfg, &tb);
     if (st != DLM_OK) {
         free(tb.t);
@@ -211,27 +170,52 @@ dlm_status dlm_param_table_create(const dlm_model_config *cfg, dlm_param_info **
     return DLM_OK;
 }
 
-dlm_status dlm_model_create(const dlm_model_config *cfg, int max_batch, dlm_model **out)
+void dlm_param_init(const dlm_param_info *table, int n, int n_layer, float *base, uint64_t seed)
+{
+    const double std = 0.02, std_res = 0.02 / sqrt(2.0 * n_layer);
+    for (int i = 0; i < n; i++) {
+        const dlm_param_info *p = &table[i];
+        float *x = base + p->offset;
+#pragma omp parallel for schedule(static)
+        for (size_t j = 0; j < p->numel; j++) {
+            switch (p->init) {
+            case DLM_INIT_ZERO: x[j] = 0.0f; break;
+            case DLM_INIT_ONE: x[j] = 1.0f; break;
+            case DLM_INIT_NORMAL:
+            case DLM_INIT_RESIDUAL: {
+                double s = p->init == DLM_INIT_NORMAL ? std : std_res;
+                uint32_t e = (uint32_t)dlm_param_global_index(p, (int64_t)j);
+                x[j] = (float)(s * dlm_rng_normal(seed, 0, (uint32_t)p->id, e, DLM_RNG_INIT));
+                break;
+            }
+            }
+        }
+    }
+}
+
+/* ---- the model ---- */
+
+dlm_status dlm_model_create(const dlm_model_config *cfg, dlm_model **out)
 {
     *out = NULL;
     DLM_CALL(dlm_model_config_check(cfg));
-    DLM_CHECK(max_batch >= 1, DLM_ERR_ARG, "batch size must be >= 1, got %d", max_batch);
     dlm_model *m = calloc(1, sizeof *m);
     DLM_CHECK(m != NULL, DLM_ERR_NOMEM, "allocating the model");
     dlm_status st = DLM_OK;
     m->cfg = *cfg;
-    m->max_batch = max_batch;
-    DLM_CALL_GOTO(st, dlm_param_table_create(cfg, &m->table, &m->n_tensors, &m->n_params), fail);
+    m->layout = *DLM_LAYOUT_SERIAL;
+    DLM_CALL_GOTO(st, dlm_param_table_create(cfg, &m->layout, &m->table, &m->n_tensors,
+                                             &m->n_params), fail);
     DLM_CALL_GOTO(st, dlm_arena_create(m->n_params, &m->param_arena), fail);
     DLM_CALL_GOTO(st, dlm_arena_create(m->n_params, &m->grad_arena), fail);
     m->param_arena.used = m->grad_arena.used = m->n_params;
     DLM_CALL_GOTO(st, make_views(cfg, m->table, m->param_arena.base, &m->params), fail);
     DLM_CALL_GOTO(st, make_views(cfg, m->table, m->grad_arena.base, &m->grads), fail);
-    m->acts = calloc((size_t)cfg->n_layer, sizeof *m->acts);
-    st = m->acts ? DLM_OK : DLM_ERR_NOMEM;
+    size_t half = (size_t)cfg->seq_len * (size_t)(cfg->d_model / cfg->n_head / 2);
+    m->rope_cos = malloc(half * sizeof *m->rope_cos);
+    m->rope_sin = malloc(half * sizeof *m->rope_sin);
+    st = m->rope_cos && m->rope_sin ? DLM_OK : DLM_ERR_NOMEM;
     DLM_CALL_GOTO(st, st, fail);
-    DLM_CALL_GOTO(st, dlm_arena_create(act_floats(cfg, max_batch), &m->act_arena), fail);
-    DLM_CALL_GOTO(st, take_acts(m), fail);
     dlm_rope_table(m->rope_cos, m->rope_sin, cfg->seq_len, cfg->d_model / cfg->n_head,
                    cfg->rope_theta);
     *out = m;
@@ -247,10 +231,10 @@ void dlm_model_destroy(dlm_model **pm)
     if (!m) return;
     dlm_arena_destroy(&m->param_arena);
     dlm_arena_destroy(&m->grad_arena);
-    dlm_arena_destroy(&m->act_arena);
     free(m->params.blocks);
     free(m->grads.blocks);
-    free(m->acts);
+    free(m->rope_cos);
+    free(m->rope_sin);
     free(m->table);
     free(m);
     *pm = NULL;
@@ -258,30 +242,91 @@ void dlm_model_destroy(dlm_model **pm)
 
 void dlm_model_init(dlm_model *m, uint64_t seed)
 {
-    const double std = 0.02, std_res = 0.02 / sqrt(2.0 * m->cfg.n_layer);
-    for (int i = 0; i < m->n_tensors; i++) {
-        const dlm_param_info *p = &m->table[i];
-        float *x = m->param_arena.base + p->offset;
-#pragma omp parallel for schedule(static)
-        for (size_t j = 0; j < p->numel; j++) {
-            switch (p->init) {
-            case DLM_INIT_ZERO: x[j] = 0.0f; break;
-            case DLM_INIT_ONE: x[j] = 1.0f; break;
-            case DLM_INIT_NORMAL:
-            case DLM_INIT_RESIDUAL: {
-                double s = p->init == DLM_INIT_NORMAL ? std : std_res;
-                x[j] = (float)(s * dlm_rng_normal(seed, 0, (uint32_t)i, (uint32_t)j, DLM_RNG_INIT));
-                break;
-            }
-            }
-        }
+    dlm_param_init(m->table, m->n_tensors, m->cfg.n_layer, m->param_arena.base, seed);
+}
+
+/* ---- activations ---- */
+
+static dlm_act_dims act_dims(const dlm_model_config *c, int B)
+{
+    size_t N = (size_t)B * c->seq_len, C = c->d_model, T = c->seq_len;
+    return (dlm_act_dims){N, N * C, N * 3 * C, N * 4 * C, (size_t)B * c->n_head * T * T,
+                          N * (size_t)c->vocab_padded};
+}
+
+/* Gives every activation buffer its place after base (NULL: only counts)
+ * and returns the floats they take: the one walk behind both the size and
+ * the views. */
+static size_t lay_out_acts(const dlm_model_config *c, dlm_acts *a, float *base)
+{
+    dlm_act_dims d = act_dims(c, a->max_batch);
+    size_t off = 0;
+#define TAKE(ptr, n)                         \
+    do {                                     \
+        if (base) (ptr) = base + off;        \
+        off += dlm_arena_round(n);           \
+    } while (0)
+    TAKE(a->embed, d.NC);
+    for (int l = 0; l < c->n_layer; l++) {
+#define DLM_X_TAKE(field, size) TAKE(a->blocks[l].field, d.size);
+        DLM_BLOCK_ACTS(DLM_X_TAKE)
+#undef DLM_X_TAKE
     }
+    TAKE(a->head_x, d.NC);
+    TAKE(a->lnf, d.NC);
+    TAKE(a->lnf_mean, d.N);
+    TAKE(a->lnf_rstd, d.N);
+    TAKE(a->logits, d.NV);
+    if (a->backward) {
+#define DLM_X_TAKE(field, size) TAKE(a->scratch.field, d.size);
+        DLM_BLOCK_SCRATCH(DLM_X_TAKE)
+#undef DLM_X_TAKE
+    }
+#undef TAKE
+    return off;
+}
+
+dlm_status dlm_acts_create(const dlm_model *m, int max_batch, int backward, dlm_acts **out)
+{
+    *out = NULL;
+    DLM_CHECK(max_batch >= 1, DLM_ERR_ARG, "batch size must be >= 1, got %d", max_batch);
+    dlm_acts *a = calloc(1, sizeof *a);
+    DLM_CHECK(a != NULL, DLM_ERR_NOMEM, "allocating activations");
+    a->max_batch = max_batch;
+    a->backward = backward;
+    dlm_status st = DLM_OK;
+    size_t N = (size_t)max_batch * m->cfg.seq_len;
+    a->blocks = calloc((size_t)m->cfg.n_layer, sizeof *a->blocks);
+    a->rows = malloc(N * sizeof *a->rows);
+    st = a->blocks && a->rows ? DLM_OK : DLM_ERR_NOMEM;
+    DLM_CALL_GOTO(st, st, fail);
+    DLM_CALL_GOTO(st, dlm_arena_create(lay_out_acts(&m->cfg, a, NULL), &a->arena), fail);
+    a->arena.used = lay_out_acts(&m->cfg, a, a->arena.base);
+    *out = a;
+    return DLM_OK;
+fail:
+    dlm_acts_destroy(&a);
+    return st;
+}
+
+void dlm_acts_destroy(dlm_acts **pa)
+{
+    dlm_acts *a = *pa;
+    if (!a) return;
+    dlm_arena_destroy(&a->arena);
+    free(a->blocks);
+    free(a->rows);
+    free(a);
+    *pa = NULL;
 }
 
 int64_t dlm_model_nonembedding_params(const dlm_model_config *c)
 {
-    int64_t C = c->d_model;
-    return (int64_t)c->n_layer * (12 * C * C + 13 * C) + 2 * C;
+    int64_t C = c->d_model, per_block = 0;
+#define DLM_X_COUNT(field, name, rows, cols, ...) per_block += (rows) * C * ((cols) ? (cols) * C : 1);
+    DLM_BLOCK_TENSORS(DLM_X_COUNT)
+#undef DLM_X_COUNT
+    return (int64_t)c->n_layer * per_block + 2 * C;
 }
 
 int64_t dlm_model_param_count(const dlm_model *m)
@@ -300,41 +345,114 @@ double dlm_model_flops_per_token(const dlm_model_config *c)
 
 /* ---- forward and backward ---- */
 
-void dlm_block_forward(const dlm_model *m, int layer, const float *x_in, int B, int causal)
+const float *dlm_block_input(const dlm_acts *a, int layer)
+{
+    return layer == 0 ? a->embed : a->blocks[layer - 1].res_out;
+}
+
+dlm_status dlm_embed_forward(const dlm_model *m, dlm_acts *a, const int32_t *inputs, int B)
+{
+    const dlm_model_config *c = &m->cfg;
+    DLM_CHECK(B >= 1 && B <= a->max_batch, DLM_ERR_ARG,
+              "batch of %d sequences, but the activations were sized for at most %d", B,
+              a->max_batch);
+    int64_t N = (int64_t)B * c->seq_len;
+    for (int64_t n = 0; n < N; n++)
+        DLM_CHECK(inputs[n] >= 0 && inputs[n] <= c->mask_id, DLM_ERR_ARG,
+                  "input token %d at position %lld is outside the vocabulary (0..%d with MASK)",
+                  inputs[n], (long long)n, c->mask_id);
+    double t0 = a->timers ? dlm_now() : 0.0;
+    dlm_embedding_forward(a->embed, inputs, m->params.wte, N, c->d_model);
+    dlm_phase_lap(a->timers, DLM_PHASE_EMBED, &t0);
+    return DLM_OK;
+}
+
+void dlm_block_forward(const dlm_model *m, dlm_acts *acts, int layer, int B, int causal)
 {
     const dlm_model_config *c = &m->cfg;
     const dlm_block_params *p = &m->params.blocks[layer];
-    dlm_block_acts *a = &m->acts[layer];
+    dlm_block_acts *a = &acts->blocks[layer];
+    const float *x_in = dlm_block_input(acts, layer);
     int T = c->seq_len, C = c->d_model, H = c->n_head;
     int64_t N = (int64_t)B * T;
-    double t0 = m->timers ? dlm_now() : 0.0;
+    double t0 = acts->timers ? dlm_now() : 0.0;
     dlm_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x_in, p->ln1_w, p->ln1_b, N, C);
     dlm_linear_forward(a->qkv, a->ln1, p->qkv_w, p->qkv_b, N, C, 3 * C);
     dlm_rope_forward(a->qkv, m->rope_cos, m->rope_sin, B, T, C, H);
     dlm_attention_forward(a->atty, a->att, a->qkv, B, T, C, H, causal);
     dlm_linear_forward(a->res_mid, a->atty, p->proj_w, p->proj_b, N, C, C);
     dlm_accumulate(a->res_mid, x_in, N * C);
-    dlm_phase_lap(m->timers, DLM_PHASE_ATTN, &t0);
+    dlm_phase_lap(acts->timers, DLM_PHASE_ATTN, &t0);
     dlm_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res_mid, p->ln2_w, p->ln2_b, N, C);
     dlm_linear_forward(a->fch, a->ln2, p->fc_w, p->fc_b, N, C, 4 * C);
     dlm_gelu_forward(a->fch_gelu, a->fch, N * 4 * C);
     dlm_linear_forward(a->res_out, a->fch_gelu, p->fcp_w, p->fcp_b, N, 4 * C, C);
     dlm_accumulate(a->res_out, a->res_mid, N * C);
-    dlm_phase_lap(m->timers, DLM_PHASE_MLP, &t0);
+    dlm_phase_lap(acts->timers, DLM_PHASE_MLP, &t0);
 }
 
-void dlm_block_backward(dlm_model *m, int layer, const float *x_in, const float *dres_out,
+/* The head's input rows: the last block's output itself, or its listed rows copied out. */
+static const float *head_input(const dlm_model *m, const dlm_acts *a)
+{
+    return a->gathered ? a->head_x : dlm_block_input(a, m->cfg.n_layer);
+}
+
+void dlm_head_forward(const dlm_model *m, dlm_acts *a, int B, const int32_t *rows, int64_t n)
+{
+    const dlm_model_config *c = &m->cfg;
+    int C = c->d_model;
+    double t0 = a->timers ? dlm_now() : 0.0;
+    const float *x = dlm_block_input(a, c->n_layer);
+    a->gathered = rows != NULL;
+    a->n_rows = rows ? n : (int64_t)B * c->seq_len;
+    if (rows) {
+        memcpy(a->rows, rows, (size_t)n * sizeof *rows);
+        for (int64_t i = 0; i < n; i++)
+            memcpy(a->head_x + i * C, x + (int64_t)rows[i] * C, (size_t)C * sizeof *x);
+    }
+    dlm_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, head_input(m, a), m->params.lnf_w,
+                          m->params.lnf_b, a->n_rows, C);
+    dlm_linear_forward(a->logits, a->lnf, m->params.lm_head, NULL, a->n_rows, C,
+                       c->vocab_padded);
+    dlm_phase_lap(a->timers, DLM_PHASE_HEAD, &t0);
+}
+
+void dlm_head_backward(dlm_model *m, dlm_acts *a, int B, float *dx)
+{
+    const dlm_model_config *c = &m->cfg;
+    dlm_block_scratch *s = &a->scratch;
+    int C = c->d_model;
+    int64_t N = (int64_t)B * c->seq_len, n = a->n_rows;
+    double t0 = a->timers ? dlm_now() : 0.0;
+    /* logits = lnf @ lm_head^T, with a->logits now holding dlogits */
+    dlm_linear_backward(s->dln, 0.0f, m->grads.lm_head, NULL, a->logits, a->lnf,
+                        m->params.lm_head, n, C, c->vocab_padded);
+    /* gathered: the LayerNorm's input gradient goes to dres_mid, then to its rows of dx */
+    float *dh = a->gathered ? s->dres_mid : dx;
+    memset(dh, 0, (size_t)n * C * sizeof(float));
+    dlm_layernorm_backward(dh, m->grads.lnf_w, m->grads.lnf_b, s->dln, head_input(m, a),
+                           m->params.lnf_w, a->lnf_mean, a->lnf_rstd, n, C);
+    if (a->gathered) {
+        memset(dx, 0, (size_t)N * C * sizeof(float));
+        for (int64_t i = 0; i < n; i++)
+            memcpy(dx + (int64_t)a->rows[i] * C, dh + i * C, (size_t)C * sizeof *dx);
+    }
+    dlm_phase_lap(a->timers, DLM_PHASE_HEAD_BWD, &t0);
+}
+
+void dlm_block_backward(dlm_model *m, dlm_acts *acts, int layer, const float *dres_out,
                         float *dx_in, int B, int causal)
 {
     const dlm_model_config *c = &m->cfg;
     const dlm_block_params *p = &m->params.blocks[layer];
     dlm_block_params *g = &m->grads.blocks[layer];
-    const dlm_block_acts *a = &m->acts[layer];
-    dlm_block_scratch *s = &m->scratch;
+    const dlm_block_acts *a = &acts->blocks[layer];
+    dlm_block_scratch *s = &acts->scratch;
+    const float *x_in = dlm_block_input(acts, layer);
     int T = c->seq_len, C = c->d_model, H = c->n_head;
     int64_t N = (int64_t)B * T;
 
-    double t0 = m->timers ? dlm_now() : 0.0;
+    double t0 = acts->timers ? dlm_now() : 0.0;
     /* MLP: res_out = res_mid + fcp(gelu(fc(ln2(res_mid)))) */
     memcpy(s->dres_mid, dres_out, (size_t)N * C * sizeof(float));
     dlm_linear_backward(s->dfch, 0.0f, g->fcp_w, g->fcp_b, dres_out, a->fch_gelu, p->fcp_w, N,
@@ -343,7 +461,7 @@ void dlm_block_backward(dlm_model *m, int layer, const float *x_in, const float 
     dlm_linear_backward(s->dln, 0.0f, g->fc_w, g->fc_b, s->dfch, a->ln2, p->fc_w, N, C, 4 * C);
     dlm_layernorm_backward(s->dres_mid, g->ln2_w, g->ln2_b, s->dln, a->res_mid, p->ln2_w,
                            a->ln2_mean, a->ln2_rstd, N, C);
-    dlm_phase_lap(m->timers, DLM_PHASE_MLP_BWD, &t0);
+    dlm_phase_lap(acts->timers, DLM_PHASE_MLP_BWD, &t0);
     /* attention: res_mid = x_in + proj(attn(rope(qkv(ln1(x_in))))) */
     memcpy(dx_in, s->dres_mid, (size_t)N * C * sizeof(float));
     dlm_linear_backward(s->datty, 0.0f, g->proj_w, g->proj_b, s->dres_mid, a->atty, p->proj_w, N,
@@ -353,61 +471,43 @@ void dlm_block_backward(dlm_model *m, int layer, const float *x_in, const float 
     dlm_linear_backward(s->dln, 0.0f, g->qkv_w, g->qkv_b, s->dqkv, a->ln1, p->qkv_w, N, C, 3 * C);
     dlm_layernorm_backward(dx_in, g->ln1_w, g->ln1_b, s->dln, x_in, p->ln1_w, a->ln1_mean,
                            a->ln1_rstd, N, C);
-    dlm_phase_lap(m->timers, DLM_PHASE_ATTN_BWD, &t0);
+    dlm_phase_lap(acts->timers, DLM_PHASE_ATTN_BWD, &t0);
 }
 
-dlm_status dlm_model_forward(dlm_model *m, const int32_t *inputs, int B, int causal)
+void dlm_embed_backward(dlm_model *m, const dlm_acts *a, const int32_t *inputs, const float *dx,
+                        int B)
 {
-    const dlm_model_config *c = &m->cfg;
-    DLM_CHECK(B >= 1 && B <= m->max_batch, DLM_ERR_ARG,
-              "batch of %d sequences, but the model was sized for at most %d", B, m->max_batch);
-    int64_t N = (int64_t)B * c->seq_len;
-    for (int64_t n = 0; n < N; n++)
-        DLM_CHECK(inputs[n] >= 0 && inputs[n] <= c->mask_id, DLM_ERR_ARG,
-                  "input token %d at position %lld is outside the vocabulary (0..%d with MASK)",
-                  inputs[n], (long long)n, c->mask_id);
-    double t0 = m->timers ? dlm_now() : 0.0;
-    dlm_embedding_forward(m->embed, inputs, m->params.wte, N, c->d_model);
-    dlm_phase_lap(m->timers, DLM_PHASE_EMBED, &t0);
-    const float *x = m->embed;
-    for (int l = 0; l < c->n_layer; l++) {
-        dlm_block_forward(m, l, x, B, causal);
-        x = m->acts[l].res_out;
-    }
-    t0 = m->timers ? dlm_now() : 0.0;
-    dlm_layernorm_forward(m->lnf, m->lnf_mean, m->lnf_rstd, x, m->params.lnf_w, m->params.lnf_b,
-                          N, c->d_model);
-    dlm_linear_forward(m->logits, m->lnf, m->params.lm_head, NULL, N, c->d_model,
-                       c->vocab_padded);
-    dlm_phase_lap(m->timers, DLM_PHASE_HEAD, &t0);
+    double t0 = a->timers ? dlm_now() : 0.0;
+    dlm_embedding_backward(m->grads.wte, inputs, dx, (int64_t)B * m->cfg.seq_len, m->cfg.d_model);
+    dlm_phase_lap(a->timers, DLM_PHASE_EMBED_BWD, &t0);
+}
+
+dlm_status dlm_model_forward_rows(const dlm_model *m, dlm_acts *a, const int32_t *inputs, int B,
+                                  int causal, const int32_t *rows, int64_t n)
+{
+    DLM_CALL(dlm_embed_forward(m, a, inputs, B));
+    for (int l = 0; l < m->cfg.n_layer; l++) dlm_block_forward(m, a, l, B, causal);
+    dlm_head_forward(m, a, B, rows, n);
     return DLM_OK;
 }
 
-void dlm_model_backward(dlm_model *m, const int32_t *inputs, int B, int causal)
+dlm_status dlm_model_forward(const dlm_model *m, dlm_acts *a, const int32_t *inputs, int B,
+                             int causal)
 {
-    const dlm_model_config *c = &m->cfg;
-    dlm_block_scratch *s = &m->scratch;
-    int C = c->d_model, L = c->n_layer;
-    int64_t N = (int64_t)B * c->seq_len;
-    double t0 = m->timers ? dlm_now() : 0.0;
-    /* head: logits = lnf @ lm_head^T, with m->logits now holding dlogits */
-    dlm_linear_backward(s->dln, 0.0f, m->grads.lm_head, NULL, m->logits, m->lnf,
-                        m->params.lm_head, N, C, c->vocab_padded);
+    return dlm_model_forward_rows(m, a, inputs, B, causal, NULL, 0);
+}
+
+void dlm_model_backward(dlm_model *m, dlm_acts *a, const int32_t *inputs, int B, int causal)
+{
+    dlm_block_scratch *s = &a->scratch;
     float *dcur = s->dres_a, *dnext = s->dres_b;
-    memset(dcur, 0, (size_t)N * C * sizeof(float));
-    const float *x_last = m->acts[L - 1].res_out;
-    dlm_layernorm_backward(dcur, m->grads.lnf_w, m->grads.lnf_b, s->dln, x_last, m->params.lnf_w,
-                           m->lnf_mean, m->lnf_rstd, N, C);
-    dlm_phase_lap(m->timers, DLM_PHASE_HEAD_BWD, &t0);
-    for (int l = L - 1; l >= 0; l--) {
-        const float *x_in = l == 0 ? m->embed : m->acts[l - 1].res_out;
-        dlm_block_backward(m, l, x_in, dcur, dnext, B, causal);
+    dlm_head_backward(m, a, B, dcur);
+    for (int l = m->cfg.n_layer - 1; l >= 0; l--) {
+        dlm_block_backward(m, a, l, dcur, dnext, B, causal);
         float *t = dcur;
         dcur = dnext, dnext = t;
     }
-    t0 = m->timers ? dlm_now() : 0.0;
-    dlm_embedding_backward(m->grads.wte, inputs, dcur, N, C);
-    dlm_phase_lap(m->timers, DLM_PHASE_EMBED_BWD, &t0);
+    dlm_embed_backward(m, a, inputs, dcur, B);
 }
 
 void dlm_model_zero_grad(dlm_model *m) { dlm_arena_zero(&m->grad_arena); }

@@ -7,16 +7,17 @@
 
 #include "kernels/kernels.h"
 
-dlm_status dlm_step_buffers_create(const dlm_model *m, dlm_step_buffers *b)
+dlm_status dlm_step_buffers_create(const dlm_model *m, int max_batch, dlm_step_buffers *b)
 {
     memset(b, 0, sizeof *b);
-    size_t N = (size_t)m->max_batch * m->cfg.seq_len;
+    DLM_CALL(dlm_acts_create(m, max_batch, 1, &b->acts));
+    size_t N = (size_t)max_batch * m->cfg.seq_len;
     b->inputs = malloc(N * sizeof *b->inputs);
     b->targets = malloc(N * sizeof *b->targets);
     b->weights = malloc(N * sizeof *b->weights);
     b->tok_loss = malloc(N * sizeof *b->tok_loss);
     b->dloss = malloc(N * sizeof *b->dloss);
-    b->t = malloc((size_t)m->max_batch * sizeof *b->t);
+    b->t = malloc((size_t)max_batch * sizeof *b->t);
     if (!b->inputs || !b->targets || !b->weights || !b->tok_loss || !b->dloss || !b->t) {
         dlm_step_buffers_destroy(b);
         DLM_CHECK(0, DLM_ERR_NOMEM, "allocating step buffers for %zu tokens", N);
@@ -26,6 +27,7 @@ dlm_status dlm_step_buffers_create(const dlm_model *m, dlm_step_buffers *b)
 
 void dlm_step_buffers_destroy(dlm_step_buffers *b)
 {
+    dlm_acts_destroy(&b->acts);
     free(b->inputs);
     free(b->targets);
     free(b->weights);
@@ -49,21 +51,22 @@ dlm_status dlm_step_micro(dlm_model *m, dlm_step_buffers *buf, const dlm_objecti
         DLM_CHECK(buf->targets[i] >= 0 && buf->targets[i] < c->vocab_size, DLM_ERR_ARG,
                   "token %d at position %lld of the batch is outside the vocabulary of %d ids",
                   buf->targets[i], (long long)i, c->vocab_size);
-    DLM_CALL(dlm_model_forward(m, buf->inputs, B, causal));
-    double t0 = m->timers ? dlm_now() : 0.0;
-    dlm_xent_forward(buf->tok_loss, m->logits, buf->targets, N, c->vocab_padded, c->vocab_size);
+    dlm_acts *a = buf->acts;
+    DLM_CALL(dlm_model_forward(m, a, buf->inputs, B, causal));
+    double t0 = a->timers ? dlm_now() : 0.0;
+    dlm_xent_forward(buf->tok_loss, a->logits, buf->targets, N, c->vocab_padded, c->vocab_size);
     double s = 0.0;
     for (int64_t i = 0; i < N; i++)
         if (buf->weights[i] != 0.0f) s += (double)buf->weights[i] * (double)buf->tok_loss[i];
     *wsum = s;
-    dlm_phase_lap(m->timers, DLM_PHASE_HEAD, &t0);
+    dlm_phase_lap(a->timers, DLM_PHASE_HEAD, &t0);
     if (backward) {
         double denom = (double)G * T;
         for (int64_t i = 0; i < N; i++) buf->dloss[i] = (float)(buf->weights[i] / denom);
-        dlm_xent_backward(m->logits, m->logits, buf->targets, buf->dloss, N, c->vocab_padded,
+        dlm_xent_backward(a->logits, a->logits, buf->targets, buf->dloss, N, c->vocab_padded,
                           c->vocab_size);
-        dlm_phase_lap(m->timers, DLM_PHASE_HEAD_BWD, &t0);
-        dlm_model_backward(m, buf->inputs, B, causal);
+        dlm_phase_lap(a->timers, DLM_PHASE_HEAD_BWD, &t0);
+        dlm_model_backward(m, a, buf->inputs, B, causal);
     }
     return DLM_OK;
 }
@@ -71,7 +74,7 @@ dlm_status dlm_step_micro(dlm_model *m, dlm_step_buffers *buf, const dlm_objecti
 dlm_status dlm_batch_loss(dlm_model *m, dlm_step_buffers *buf, const dlm_objective *o,
                           const int32_t *x0, int G, uint32_t step, int backward, double *loss)
 {
-    int T = m->cfg.seq_len, mb = m->max_batch;
+    int T = m->cfg.seq_len, mb = buf->acts->max_batch;
     if (backward) dlm_model_zero_grad(m);
     double total = 0.0; /* added in sequence order */
     for (int g0 = 0; g0 < G; g0 += mb) {
@@ -91,9 +94,10 @@ dlm_status dlm_train_step(dlm_model *m, dlm_optimizer *opt, dlm_step_buffers *bu
     DLM_CALL(dlm_batch_loss(m, buf, o, x0, G, step, 1, loss));
     DLM_CHECK(isfinite(*loss), DLM_ERR_NUMERIC,
               "loss is not finite at step %u (%g); parameters left unchanged", step + 1, *loss);
-    double t0 = m->timers ? dlm_now() : 0.0;
+    dlm_phase_timers *timers = buf->acts->timers;
+    double t0 = timers ? dlm_now() : 0.0;
     DLM_CALL(dlm_optimizer_step(opt, m, lr, grad_norm));
-    dlm_phase_lap(m->timers, DLM_PHASE_OPTIM, &t0);
+    dlm_phase_lap(timers, DLM_PHASE_OPTIM, &t0);
     return DLM_OK;
 }
 

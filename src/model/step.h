@@ -11,15 +11,16 @@
 #include "model/model.h"
 #include "optim/optim.h"
 
-/* Per-micro-batch buffers, sized for the model's max_batch. */
+/* One micro-batch's activations and step buffers, sized for max_batch sequences. */
 typedef struct {
+    dlm_acts *acts;            /* with backward scratch */
     int32_t *inputs, *targets; /* (B,T) */
     float *weights;            /* (B,T) per-token loss weights */
     float *tok_loss, *dloss;   /* (B,T) */
     double *t;                 /* (B) diffusion times */
 } dlm_step_buffers;
 
-dlm_status dlm_step_buffers_create(const dlm_model *m, dlm_step_buffers *b);
+dlm_status dlm_step_buffers_create(const dlm_model *m, int max_batch, dlm_step_buffers *b);
 void dlm_step_buffers_destroy(dlm_step_buffers *b);
 
 /* Forward (and, if backward, backward into m->grads) for B sequences with
@@ -30,13 +31,13 @@ dlm_status dlm_step_micro(dlm_model *m, dlm_step_buffers *buf, const dlm_objecti
                           int backward, double *wsum);
 
 /* The loss (nats/token) of the global batch x0 (G,T), run in micro-batches
- * of m->max_batch; with backward, m->grads is zeroed first and then holds
+ * of the buffers' max_batch; with backward, m->grads is zeroed first and then holds
  * the gradient of that loss. */
 dlm_status dlm_batch_loss(dlm_model *m, dlm_step_buffers *buf, const dlm_objective *o,
                           const int32_t *x0, int G, uint32_t step, int backward, double *loss);
 
 /* A full optimizer step on the global batch x0 (G,T) in micro-batches of
- * m->max_batch: *loss in nats/token and *grad_norm before clipping. */
+ * the buffers' max_batch: *loss in nats/token and *grad_norm before clipping. */
 dlm_status dlm_train_step(dlm_model *m, dlm_optimizer *opt, dlm_step_buffers *buf,
                           const dlm_objective *o, const int32_t *x0, int G, uint32_t step,
                           double lr, double *loss, double *grad_norm);

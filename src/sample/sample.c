@@ -11,6 +11,7 @@
 
 struct dlm_sampler {
     dlm_model *m;
+    dlm_acts *acts;        /* one window's activations, forward only */
     dlm_sample_config c;
     int T, V, Vp;          /* sequence length, data ids, logits row stride */
     int32_t *x;            /* (L) the sample being built; MASK where not yet generated */
@@ -92,7 +93,8 @@ dlm_status dlm_sampler_create(dlm_model *m, const dlm_sample_config *c, dlm_samp
     s->work = malloc((size_t)s->V * sizeof *s->work);
     s->idx = malloc((size_t)s->V * sizeof *s->idx);
     s->cand = malloc((size_t)T * sizeof *s->cand);
-    if (!s->x || !s->inputs || !s->work || !s->idx || !s->cand) {
+    if (!s->x || !s->inputs || !s->work || !s->idx || !s->cand ||
+        dlm_acts_create(m, 1, 0, &s->acts) != DLM_OK) {
         dlm_sampler_destroy(&s);
         DLM_CHECK(0, DLM_ERR_NOMEM, "sampler buffers for L = %d, T = %d", c->length, T);
     }
@@ -117,6 +119,7 @@ void dlm_sampler_destroy(dlm_sampler **ps)
     free(s->work);
     free(s->idx);
     free(s->cand);
+    dlm_acts_destroy(&s->acts);
     dlm_kv_cache_destroy(&s->kv);
     free(s->step_logits);
     free(s);
@@ -197,7 +200,7 @@ static dlm_status network(dlm_sampler *s, int w0, dlm_sample_stats *st)
         int p = w0 + q;
         s->inputs[q] = p < L ? s->x[p] : s->m->cfg.mask_id; /* beyond the output: unknown */
     }
-    DLM_CALL(dlm_model_forward(s->m, s->inputs, 1, 0));
+    DLM_CALL(dlm_model_forward(s->m, s->acts, s->inputs, 1, 0));
     st->nfe++;
     return DLM_OK;
 }
@@ -206,7 +209,7 @@ static int32_t draw(dlm_sampler *s, int row, uint32_t step, uint64_t sample, int
 {
     double u = dlm_rng_uniform(s->c.seed, step, (uint32_t)sample, (uint32_t)pos,
                                DLM_RNG_SAMPLE_TOKEN);
-    const float *logits = s->m->logits + (size_t)row * s->Vp;
+    const float *logits = s->acts->logits + (size_t)row * s->Vp;
     return dlm_sample_categorical(logits, s->V, s->c.temperature, s->c.top_k, s->c.top_p, u, prob,
                                   s->work, s->idx);
 }
@@ -299,7 +302,7 @@ static dlm_status ar_sample_full(dlm_sampler *s, uint64_t sample, const uint8_t 
             int src = w + q - 1;
             s->inputs[q] = src < p ? s->x[src] : bos; /* after p: unseen under causal attention */
         }
-        DLM_CALL(dlm_model_forward(s->m, s->inputs, 1, 1));
+        DLM_CALL(dlm_model_forward(s->m, s->acts, s->inputs, 1, 1));
         st->nfe++;
         st->steps++;
         s->x[p] = draw(s, p - w, (uint32_t)p, sample, p, NULL);
@@ -428,7 +431,8 @@ double dlm_sample_repeat_rate(const int32_t *x, int len, int n)
     return 1.0 - (double)distinct / m;
 }
 
-dlm_status dlm_sample_ar_nll(dlm_model *ar, const int32_t *x, int len, double *nll)
+dlm_status dlm_sample_ar_nll(const dlm_model *ar, dlm_acts *acts, const int32_t *x, int len,
+                             double *nll)
 {
     int T = ar->cfg.seq_len, V = ar->cfg.vocab_size, Vp = ar->cfg.vocab_padded;
     int32_t *in = malloc((size_t)T * sizeof *in);
@@ -439,9 +443,9 @@ dlm_status dlm_sample_ar_nll(dlm_model *ar, const int32_t *x, int len, double *n
         int n = len - start < T ? len - start : T;
         in[0] = ar->cfg.bos_id;
         for (int q = 1; q < T; q++) in[q] = q < n ? x[start + q - 1] : ar->cfg.bos_id;
-        st = dlm_model_forward(ar, in, 1, 1);
+        st = dlm_model_forward(ar, acts, in, 1, 1);
         for (int q = 0; q < n && st == DLM_OK; q++) {
-            const float *lg = ar->logits + (size_t)q * Vp;
+            const float *lg = acts->logits + (size_t)q * Vp;
             int32_t y = x[start + q];
             if (y < 0 || y >= V) {
                 st = dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,

@@ -107,7 +107,8 @@ double dlm_sample_unigram_entropy(const int32_t *x, int n);
 double dlm_sample_repeat_rate(const int32_t *x, int len, int n);
 /* -log p(x) in nats under an AR model (causal), scored in consecutive
  * windows of up to T tokens, each window's inputs starting at BOS as the
- * AR objective trains them. */
-dlm_status dlm_sample_ar_nll(dlm_model *ar, const int32_t *x, int len, double *nll);
+ * AR objective trains them; acts are ar's, for one sequence. */
+dlm_status dlm_sample_ar_nll(const dlm_model *ar, dlm_acts *acts, const int32_t *x, int len,
+                             double *nll);
 
 #endif

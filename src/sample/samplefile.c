@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "io/checkpoint.h"
+#include "io/h5.h"
 
 static herr_t attr_f64(hid_t obj, const char *name, double v)
 {

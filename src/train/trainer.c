@@ -30,7 +30,7 @@
 struct dlm_trainer {
     dlm_run_config cfg;
     char *config_text;
-    volatile sig_atomic_t *stop;
+    dlm_trainer_options options;
     /* data */
     int synthetic;
     dlm_iid_source iid;
@@ -139,7 +139,7 @@ static dlm_status resume_or_init(dlm_trainer *t, int64_t *keep_through)
     return DLM_OK;
 }
 
-dlm_status dlm_trainer_create(const dlm_run_config *cfg, volatile sig_atomic_t *stop,
+dlm_status dlm_trainer_create(const dlm_run_config *cfg, const dlm_trainer_options *opt,
                               dlm_trainer **out)
 {
     *out = NULL;
@@ -147,18 +147,18 @@ dlm_status dlm_trainer_create(const dlm_run_config *cfg, volatile sig_atomic_t *
     DLM_CHECK(t != NULL, DLM_ERR_NOMEM, "allocating the trainer");
     dlm_status st;
     t->cfg = *cfg;
-    t->stop = stop;
+    if (opt) t->options = *opt;
     DLM_CALL_GOTO(st, dlm_config_to_text(cfg, &t->config_text), fail);
     DLM_CALL_GOTO(st, open_data(t), fail);
     t->mcfg.tied_head = cfg->model.tied_head;
     t->mcfg.rope_theta = cfg->model.rope_theta;
     describe_shape(t);
-    DLM_CALL_GOTO(st, dlm_model_create(&t->mcfg, cfg->train.micro_batch, &t->model), fail);
+    DLM_CALL_GOTO(st, dlm_model_create(&t->mcfg, &t->model), fail);
     dlm_adamw_config oc = {(float)cfg->train.beta1, (float)cfg->train.beta2,
                            (float)cfg->train.adam_eps, (float)cfg->train.weight_decay,
                            (float)cfg->train.grad_clip};
     DLM_CALL_GOTO(st, dlm_optimizer_create(t->model, &oc, &t->opt), fail);
-    DLM_CALL_GOTO(st, dlm_step_buffers_create(t->model, &t->buf), fail);
+    DLM_CALL_GOTO(st, dlm_step_buffers_create(t->model, cfg->train.micro_batch, &t->buf), fail);
     if (cfg->train.ema_decay > 0.0) {
         t->ema = calloc(t->model->n_params, sizeof(float));
         st = t->ema ? DLM_OK : DLM_ERR_NOMEM;
@@ -263,9 +263,6 @@ dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped)
     double t_run = dlm_now(), t_log = t_run, step_s = 0.0;
     int64_t first = t->step, since_log = 0;
     double last_val = NAN;
-    /* test hook: DLM_STOP_AT_STEP=n acts as a stop signal arriving during step n */
-    const char *stop_env = getenv("DLM_STOP_AT_STEP");
-    int64_t stop_at = stop_env ? atoll(stop_env) : -1;
     while (t->step < c->train.steps) {
         fill_batch(t, t->step);
         double loss, gnorm, lr = dlm_lr_at(&t->lrs, t->step), t0 = dlm_now();
@@ -281,7 +278,7 @@ dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped)
         t->tokens += (int64_t)G * T;
         since_log++;
         int last = t->step == c->train.steps;
-        int stop = (t->stop && *t->stop) || t->step == stop_at;
+        int stop = (t->options.stop && *t->options.stop) || t->step == t->options.stop_at_step;
         int log_now = t->step % c->train.log_every == 0 || last;
         if (t->has_val && (t->step % c->train.val_every == 0 || last)) {
             dlm_val_row vr;

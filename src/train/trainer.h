@@ -2,7 +2,8 @@
  * validation, the run file, checkpoints and exact resume.
  *
  *   dlm_trainer *t;
- *   DLM_CALL(dlm_trainer_create(&cfg, &stop_flag, &t));  // resumes if run.dir has checkpoints
+ *   dlm_trainer_options o = {.stop = &stop_flag};
+ *   DLM_CALL(dlm_trainer_create(&cfg, &o, &t));          // resumes if run.dir has checkpoints
  *   DLM_CALL(dlm_trainer_run(t, &stopped));              // stopped: a signal asked to stop
  *   dlm_trainer_destroy(&t);
  *
@@ -25,10 +26,17 @@
 
 typedef struct dlm_trainer dlm_trainer;
 
-/* stop may be NULL; when it becomes non-zero the run finishes the current
- * step, writes a checkpoint and returns. For tests, the environment
- * variable DLM_STOP_AT_STEP=n has the same effect during step n. */
-dlm_status dlm_trainer_create(const dlm_run_config *cfg, volatile sig_atomic_t *stop,
+/* What the caller (main) decides about a run beyond its config. */
+typedef struct {
+    /* may be NULL; when it becomes non-zero the run finishes the current
+     * step, writes a checkpoint and returns */
+    volatile sig_atomic_t *stop;
+    /* > 0: a stop request arrives during this step (tests, drills) */
+    int64_t stop_at_step;
+} dlm_trainer_options;
+
+/* opt may be NULL (no stop flag, no stop step). */
+dlm_status dlm_trainer_create(const dlm_run_config *cfg, const dlm_trainer_options *opt,
                               dlm_trainer **out);
 dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped);
 void dlm_trainer_destroy(dlm_trainer **t);
