@@ -4,8 +4,9 @@
 # it is, uncommitted changes included), runs the shortened quickstart with
 # each (the corpus, both objectives, N training steps, default 8), and
 # compares the runs' training loss and gradient-norm rows and validation
-# loss rows bit for bit (hex floats from run.h5). Exits 0 when they are
-# identical, 1 when any row differs (the rows are printed side by side).
+# loss rows bit for bit (hex floats from run.h5), and dlm-eval's estimate
+# and standard error of each (eval.json, 10 digits). Exits 0 when all are
+# identical, 1 when any differs (both sides are printed).
 #
 # For changes that must not move a number (a restructuring):
 #   tests/compare_revisions.sh main~3
@@ -78,6 +79,17 @@ for obj in mdlm ar; do
   else
     echo "compare_revisions: $obj: rows differ (base | new):"
     paste "$work/$obj-base.txt" "$work/$obj-new.txt"
+    status=1
+  fi
+  for rev in base new; do
+    grep -E '"(estimate|stderr)_nats_per_token"' "$work/run-$rev/runs/quickstart-$obj/eval.json" \
+      >"$work/$obj-eval-$rev.txt"
+  done
+  if cmp -s "$work/$obj-eval-base.txt" "$work/$obj-eval-new.txt" && [[ -s $work/$obj-eval-base.txt ]]; then
+    echo "compare_revisions: $obj: evaluation identical: $(tr -d ' \n' <"$work/$obj-eval-base.txt")"
+  else
+    echo "compare_revisions: $obj: evaluation differs (base | new):"
+    paste "$work/$obj-eval-base.txt" "$work/$obj-eval-new.txt"
     status=1
   fi
 done

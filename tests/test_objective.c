@@ -202,6 +202,7 @@ static void test_unmasked_loss_is_zero(void)
     dlm_model_init(m, 1);
     dlm_step_buffers buf;
     DLM_TEST_OK(dlm_step_buffers_create(m, B, &buf));
+    buf.all_rows = 1; /* the head on every row, so unmasked rows have logits to look at */
     dlm_objective o = {.kind = DLM_OBJECTIVE_MDLM, .seed = 2, .t_fixed = 0.5, .bos_id = 256,
                        .mask_id = 257};
     dlm_schedule_default(&o.schedule, DLM_SCHEDULE_LOGLINEAR);

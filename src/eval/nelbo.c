@@ -255,8 +255,9 @@ struct dlm_evaluator {
     dlm_model *m;
     dlm_acts *acts;             /* forward only, for B sequences */
     int32_t *inputs, *targets;  /* (B,T) */
-    float *tok_loss;            /* (B,T) */
-    uint8_t *mask;              /* (B,T) */
+    float *tok_loss;            /* (B,T) CE of each head row */
+    uint8_t *mask;              /* (B,T) scored positions */
+    int32_t *rows, *row_targets; /* (B,T) the scored positions, gathered, and their targets */
     double *scale;              /* (B) */
     dlm_sample_result **slot;   /* (B) where each row's result goes */
     int64_t tokens;
@@ -274,9 +275,12 @@ dlm_status dlm_evaluator_create(dlm_model *m, int max_batch, dlm_evaluator **out
     ev->targets = malloc(N * sizeof *ev->targets);
     ev->tok_loss = malloc(N * sizeof *ev->tok_loss);
     ev->mask = malloc(N);
+    ev->rows = malloc(N * sizeof *ev->rows);
+    ev->row_targets = malloc(N * sizeof *ev->row_targets);
     ev->scale = malloc(B * sizeof *ev->scale);
     ev->slot = malloc(B * sizeof *ev->slot);
-    if (!ev->inputs || !ev->targets || !ev->tok_loss || !ev->mask || !ev->scale || !ev->slot ||
+    if (!ev->inputs || !ev->targets || !ev->tok_loss || !ev->mask || !ev->rows ||
+        !ev->row_targets || !ev->scale || !ev->slot ||
         dlm_acts_create(m, max_batch, 0, &ev->acts) != DLM_OK) {
         dlm_evaluator_destroy(&ev);
         DLM_CHECK(0, DLM_ERR_NOMEM, "allocating evaluation buffers for %zu tokens", N);
@@ -294,6 +298,8 @@ void dlm_evaluator_destroy(dlm_evaluator **pev)
     free(ev->targets);
     free(ev->tok_loss);
     free(ev->mask);
+    free(ev->rows);
+    free(ev->row_targets);
     free(ev->scale);
     free(ev->slot);
     free(ev);
@@ -307,29 +313,38 @@ void dlm_evaluator_counters(const dlm_evaluator *ev, int64_t *tokens, double *se
 }
 
 /* Forward of the nb rows staged in ev; each row's CE summed (in double)
- * over its scored positions into its slot. */
+ * over its scored positions into its slot. The head runs on the scored
+ * positions only (for AR: every position). */
 static dlm_status flush(dlm_evaluator *ev, int nb, int causal)
 {
     if (nb == 0) return DLM_OK;
     const dlm_model_config *c = &ev->m->cfg;
     int T = c->seq_len;
+    int64_t N = (int64_t)nb * T, n = 0;
     double t0 = dlm_now();
-    DLM_CALL(dlm_model_forward(ev->m, ev->acts, ev->inputs, nb, causal));
-    dlm_xent_forward(ev->tok_loss, ev->acts->logits, ev->targets, (int64_t)nb * T, c->vocab_padded,
-                     c->vocab_size);
+    for (int64_t i = 0; i < N; i++)
+        if (ev->mask[i]) ev->rows[n++] = (int32_t)i;
+    int gather = n < N;
+    for (int64_t j = 0; gather && j < n; j++) ev->row_targets[j] = ev->targets[ev->rows[j]];
+    DLM_CALL(dlm_model_forward_rows(ev->m, ev->acts, ev->inputs, nb, causal,
+                                    gather ? ev->rows : NULL, gather ? n : N));
+    dlm_xent_forward(ev->tok_loss, ev->acts->logits, gather ? ev->row_targets : ev->targets,
+                     gather ? n : N, c->vocab_padded, c->vocab_size);
+    /* head row j is position rows[j] (gathered, ascending) or j; each
+     * sequence's sum is added in position order either way */
+    for (int b = 0; b < nb; b++) ev->slot[b]->ce_sum = 0.0;
+    for (int64_t j = 0; j < (gather ? n : N); j++) {
+        int64_t i = gather ? ev->rows[j] : j;
+        if (ev->mask[i]) ev->slot[i / T]->ce_sum += ev->tok_loss[j];
+    }
     for (int b = 0; b < nb; b++) {
-        const uint8_t *mk = ev->mask + (size_t)b * T;
-        const float *l = ev->tok_loss + (size_t)b * T;
-        double s = 0.0;
-        for (int i = 0; i < T; i++)
-            if (mk[i]) s += l[i];
+        double s = ev->slot[b]->ce_sum;
         DLM_CHECK(isfinite(s), DLM_ERR_NUMERIC,
                   "the model's cross-entropy is not finite (%g) on an evaluation sequence; "
                   "the checkpoint's weights may be corrupt", s);
-        ev->slot[b]->ce_sum = s;
         ev->slot[b]->value = ev->scale[b] * s;
     }
-    ev->tokens += (int64_t)nb * T;
+    ev->tokens += N;
     ev->seconds += dlm_now() - t0;
     return DLM_OK;
 }

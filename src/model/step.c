@@ -17,8 +17,13 @@ dlm_status dlm_step_buffers_create(const dlm_model *m, int max_batch, dlm_step_b
     b->weights = malloc(N * sizeof *b->weights);
     b->tok_loss = malloc(N * sizeof *b->tok_loss);
     b->dloss = malloc(N * sizeof *b->dloss);
+    b->rows = malloc(N * sizeof *b->rows);
+    b->row_targets = malloc(N * sizeof *b->row_targets);
+    b->row_loss = malloc(N * sizeof *b->row_loss);
+    b->row_dloss = malloc(N * sizeof *b->row_dloss);
     b->t = malloc((size_t)max_batch * sizeof *b->t);
-    if (!b->inputs || !b->targets || !b->weights || !b->tok_loss || !b->dloss || !b->t) {
+    if (!b->inputs || !b->targets || !b->weights || !b->tok_loss || !b->dloss || !b->t ||
+        !b->rows || !b->row_targets || !b->row_loss || !b->row_dloss) {
         dlm_step_buffers_destroy(b);
         DLM_CHECK(0, DLM_ERR_NOMEM, "allocating step buffers for %zu tokens", N);
     }
@@ -34,6 +39,10 @@ void dlm_step_buffers_destroy(dlm_step_buffers *b)
     free(b->tok_loss);
     free(b->dloss);
     free(b->t);
+    free(b->rows);
+    free(b->row_targets);
+    free(b->row_loss);
+    free(b->row_dloss);
     memset(b, 0, sizeof *b);
 }
 
@@ -52,18 +61,34 @@ dlm_status dlm_step_micro(dlm_model *m, dlm_step_buffers *buf, const dlm_objecti
                   "token %d at position %lld of the batch is outside the vocabulary of %d ids",
                   buf->targets[i], (long long)i, c->vocab_size);
     dlm_acts *a = buf->acts;
-    DLM_CALL(dlm_model_forward(m, a, buf->inputs, B, causal));
+    /* The head and cross-entropy run on the rows that carry loss: mdlm's
+     * masked positions, gathered; every row for AR (all carry weight) and
+     * on the reference path (all_rows). */
+    int64_t n = 0;
+    for (int64_t i = 0; i < N; i++)
+        if (buf->weights[i] != 0.0f) buf->rows[n++] = (int32_t)i;
+    int gather = !buf->all_rows && n < N;
+    if (!gather) n = N;
+    for (int64_t j = 0; gather && j < n; j++) buf->row_targets[j] = buf->targets[buf->rows[j]];
+    const int32_t *targets = gather ? buf->row_targets : buf->targets;
+    float *loss = gather ? buf->row_loss : buf->tok_loss, *dloss = gather ? buf->row_dloss : buf->dloss;
+    DLM_CALL(dlm_model_forward_rows(m, a, buf->inputs, B, causal, gather ? buf->rows : NULL, n));
     double t0 = a->timers ? dlm_now() : 0.0;
-    dlm_xent_forward(buf->tok_loss, a->logits, buf->targets, N, c->vocab_padded, c->vocab_size);
-    double s = 0.0;
+    dlm_xent_forward(loss, a->logits, targets, n, c->vocab_padded, c->vocab_size);
+    if (gather) {
+        memset(buf->tok_loss, 0, (size_t)N * sizeof *buf->tok_loss);
+        for (int64_t j = 0; j < n; j++) buf->tok_loss[buf->rows[j]] = loss[j];
+    }
+    double s = 0.0; /* in position order, whichever rows the head ran on */
     for (int64_t i = 0; i < N; i++)
         if (buf->weights[i] != 0.0f) s += (double)buf->weights[i] * (double)buf->tok_loss[i];
     *wsum = s;
     dlm_phase_lap(a->timers, DLM_PHASE_HEAD, &t0);
     if (backward) {
         double denom = (double)G * T;
-        for (int64_t i = 0; i < N; i++) buf->dloss[i] = (float)(buf->weights[i] / denom);
-        dlm_xent_backward(a->logits, a->logits, buf->targets, buf->dloss, N, c->vocab_padded,
+        for (int64_t j = 0; j < n; j++)
+            dloss[j] = (float)(buf->weights[gather ? buf->rows[j] : j] / denom);
+        dlm_xent_backward(a->logits, a->logits, targets, dloss, n, c->vocab_padded,
                           c->vocab_size);
         dlm_phase_lap(a->timers, DLM_PHASE_HEAD_BWD, &t0);
         dlm_model_backward(m, a, buf->inputs, B, causal);

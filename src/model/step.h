@@ -16,8 +16,14 @@ typedef struct {
     dlm_acts *acts;            /* with backward scratch */
     int32_t *inputs, *targets; /* (B,T) */
     float *weights;            /* (B,T) per-token loss weights */
-    float *tok_loss, *dloss;   /* (B,T) */
+    float *tok_loss;           /* (B,T) CE at the positions the head scored, 0 elsewhere */
+    float *dloss;              /* (B,T) d loss / d CE, on the every-row path */
     double *t;                 /* (B) diffusion times */
+    /* the head's rows when it runs on the weighted positions only (mdlm) */
+    int32_t *rows, *row_targets; /* (n) positions and their targets */
+    float *row_loss, *row_dloss; /* (n) */
+    int all_rows;              /* 1: the head on every row (the reference path the
+                                  gathered one is tested against) */
 } dlm_step_buffers;
 
 dlm_status dlm_step_buffers_create(const dlm_model *m, int max_batch, dlm_step_buffers *b);
@@ -25,7 +31,10 @@ void dlm_step_buffers_destroy(dlm_step_buffers *b);
 
 /* Forward (and, if backward, backward into m->grads) for B sequences with
  * global indices g0.. of a global batch of G. Returns the weighted loss sum
- * of these sequences (not yet divided) in *wsum. */
+ * of these sequences (not yet divided) in *wsum. The LM head and the
+ * cross-entropy run only on positions with a non-zero weight (mdlm's
+ * masked ones) unless buf->all_rows: the same loss and gradients to fp32
+ * rounding, with head GEMMs the size of the masked fraction. */
 dlm_status dlm_step_micro(dlm_model *m, dlm_step_buffers *buf, const dlm_objective *o,
                           const int32_t *x0, int B, uint32_t step, int64_t g0, int64_t G,
                           int backward, double *wsum);
