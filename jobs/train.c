@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "core/config.h"
+#include "train/run_config.h"
 #include "core/log.h"
 #include "core/program.h"
 #include "core/status.h"
@@ -94,10 +94,10 @@ static dlm_status run(int argc, char **argv, int n_ranks, int *stopped, int *hel
     if (!cfg_path) /* no run file: the defaults on the built-in synthetic source */
         memmove(sets + 1, sets, (size_t)n_sets++ * sizeof *sets), sets[0] = "data.source=synthetic";
     dlm_run_config cfg;
-    st = dlm_config_load(cfg_path, sets, n_sets, &cfg);
+    st = dlm_run_config_load(cfg_path, sets, n_sets, &cfg);
     free(sets);
     DLM_CALL(st);
-    DLM_CALL(dlm_config_check_layout(&cfg, n_ranks));
+    DLM_CALL(dlm_run_config_check_layout(&cfg, n_ranks));
     const char *source = "--threads";
     if (!threads && cfg.train.threads > 0) threads = cfg.train.threads, source = "train.threads";
     if (!threads) threads = dlm_threads_default(&source);

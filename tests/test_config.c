@@ -1,6 +1,7 @@
 /* Run configuration: defaults, a full file, --set overrides, every kind of
  * error naming file, line, key and what was expected, the text written back
- * into run files, the rank layout check, and every file in configs/. */
+ * into run files, the rank layout check, and every file in configs/; and the
+ * generic machinery under it with a schema of the test's own. */
 #define _POSIX_C_SOURCE 200809L /* mkdtemp */
 #include <dirent.h>
 #include <stdio.h>
@@ -9,8 +10,10 @@
 #include <unistd.h>
 
 #include "core/config.h"
+#include "core/names.h"
 #include "core/status.h"
 #include "harness.h"
+#include "train/run_config.h"
 
 #ifndef DLM_SOURCE_DIR
 #error "tests/CMakeLists.txt defines DLM_SOURCE_DIR for test_config"
@@ -45,7 +48,7 @@ static dlm_status load_cfg(const char *text, const char *const *sets, int n, dlm
                            char *path, size_t path_n)
 {
     write_cfg("run.cfg", text, path, path_n);
-    dlm_status st = dlm_config_load(path, sets, n, c);
+    dlm_status st = dlm_run_config_load(path, sets, n, c);
     unlink(path);
     return st;
 }
@@ -89,7 +92,7 @@ static const char *const SYNTH[] = {"data.source=synthetic"};
 static void test_defaults(void)
 {
     dlm_run_config d, c;
-    dlm_config_defaults(&d);
+    dlm_run_config_defaults(&d);
     CU_ASSERT(d.model.layers == 2 && d.model.width == 64 && d.model.heads == 4);
     CU_ASSERT(d.model.seq_len == 64 && d.model.tied_head == 0 && d.model.rope_theta == 10000.0);
     CU_ASSERT(d.objective.kind == DLM_OBJECTIVE_MDLM);
@@ -108,10 +111,10 @@ static void test_defaults(void)
     CU_ASSERT(strcmp(d.run.dir, "runs/default") == 0);
 
     /* no file: the defaults, which need a data source */
-    DLM_TEST_OK(dlm_config_load(NULL, SYNTH, 1, &c));
+    DLM_TEST_OK(dlm_run_config_load(NULL, SYNTH, 1, &c));
     d.data.source = DLM_DATA_SYNTHETIC;
     CU_ASSERT(memcmp(&c, &d, sizeof c) == 0);
-    EXPECT_ERROR(dlm_config_load(NULL, NULL, 0, &c), "(no config file): data.train is required",
+    EXPECT_ERROR(dlm_run_config_load(NULL, NULL, 0, &c), "(no config file): data.train is required",
                  "data.source = \"synthetic\"");
 }
 
@@ -208,13 +211,13 @@ static void test_include(void)
     write_cfg("shared.inc", "model = { layers = 5; };\ndata = { source = \"synthetic\"; };\n", inc,
               sizeof inc);
     write_cfg("top.cfg", "@include \"shared.inc\"\ntrain = { steps = 50; };\n", path, sizeof path);
-    dlm_status st = dlm_config_load(path, NULL, 0, &c);
+    dlm_status st = dlm_run_config_load(path, NULL, 0, &c);
     DLM_TEST_OK(st);
     CU_ASSERT(c.model.layers == 5 && c.train.steps == 50);
     /* an error inside the included file names that file */
     write_cfg("shared.inc", "model = { layers = 0; };\ndata = { source = \"synthetic\"; };\n", inc,
               sizeof inc);
-    EXPECT_ERROR(dlm_config_load(path, NULL, 0, &c), at_line(inc, 1),
+    EXPECT_ERROR(dlm_run_config_load(path, NULL, 0, &c), at_line(inc, 1),
                  "model.layers must be >= 1, got 0");
     unlink(inc);
     unlink(path);
@@ -376,9 +379,9 @@ static void test_unreadable(void)
 {
     dlm_run_config c;
     char path[512];
-    EXPECT_ERROR(dlm_config_load("/nonexistent/dlm.cfg", NULL, 0, &c),
+    EXPECT_ERROR(dlm_run_config_load("/nonexistent/dlm.cfg", NULL, 0, &c),
                  "cannot read config file /nonexistent/dlm.cfg");
-    EXPECT_ERROR(dlm_config_load(DLM_SOURCE_DIR "/configs", NULL, 0, &c),
+    EXPECT_ERROR(dlm_run_config_load(DLM_SOURCE_DIR "/configs", NULL, 0, &c),
                  "cannot read config file " DLM_SOURCE_DIR "/configs: Is a directory");
     EXPECT_ERROR(load_cfg("model = {\n  layers = 2;\n  width = = 3;\n};\n", NULL, 0, &c, path,
                           sizeof path),
@@ -400,7 +403,7 @@ static void test_override_values(void)
                           "data.val=(\"v1.bin\", \"v2.bin\")",
                           "objective.kind = ar",
                           "train.seed=5000000000"};
-    DLM_TEST_OK(dlm_config_load(NULL, sets, 9, &c));
+    DLM_TEST_OK(dlm_run_config_load(NULL, sets, 9, &c));
     CU_ASSERT(c.train.lr == 3e-4 && c.train.steps == 50 && c.model.tied_head == 1);
     CU_ASSERT(c.data.format == DLM_SHARD_RAW_U16);
     CU_ASSERT(strcmp(c.run.dir, "runs/with space") == 0);
@@ -410,7 +413,7 @@ static void test_override_values(void)
     CU_ASSERT(c.train.seed == UINT64_C(5000000000));
     /* a bare path, and overrides apply in order: the last one wins */
     const char *paths[] = {"data.train=data/x.bin", "data.train=data/y.bin"};
-    DLM_TEST_OK(dlm_config_load(NULL, paths, 2, &c));
+    DLM_TEST_OK(dlm_run_config_load(NULL, paths, 2, &c));
     CU_ASSERT(c.data.n_train_paths == 1 && strcmp(c.data.train_paths[0], "data/y.bin") == 0);
     CU_ASSERT(c.data.train_paths[0][11] == '\0' && c.data.train_paths[1][0] == '\0');
 
@@ -430,32 +433,32 @@ static void test_override_errors(void)
     dlm_run_config c;
     char path[512];
     const char *unknown[] = {"data.source=synthetic", "train.lrr=1"};
-    EXPECT_ERROR(dlm_config_load(NULL, unknown, 2, &c), "--set train.lrr=1: unknown key train.lrr",
+    EXPECT_ERROR(dlm_run_config_load(NULL, unknown, 2, &c), "--set train.lrr=1: unknown key train.lrr",
                  "(valid keys of train: steps,", "did you mean train.lr?");
     const char *group[] = {"optim.lr=1"};
-    EXPECT_ERROR(dlm_config_load(NULL, group, 1, &c), "--set optim.lr=1: unknown key optim.lr",
+    EXPECT_ERROR(dlm_run_config_load(NULL, group, 1, &c), "--set optim.lr=1: unknown key optim.lr",
                  "valid groups: model, objective, train, data, parallel, run");
     const char *abc[] = {"train.lr=abc"};
-    EXPECT_ERROR(dlm_config_load(NULL, abc, 1, &c),
+    EXPECT_ERROR(dlm_run_config_load(NULL, abc, 1, &c),
                  "--set train.lr=abc: train.lr expects a number, got 'abc'");
     const char *half[] = {"train.steps=1.5"};
-    EXPECT_ERROR(dlm_config_load(NULL, half, 1, &c),
+    EXPECT_ERROR(dlm_run_config_load(NULL, half, 1, &c),
                  "--set train.steps=1.5: train.steps expects an integer, got 1.5");
     const char *list[] = {"data.train=[\"a.bin\", 3]"};
-    EXPECT_ERROR(dlm_config_load(NULL, list, 1, &c), "--set data.train=[\"a.bin\", 3]: data.train");
+    EXPECT_ERROR(dlm_run_config_load(NULL, list, 1, &c), "--set data.train=[\"a.bin\", 3]: data.train");
     const char *sneak[] = {"train.lr=1; steps = 5"};
-    EXPECT_ERROR(dlm_config_load(NULL, sneak, 1, &c),
+    EXPECT_ERROR(dlm_run_config_load(NULL, sneak, 1, &c),
                  "--set train.lr=1; steps = 5: train.lr expects a single value");
     const char *noeq[] = {"train.lr"};
-    EXPECT_ERROR(dlm_config_load(NULL, noeq, 1, &c), "--set train.lr: expected group.key=value");
+    EXPECT_ERROR(dlm_run_config_load(NULL, noeq, 1, &c), "--set train.lr: expected group.key=value");
     const char *empty[] = {"train.lr="};
-    EXPECT_ERROR(dlm_config_load(NULL, empty, 1, &c), "train.lr expects a number, got nothing");
+    EXPECT_ERROR(dlm_run_config_load(NULL, empty, 1, &c), "train.lr expects a number, got nothing");
     const char *kind[] = {"objective.kind=sedd"};
-    EXPECT_ERROR(dlm_config_load(NULL, kind, 1, &c),
+    EXPECT_ERROR(dlm_run_config_load(NULL, kind, 1, &c),
                  "--set objective.kind=sedd: objective.kind must be one of \"ar\", \"mdlm\"");
     /* range and consistency errors name the override that set the value */
     const char *neg[] = {"data.source=synthetic", "train.lr=-1"};
-    EXPECT_ERROR(dlm_config_load(NULL, neg, 2, &c), "--set train.lr=-1: train.lr must be > 0, got -1");
+    EXPECT_ERROR(dlm_run_config_load(NULL, neg, 2, &c), "--set train.lr=-1: train.lr must be > 0, got -1");
     const char *heads[] = {"model.heads=5"};
     EXPECT_ERROR(load_cfg("data = { source = \"synthetic\"; };\nmodel = { width = 64; };\n", heads,
                           1, &c, path, sizeof path),
@@ -469,8 +472,8 @@ static void round_trip(const dlm_run_config *c)
 {
     char *text = NULL;
     dlm_run_config back;
-    DLM_TEST_OK(dlm_config_to_text(c, &text));
-    dlm_status st = dlm_config_load_text(text, "round trip", NULL, 0, &back);
+    DLM_TEST_OK(dlm_run_config_to_text(c, &text));
+    dlm_status st = dlm_run_config_load_text(text, "round trip", NULL, 0, &back);
     if (st != DLM_OK) printf("\n  text that did not load:\n%s\n", text);
     DLM_TEST_OK(st);
     CU_ASSERT(memcmp(&back, c, sizeof back) == 0);
@@ -484,7 +487,7 @@ static void test_text_round_trip(void)
     DLM_TEST_OK(load_cfg(FULL, NULL, 0, &c, path, sizeof path));
     round_trip(&c);
     char *text = NULL;
-    DLM_TEST_OK(dlm_config_to_text(&c, &text));
+    DLM_TEST_OK(dlm_run_config_to_text(&c, &text));
     /* every key is written, derived ones included */
     CU_ASSERT(strstr(text, "  micro_batch = 6;\n") != NULL);
     CU_ASSERT(strstr(text, "  seed = 123456789012L;\n") != NULL);
@@ -497,7 +500,7 @@ static void test_text_round_trip(void)
     const char *sets[] = {"data.train=[\"q\\\"uote.bin\", \"back\\\\slash.bin\", \"tab\\x09.bin\"]",
                           "train.lr=0.1", "train.beta2=0.30000000000000004",
                           "train.seed=9223372036854775807", "run.dir=runs/ü"};
-    DLM_TEST_OK(dlm_config_load(NULL, sets, 5, &c));
+    DLM_TEST_OK(dlm_run_config_load(NULL, sets, 5, &c));
     CU_ASSERT(strcmp(c.data.train_paths[0], "q\"uote.bin") == 0);
     CU_ASSERT(strcmp(c.data.train_paths[1], "back\\slash.bin") == 0);
     CU_ASSERT(strcmp(c.data.train_paths[2], "tab\t.bin") == 0);
@@ -505,13 +508,13 @@ static void test_text_round_trip(void)
     round_trip(&c);
 
     /* overrides apply to stored text too */
-    DLM_TEST_OK(dlm_config_to_text(&c, &text));
+    DLM_TEST_OK(dlm_run_config_to_text(&c, &text));
     const char *steps[] = {"train.steps=77"};
     dlm_run_config back;
-    DLM_TEST_OK(dlm_config_load_text(text, "run.h5", steps, 1, &back));
+    DLM_TEST_OK(dlm_run_config_load_text(text, "run.h5", steps, 1, &back));
     CU_ASSERT(back.train.steps == 77);
     free(text);
-    EXPECT_ERROR(dlm_config_load_text("train = { lr = -1; };\n", "run.h5", NULL, 0, &back),
+    EXPECT_ERROR(dlm_run_config_load_text("train = { lr = -1; };\n", "run.h5", NULL, 0, &back),
                  "run.h5 line 1: train.lr must be > 0, got -1");
 }
 
@@ -520,16 +523,16 @@ static void test_text_round_trip(void)
 static void test_layout(void)
 {
     dlm_run_config c;
-    dlm_config_defaults(&c);
-    DLM_TEST_OK(dlm_config_check_layout(&c, 1));
-    EXPECT_ERROR(dlm_config_check_layout(&c, 2), "1 x 1 x 1 = 1, but the job has 2 MPI ranks");
+    dlm_run_config_defaults(&c);
+    DLM_TEST_OK(dlm_run_config_check_layout(&c, 1));
+    EXPECT_ERROR(dlm_run_config_check_layout(&c, 2), "1 x 1 x 1 = 1, but the job has 2 MPI ranks");
     c.parallel.dp = 2;
-    EXPECT_ERROR(dlm_config_check_layout(&c, 2), "2 x 1 x 1 = 2 matches the 2 MPI ranks",
+    EXPECT_ERROR(dlm_run_config_check_layout(&c, 2), "2 x 1 x 1 = 2 matches the 2 MPI ranks",
                  "only 1 x 1 x 1 (one rank) is supported until the parallelism work lands");
     c.parallel.dp = 1;
     c.parallel.tp = 2;
     c.parallel.pp = 2;
-    EXPECT_ERROR(dlm_config_check_layout(&c, 2), "1 x 2 x 2 = 4, but the job has 2 MPI ranks");
+    EXPECT_ERROR(dlm_run_config_check_layout(&c, 2), "1 x 2 x 2 = 4, but the job has 2 MPI ranks");
 }
 
 /* ---- configs/ ---- */
@@ -548,10 +551,10 @@ static void test_config_files(void)
         char path[2048];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
         dlm_run_config c;
-        dlm_status st = dlm_config_load(path, NULL, 0, &c);
+        dlm_status st = dlm_run_config_load(path, NULL, 0, &c);
         if (st != DLM_OK) printf("\n  %s does not load", e->d_name);
         DLM_TEST_OK(st);
-        DLM_TEST_OK(dlm_config_check_layout(&c, 1));
+        DLM_TEST_OK(dlm_run_config_check_layout(&c, 1));
         round_trip(&c);
         n++;
     }
@@ -560,26 +563,26 @@ static void test_config_files(void)
 
     /* the named shapes */
     dlm_run_config c, def;
-    dlm_config_defaults(&def);
-    DLM_TEST_OK(dlm_config_load(DLM_SOURCE_DIR "/configs/tiny.cfg", NULL, 0, &c));
+    dlm_run_config_defaults(&def);
+    DLM_TEST_OK(dlm_run_config_load(DLM_SOURCE_DIR "/configs/tiny.cfg", NULL, 0, &c));
     CU_ASSERT(c.data.source == DLM_DATA_SYNTHETIC);
     def.data.source = DLM_DATA_SYNTHETIC;
     memcpy(def.run.dir, c.run.dir, sizeof def.run.dir);
     CU_ASSERT(memcmp(&c, &def, sizeof c) == 0); /* the defaults apart from source and dir */
-    DLM_TEST_OK(dlm_config_load(DLM_SOURCE_DIR "/configs/l6-d384.cfg", NULL, 0, &c));
+    DLM_TEST_OK(dlm_run_config_load(DLM_SOURCE_DIR "/configs/l6-d384.cfg", NULL, 0, &c));
     CU_ASSERT(c.model.layers == 6 && c.model.width == 384 && c.model.heads == 6);
     CU_ASSERT(c.model.seq_len == 256 && c.train.batch == 32 && c.train.micro_batch == 4);
-    DLM_TEST_OK(dlm_config_load(DLM_SOURCE_DIR "/configs/gpt2-small.cfg", NULL, 0, &c));
+    DLM_TEST_OK(dlm_run_config_load(DLM_SOURCE_DIR "/configs/gpt2-small.cfg", NULL, 0, &c));
     CU_ASSERT(c.model.layers == 12 && c.model.width == 768 && c.model.heads == 12);
     CU_ASSERT(c.model.seq_len == 1024 && c.model.tied_head == 1);
-    DLM_TEST_OK(dlm_config_load(DLM_SOURCE_DIR "/configs/gpt2-medium.cfg", NULL, 0, &c));
+    DLM_TEST_OK(dlm_run_config_load(DLM_SOURCE_DIR "/configs/gpt2-medium.cfg", NULL, 0, &c));
     CU_ASSERT(c.model.layers == 24 && c.model.width == 1024 && c.model.heads == 16);
     CU_ASSERT(c.model.seq_len == 1024 && c.model.tied_head == 1);
     const char *objectives[2] = {"mdlm", "ar"};
     for (int i = 0; i < 2; i++) {
         char path[1024], dir_want[64];
         snprintf(path, sizeof path, "%s/configs/quickstart-%s.cfg", DLM_SOURCE_DIR, objectives[i]);
-        DLM_TEST_OK(dlm_config_load(path, NULL, 0, &c));
+        DLM_TEST_OK(dlm_run_config_load(path, NULL, 0, &c));
         dlm_objective_kind kind;
         DLM_TEST_OK(dlm_objective_parse(objectives[i], &kind));
         CU_ASSERT(c.objective.kind == kind);
@@ -610,7 +613,7 @@ static void test_names_match_modules(void)
         snprintf(set[1], sizeof set[1], "objective.schedule=%s", schedules[i]);
         snprintf(set[2], sizeof set[2], "train.lr_schedule=%s", lrs[i % 3]);
         snprintf(set[3], sizeof set[3], "data.format=%s", formats[i % 2]);
-        DLM_TEST_OK(dlm_config_load(NULL, sets, 4, &c));
+        DLM_TEST_OK(dlm_run_config_load(NULL, sets, 4, &c));
         dlm_schedule_kind sk;
         dlm_lr_kind lk;
         dlm_shard_format fk;
@@ -619,6 +622,89 @@ static void test_names_match_modules(void)
         DLM_TEST_OK(dlm_shard_format_parse(formats[i % 2], &fk));
         CU_ASSERT(c.objective.schedule == sk && c.train.lr_schedule == lk && c.data.format == fk);
     }
+}
+
+/* ---- the generic machinery, with a schema of its own ---- */
+
+static void test_names(void)
+{
+    const char *const three[] = {"a", "bb", "c", NULL}, *const two[] = {"x", "y", NULL};
+    const char *const one[] = {"only", NULL};
+    char buf[64];
+    CU_ASSERT(dlm_names_find(three, "bb") == 1 && dlm_names_find(three, "d") == -1);
+    CU_ASSERT(dlm_names_count(three) == 3 && dlm_names_count(one) == 1);
+    dlm_names_or(three, buf, sizeof buf);
+    CU_ASSERT_STRING_EQUAL(buf, "a, bb or c");
+    dlm_names_or(two, buf, sizeof buf);
+    CU_ASSERT_STRING_EQUAL(buf, "x or y");
+    dlm_names_or(one, buf, sizeof buf);
+    CU_ASSERT_STRING_EQUAL(buf, "only");
+}
+
+typedef struct {
+    int n;
+    double x;
+    int kind;
+} toy_config;
+
+static const char *const toy_kinds[] = {"plain", "fancy", NULL};
+static const dlm_config_key toy_keys[] = {
+    DLM_KEY_NUM("toy", "n", DLM_KEY_INT, toy_config, n, DLM_GE(1)),
+    DLM_KEY_NUM("toy", "x", DLM_KEY_DOUBLE, toy_config, x, DLM_ANY),
+    DLM_KEY_ENUM("toy", "kind", toy_config, kind, toy_kinds),
+};
+static const char *const toy_groups[] = {"toy"};
+
+static void toy_defaults(void *c) { *(toy_config *)c = (toy_config){.n = 2, .x = 1.0, .kind = 0}; }
+
+static void toy_derive(const dlm_config_load_ctx *x, void *cv)
+{
+    toy_config *c = cv;
+    if (!dlm_config_is_set(x, "toy.x")) c->x = c->n / 2.0; /* x follows n */
+}
+
+static void toy_check(dlm_config_load_ctx *x, const void *cv)
+{
+    const toy_config *c = cv;
+    if (c->x >= c->n) dlm_config_pair_error(x, "toy.x", "toy.n", "toy.x must be < toy.n");
+}
+
+/* A check naming a key the schema lacks: a schema bug, which fails loads. */
+static void toy_bad_check(dlm_config_load_ctx *x, const void *cv)
+{
+    (void)cv;
+    dlm_config_pair_error(x, "toy.x", "toy.missing", "never shown");
+}
+
+static void test_own_schema(void)
+{
+    dlm_config_schema schema = {toy_keys, 3, toy_groups, 1, sizeof(toy_config),
+                                toy_defaults, toy_derive, toy_check};
+    toy_config c;
+    const char *sets[] = {"toy.n=8", "toy.kind=fancy"};
+    DLM_TEST_OK(dlm_config_load(&schema, NULL, sets, 2, &c));
+    CU_ASSERT(c.n == 8 && c.x == 4.0 && c.kind == 1); /* x derived from the n set */
+
+    char *text = NULL;
+    DLM_TEST_OK(dlm_config_to_text(&schema, &c, "toy", &text));
+    const char *want = "# toy\ntoy = {\n  n = 8;\n  x = 4.0;\n  kind = \"fancy\";\n};\n";
+    CU_ASSERT(text && strcmp(text, want) == 0);
+    toy_config again;
+    memset(&again, 0xff, sizeof again);
+    DLM_TEST_OK(dlm_config_load_text(&schema, text, "toy.txt", NULL, 0, &again));
+    CU_ASSERT(memcmp(&again, &c, sizeof c) == 0);
+    free(text);
+
+    EXPECT_ERROR(dlm_config_load_text(&schema, "toy = {\n  x = 9.0;\n  n = 3;\n};\n", "t.cfg",
+                                      NULL, 0, &c),
+                 "t.cfg line 2: toy.x must be < toy.n (toy.n is from line 3)");
+    EXPECT_ERROR(dlm_config_load_text(&schema, "toy = { kind = \"odd\"; };", "t.cfg", NULL, 0, &c),
+                 "toy.kind must be one of \"plain\", \"fancy\", got \"odd\"");
+    EXPECT_ERROR(dlm_config_load_text(&schema, "toy = { y = 1; };", "t.cfg", NULL, 0, &c),
+                 "unknown key toy.y (valid keys of toy: n, x, kind)");
+    schema.check = toy_bad_check;
+    EXPECT_ERROR(dlm_config_load(&schema, NULL, NULL, 0, &c),
+                 "the configuration schema has no key toy.missing");
 }
 
 int main(int argc, char **argv)
@@ -645,8 +731,12 @@ int main(int argc, char **argv)
     static const dlm_test_case files[] = {{"configs/ all load", test_config_files},
                                           {"names match the modules", test_names_match_modules},
                                           {NULL, NULL}};
+    static const dlm_test_case generic[] = {{"enum name tables", test_names},
+                                            {"a schema of its own", test_own_schema},
+                                            {NULL, NULL}};
     static const dlm_test_suite suites[] = {{"load", load},           {"errors", errors},
                                             {"overrides", overrides}, {"text", text},
-                                            {"files", files},         {NULL, NULL}};
+                                            {"files", files},         {"generic", generic},
+                                            {NULL, NULL}};
     return dlm_test_main(argc, argv, suites);
 }

@@ -28,10 +28,17 @@ dlm_status dlm_mkdir_p(const char *path)
 
 dlm_status dlm_read_file(const char *path, char **data, size_t *len)
 {
+    return dlm_read_file_as(NULL, path, data, len);
+}
+
+dlm_status dlm_read_file_as(const char *what, const char *path, char **data, size_t *len)
+{
     *data = NULL;
     *len = 0;
+    const char *sep = what ? " " : "";
+    what = what ? what : "";
     FILE *f = fopen(path, "rb");
-    DLM_CHECK(f != NULL, DLM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
+    DLM_CHECK(f != NULL, DLM_ERR_IO, "cannot read %s%s%s: %s", what, sep, path, strerror(errno));
     size_t cap = 1 << 16, n = 0, got;
     char *buf = malloc(cap);
     while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
@@ -42,12 +49,13 @@ dlm_status dlm_read_file(const char *path, char **data, size_t *len)
             buf = nb, cap *= 2;
         }
     }
-    int err = buf ? ferror(f) : 0;
+    int failed = buf ? ferror(f) : 0; /* e.g. EISDIR: a folder opens but does not read */
+    int err = errno;
     fclose(f);
-    DLM_CHECK(buf != NULL, DLM_ERR_NOMEM, "reading %s (%zu bytes so far)", path, n);
-    if (err) {
+    DLM_CHECK(buf != NULL, DLM_ERR_NOMEM, "reading %s%s%s (%zu bytes so far)", what, sep, path, n);
+    if (failed) {
         free(buf);
-        DLM_CHECK(0, DLM_ERR_IO, "reading %s failed", path);
+        DLM_CHECK(0, DLM_ERR_IO, "cannot read %s%s%s: %s", what, sep, path, strerror(err));
     }
     buf[n] = '\0';
     *data = buf;

@@ -4,21 +4,20 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/names.h"
 #include "core/rng.h"
 
-static const char *const objective_names[] = {"ar", "mdlm"};
+const char *const dlm_objective_names[] = {"ar", "mdlm", NULL};
 
 dlm_status dlm_objective_parse(const char *name, dlm_objective_kind *kind)
 {
-    for (int k = 0; k < 2; k++)
-        if (strcmp(name, objective_names[k]) == 0) {
-            *kind = (dlm_objective_kind)k;
-            return DLM_OK;
-        }
-    DLM_CHECK(0, DLM_ERR_ARG, "unknown objective '%s' (expected ar or mdlm)", name);
+    int v;
+    DLM_CALL(dlm_names_parse(dlm_objective_names, "objective", name, &v));
+    *kind = (dlm_objective_kind)v;
+    return DLM_OK;
 }
 
-const char *dlm_objective_name(dlm_objective_kind kind) { return objective_names[kind]; }
+const char *dlm_objective_name(dlm_objective_kind kind) { return dlm_objective_names[kind]; }
 
 int64_t dlm_stratum_of(int64_t g, int64_t G)
 {

@@ -29,6 +29,8 @@ typedef struct {
     int32_t bos_id, mask_id;
 } dlm_objective;
 
+/* Names in files, indexed by dlm_objective_kind, NULL-ended. */
+extern const char *const dlm_objective_names[];
 dlm_status dlm_objective_parse(const char *name, dlm_objective_kind *kind);
 const char *dlm_objective_name(dlm_objective_kind kind);
 static inline int dlm_objective_causal(const dlm_objective *o) { return o->kind == DLM_OBJECTIVE_AR; }

@@ -4,6 +4,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "core/names.h"
+
 #define PI 3.14159265358979323846
 
 void dlm_schedule_default(dlm_schedule *s, dlm_schedule_kind kind)
@@ -15,21 +17,17 @@ void dlm_schedule_default(dlm_schedule *s, dlm_schedule_kind kind)
     s->power = 3.0;
 }
 
-static const char *const schedule_names[] = {"loglinear", "cosine", "linear-sigma", "power"};
+const char *const dlm_schedule_names[] = {"loglinear", "cosine", "linear-sigma", "power", NULL};
 
 dlm_status dlm_schedule_parse(const char *name, dlm_schedule_kind *kind)
 {
-    for (int k = 0; k < 4; k++)
-        if (strcmp(name, schedule_names[k]) == 0) {
-            *kind = (dlm_schedule_kind)k;
-            return DLM_OK;
-        }
-    DLM_CHECK(0, DLM_ERR_ARG,
-              "unknown noise schedule '%s' (expected loglinear, cosine, linear-sigma or power)",
-              name);
+    int v;
+    DLM_CALL(dlm_names_parse(dlm_schedule_names, "noise schedule", name, &v));
+    *kind = (dlm_schedule_kind)v;
+    return DLM_OK;
 }
 
-const char *dlm_schedule_name(dlm_schedule_kind kind) { return schedule_names[kind]; }
+const char *dlm_schedule_name(dlm_schedule_kind kind) { return dlm_schedule_names[kind]; }
 
 double dlm_schedule_alpha(const dlm_schedule *s, double t)
 {

@@ -38,6 +38,8 @@ typedef struct {
 
 /* Defaults: eps = 1e-3, sigma from 1e-3 to 7, power 3. */
 void dlm_schedule_default(dlm_schedule *s, dlm_schedule_kind kind);
+/* Names in files, indexed by dlm_schedule_kind, NULL-ended. */
+extern const char *const dlm_schedule_names[];
 dlm_status dlm_schedule_parse(const char *name, dlm_schedule_kind *kind);
 const char *dlm_schedule_name(dlm_schedule_kind kind);
 

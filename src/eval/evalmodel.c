@@ -68,7 +68,7 @@ done:
             out->vocab_padded = V;
     }
     if (st == DLM_OK)
-        st = dlm_config_load_text(out->config_text, path, NULL, 0, &out->cfg);
+        st = dlm_run_config_load_text(out->config_text, path, NULL, 0, &out->cfg);
     free(shape);
     if (st != DLM_OK) {
         dlm_eval_ckpt_info_free(out);

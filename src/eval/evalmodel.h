@@ -18,7 +18,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/config.h"
+#include "train/run_config.h"
 #include "core/status.h"
 #include "model/model.h"
 

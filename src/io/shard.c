@@ -10,6 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/names.h"
+
 uint64_t dlm_fnv1a(uint64_t h, const void *data, size_t len)
 {
     const uint8_t *p = data;
@@ -20,11 +22,13 @@ uint64_t dlm_fnv1a(uint64_t h, const void *data, size_t len)
     return h;
 }
 
+const char *const dlm_shard_format_names[] = {"llmc", "raw-u16", NULL};
+
 dlm_status dlm_shard_format_parse(const char *name, dlm_shard_format *fmt)
 {
-    if (!strcmp(name, "llmc")) *fmt = DLM_SHARD_LLMC;
-    else if (!strcmp(name, "raw-u16")) *fmt = DLM_SHARD_RAW_U16;
-    else DLM_CHECK(0, DLM_ERR_ARG, "unknown shard format '%s' (expected llmc or raw-u16)", name);
+    int v;
+    DLM_CALL(dlm_names_parse(dlm_shard_format_names, "shard format", name, &v));
+    *fmt = (dlm_shard_format)v;
     return DLM_OK;
 }
 

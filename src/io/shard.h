@@ -28,6 +28,8 @@ typedef enum {
     DLM_SHARD_RAW_U16   /* no header: the whole file is uint16 tokens */
 } dlm_shard_format;
 
+/* Names in files, indexed by dlm_shard_format, NULL-ended. */
+extern const char *const dlm_shard_format_names[];
 dlm_status dlm_shard_format_parse(const char *name, dlm_shard_format *fmt);
 
 typedef struct {

@@ -4,18 +4,18 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "core/names.h"
 #include "kernels/kernels.h"
 
 #define PI 3.14159265358979323846
 
-#include <string.h>
+const char *const dlm_lr_kind_names[] = {"cosine", "constant", "wsd", NULL};
 
 dlm_status dlm_lr_kind_parse(const char *name, dlm_lr_kind *kind)
 {
-    if (!strcmp(name, "cosine")) *kind = DLM_LR_COSINE;
-    else if (!strcmp(name, "constant")) *kind = DLM_LR_CONSTANT;
-    else if (!strcmp(name, "wsd")) *kind = DLM_LR_WSD;
-    else DLM_CHECK(0, DLM_ERR_ARG, "unknown learning-rate schedule '%s' (expected cosine, constant or wsd)", name);
+    int v;
+    DLM_CALL(dlm_names_parse(dlm_lr_kind_names, "learning-rate schedule", name, &v));
+    *kind = (dlm_lr_kind)v;
     return DLM_OK;
 }
 

@@ -28,6 +28,8 @@ typedef struct {
     int64_t warmup, total;
     double decay_fraction; /* wsd only */
 } dlm_lr_schedule;
+/* Names in files, indexed by dlm_lr_kind, NULL-ended. */
+extern const char *const dlm_lr_kind_names[];
 dlm_status dlm_lr_kind_parse(const char *name, dlm_lr_kind *kind);
 double dlm_lr_at(const dlm_lr_schedule *s, int64_t step);
 

@@ -148,7 +148,7 @@ dlm_status dlm_trainer_create(const dlm_run_config *cfg, const dlm_trainer_optio
     dlm_status st;
     t->cfg = *cfg;
     if (opt) t->options = *opt;
-    DLM_CALL_GOTO(st, dlm_config_to_text(cfg, &t->config_text), fail);
+    DLM_CALL_GOTO(st, dlm_run_config_to_text(cfg, &t->config_text), fail);
     DLM_CALL_GOTO(st, open_data(t), fail);
     t->mcfg.tied_head = cfg->model.tied_head;
     t->mcfg.rope_theta = cfg->model.rope_theta;

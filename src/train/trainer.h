@@ -17,7 +17,7 @@
 #include <signal.h>
 #include <stdint.h>
 
-#include "core/config.h"
+#include "train/run_config.h"
 #include "core/status.h"
 
 /* dlm-train's exit status after a SIGTERM or SIGUSR1: the current step was

@@ -1,0 +1,132 @@
+/* The run configuration: the schema of a training run's libconfig file (its
+ * keys, defaults and the checks that tie them together), read by the generic
+ * machinery of core/config.h. One file per run, every key overridable on the
+ * command line, validated completely before any work starts.
+ *
+ *   dlm_run_config cfg;
+ *   const char *sets[] = {"train.lr=3e-4", "data.train=[\"a.bin\", \"b.bin\"]"};
+ *   DLM_CALL(dlm_run_config_load("configs/quickstart-mdlm.cfg", sets, 2, &cfg));
+ *       // errors read like
+ *       // "configs/x.cfg line 12: train.lr must be > 0, got -1"
+ *       // "--set train.lr=abc: train.lr expects a number, got 'abc'"
+ *   DLM_CALL(dlm_run_config_check_layout(&cfg, n_ranks));  // dp x tp x pp == ranks
+ *   char *text;
+ *   DLM_CALL(dlm_run_config_to_text(&cfg, &text));        // every key with its final value
+ *   ... store text as the "config" attribute of run.h5 ...
+ *   dlm_run_config again;                             // later, from the run file:
+ *   DLM_CALL(dlm_run_config_load_text(text, "run.h5", NULL, 0, &again)); // memcmp-equal to cfg
+ *   free(text);
+ *
+ * Schema (defaults in brackets):
+ *   model     { layers [2]; width [64]; heads [4]; seq_len [64]; tied_head [false];
+ *               rope_theta [10000.0]; }
+ *   objective { kind ["mdlm"]; schedule ["loglinear"]; eps [1e-3]; }
+ *   train     { steps [300]; batch [16]; micro_batch [= batch]; lr [3e-3];
+ *               min_lr [= lr / 10]; warmup [20]; lr_schedule ["cosine"];
+ *               decay_fraction [0.2]; weight_decay [0.1]; beta1 [0.9]; beta2 [0.95];
+ *               adam_eps [1e-8]; grad_clip [1.0]; ema_decay [0.9999]; seed [1];
+ *               log_every [10]; val_every [= log_every]; val_chunks [64];
+ *               checkpoint_every [100]; keep_checkpoints [3]; threads [0 = auto]; }
+ *   data      { train [required unless source = "synthetic"]: "path" or ["a", "b"];
+ *               val [none]: the same; format ["llmc"]; source ["shards"]; }
+ *   parallel  { dp [1]; tp [1]; pp [1]; }
+ *   run       { dir ["runs/default"]; }
+ *
+ * The general rules (unknown keys, integers and floats, 64-bit literals,
+ * overrides, @include, several errors at once) are those of core/config.h.
+ * This schema adds: data.train is required for source "shards" and refused
+ * for "synthetic" (as is data.val), so no setting is silently ignored;
+ * consistency errors point at the line of the key to change and say where
+ * the other value came from.
+ */
+#ifndef DLM_RUN_CONFIG_H
+#define DLM_RUN_CONFIG_H
+
+#include <stdint.h>
+
+#include "core/config.h"
+#include "core/status.h"
+#include "diffusion/objective.h"
+#include "diffusion/schedule.h"
+#include "io/shard.h"
+#include "optim/optim.h"
+
+typedef enum {
+    DLM_DATA_SHARDS = 0, /* token shards listed in data.train / data.val */
+    DLM_DATA_SYNTHETIC   /* the built-in synthetic source of known entropy */
+} dlm_data_source;
+
+typedef struct {
+    struct {
+        int layers, width, heads, seq_len; /* L, C, H, T */
+        int tied_head;                     /* 0 or 1 */
+        double rope_theta;
+    } model;
+    struct {
+        dlm_objective_kind kind;
+        dlm_schedule_kind schedule; /* mdlm only */
+        double eps;                 /* mdlm draws t from [eps, 1] */
+        double power;               /* schedule "power": the mask rate is t^power */
+    } objective;
+    struct {
+        int steps;
+        int batch;       /* global sequences per step */
+        int micro_batch; /* sequences per forward pass; divides batch */
+        double lr, min_lr;
+        int warmup;
+        dlm_lr_kind lr_schedule;
+        double decay_fraction; /* wsd: fraction of the steps in the final decay */
+        double weight_decay, beta1, beta2, adam_eps;
+        double grad_clip; /* 0 disables */
+        double ema_decay; /* 0 disables the EMA */
+        uint64_t seed;
+        int log_every, val_every, val_chunks;
+        int checkpoint_every, keep_checkpoints;
+        int threads; /* 0: automatic */
+    } train;
+    struct {
+        char train_paths[DLM_CONFIG_MAX_PATHS][DLM_CONFIG_PATH_MAX];
+        int n_train_paths;
+        char val_paths[DLM_CONFIG_MAX_PATHS][DLM_CONFIG_PATH_MAX];
+        int n_val_paths; /* 0: no validation shards (the trainer decides what that means) */
+        dlm_shard_format format;
+        dlm_data_source source;
+    } data;
+    struct {
+        int dp, tp, pp;
+    } parallel;
+    struct {
+        char dir[DLM_CONFIG_PATH_MAX];
+    } run;
+} dlm_run_config;
+
+/* The defaults above, with every byte of c set (strings zero-padded, so two
+ * configurations compare with memcmp). Derived keys take their sources'
+ * defaults (micro_batch 16, min_lr 3e-4, val_every 10). Not a valid run on
+ * its own: data.train is empty and data.source is "shards". */
+void dlm_run_config_defaults(dlm_run_config *c);
+
+/* Loads path (NULL = defaults only), applies overrides "group.key=value" in
+ * order, validates. On error *out is left untouched. */
+dlm_status dlm_run_config_load(const char *path, const char *const *overrides, int n_overrides,
+                               dlm_run_config *out);
+
+/* Same from text in memory; origin names it in messages (e.g. "run.h5"). */
+dlm_status dlm_run_config_load_text(const char *text, const char *origin,
+                                    const char *const *overrides, int n_overrides,
+                                    dlm_run_config *out);
+
+/* The resolved configuration as libconfig text, every key with its final
+ * value; dlm_run_config_load_text of it gives back an identical struct.
+ * *text is malloc'd; the caller frees it. */
+dlm_status dlm_run_config_to_text(const dlm_run_config *c, char **text);
+
+/* Fails unless parallel.dp * tp * pp == n_ranks and, until the parallelism
+ * work lands, unless the layout is 1 x 1 x 1. */
+dlm_status dlm_run_config_check_layout(const dlm_run_config *c, int n_ranks);
+
+/* Names used in files, indexed by dlm_data_source, NULL-ended. */
+extern const char *const dlm_data_source_names[];
+const char *dlm_data_source_name(dlm_data_source s);
+
+#endif
