@@ -19,8 +19,8 @@
 #include "kernels/blis_info.h"
 #include "kernels/kernels.h"
 #include "model/model.h"
-#include "model/step.h"
 #include "optim/optim.h"
+#include "train/step.h"
 
 typedef struct {
     const char *name;

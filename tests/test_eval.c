@@ -21,10 +21,10 @@
 #include "eval/evalfile.h"
 #include "eval/nelbo.h"
 #include "harness.h"
-#include "model/model.h"
-#include "model/step.h"
 #include "io/synthetic.h"
+#include "model/model.h"
 #include "optim/optim.h"
+#include "train/step.h"
 
 /* ---- the tiny case: T = 6, 10 data ids + separator, a sharp random model ---- */
 

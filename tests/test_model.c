@@ -11,7 +11,7 @@
 #include "harness.h"
 #include "model/kvcache.h"
 #include "model/model.h"
-#include "model/step.h"
+#include "train/step.h"
 
 #define LN257 5.54907608489522
 

@@ -9,7 +9,7 @@
 #include "diffusion/schedule.h"
 #include "harness.h"
 #include "model/model.h"
-#include "model/step.h"
+#include "train/step.h"
 
 /* w(t) = -alpha'(t) / (1 - alpha(t)) with alpha' by a central difference in
  * double (h = 1e-6: truncation ~1e-12, rounding ~1e-10 relative), and the

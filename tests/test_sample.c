@@ -10,14 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/timer.h"
 #include "diffusion/objective.h"
 #include "harness.h"
 #include "io/synthetic.h"
 #include "model/model.h"
-#include "model/step.h"
 #include "optim/optim.h"
 #include "sample/sample.h"
-#include "core/timer.h"
+#include "train/step.h"
 
 /* ---- the categorical draw ---- */
 

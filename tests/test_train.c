@@ -10,8 +10,8 @@
 #include "io/synthetic.h"
 #include "kernels/blis_info.h"
 #include "model/model.h"
-#include "model/step.h"
 #include "optim/optim.h"
+#include "train/step.h"
 
 typedef struct {
     dlm_model *m;

@@ -20,8 +20,8 @@
 #include "io/synthetic.h"
 #include "kernels/blis_info.h"
 #include "model/model.h"
-#include "model/step.h"
 #include "optim/optim.h"
+#include "train/step.h"
 
 #ifndef DLM_REVISION
 #define DLM_REVISION "unknown"

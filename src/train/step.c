@@ -1,5 +1,5 @@
 /* Single-rank training step and held-out loss. */
-#include "model/step.h"
+#include "train/step.h"
 
 #include <math.h>
 #include <stdlib.h>
