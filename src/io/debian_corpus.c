@@ -20,7 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fs.h"
 #include "core/log.h"
+#include "core/timer.h"
 
 extern char **environ;
 
@@ -82,6 +84,16 @@ static void tb_free(tbuf *b)
 {
     free(b->p);
     memset(b, 0, sizeof *b);
+}
+
+/* Takes over p, a malloc'd string of len bytes and a NUL, as the buffer's text. */
+static void tb_take(tbuf *b, char *p, size_t len)
+{
+    free(b->p);
+    b->p = p;
+    b->len = len;
+    b->cap = len + 1;
+    b->failed = 0;
 }
 
 /* The text as a C string ("" when nothing was ever added). */
@@ -1619,25 +1631,16 @@ static const char *output_tail(const tbuf *b, char *dst, size_t cap)
     return dst;
 }
 
-static dlm_status read_file(const char *path, tbuf *out)
-{
-    tb_clear(out);
-    FILE *f = fopen(path, "rb");
-    DLM_CHECK(f, DLM_ERR_IO, "cannot open %s: %s", path, strerror(errno));
-    char chunk[1 << 14];
-    size_t r;
-    while ((r = fread(chunk, 1, sizeof chunk, f)) > 0) tb_add(out, chunk, r);
-    int bad = ferror(f);
-    fclose(f);
-    DLM_CHECK(!bad, DLM_ERR_IO, "cannot read %s", path);
-    DLM_CHECK(!out->failed, DLM_ERR_NOMEM, "out of memory reading %s", path);
-    return DLM_OK;
-}
-
 /* A whole file, through `gzip -dc` when it ends in .gz or .dz (dictzip is gzip). */
 static dlm_status read_text(const char *path, tbuf *out)
 {
-    if (!has_suffix(path, ".gz") && !has_suffix(path, ".dz")) return read_file(path, out);
+    if (!has_suffix(path, ".gz") && !has_suffix(path, ".dz")) {
+        char *data;
+        size_t len;
+        DLM_CALL(dlm_read_file(path, &data, &len));
+        tb_take(out, data, len);
+        return DLM_OK;
+    }
     tb_clear(out);
     tbuf err = {0};
     run_result rr;
@@ -1714,33 +1717,6 @@ done:
     for (size_t i = 0; i < n; i++) free(names[i]);
     free(names);
     return st;
-}
-
-static dlm_status mkdir_p(const char *path)
-{
-    char p[4096];
-    DLM_CHECK(strlen(path) < sizeof p, DLM_ERR_ARG, "path too long: %s", path);
-    strcpy(p, path);
-    for (char *c = p + 1;; c++) {
-        if (*c == '/' || *c == '\0') {
-            char saved = *c;
-            *c = '\0';
-            if (mkdir(p, 0777) != 0 && errno != EEXIST)
-                DLM_CHECK(0, DLM_ERR_IO, "cannot create the folder %s: %s", p, strerror(errno));
-            *c = saved;
-            if (!saved) break;
-        }
-    }
-    struct stat sb;
-    DLM_CHECK(stat(path, &sb) == 0 && S_ISDIR(sb.st_mode), DLM_ERR_IO, "%s is not a folder", path);
-    return DLM_OK;
-}
-
-static double seconds_since(const struct timespec *t0)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)(t.tv_sec - t0->tv_sec) + 1e-9 * (double)(t.tv_nsec - t0->tv_nsec);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1878,8 +1854,7 @@ static void parse_uris(const char *text, const char *package, char *filename, si
 static dlm_status fetch_one(const char *cache_dir, const char *debs, dlm_corpus_source *src,
                             const char *known_file, unsigned long long known_size)
 {
-    struct timespec t0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = dlm_now();
     dlm_status st = DLM_OK;
     tbuf out = {0};
     run_result rr;
@@ -1976,7 +1951,7 @@ static dlm_status fetch_one(const char *cache_dir, const char *debs, dlm_corpus_
                        "cannot remove the unfinished unpack %s (status %d): %s", dir, rr.status,
                        output_tail(&out, tail, sizeof tail));
         }
-        DLM_CALL_GOTO(st, mkdir_p(dir), done);
+        DLM_CALL_GOTO(st, dlm_mkdir_p(dir), done);
         const char *x[] = {"dpkg-deb", "-x", deb, dir, NULL};
         tb_clear(&out);
         DLM_CALL_GOTO(st, run_capture(x, &out, &out, &rr), done);
@@ -1996,7 +1971,7 @@ static dlm_status fetch_one(const char *cache_dir, const char *debs, dlm_corpus_
     if (downloaded) snprintf(how, sizeof how, "downloaded %.1f MB, ", (double)size / 1e6);
     else how[0] = '\0';
     DLM_INFO("corpus: %-15s %-22s %s%s %s (%.1f s)", pkg, version, how,
-             unpacked ? "unpacked into" : "cached in", dir, seconds_since(&t0));
+             unpacked ? "unpacked into" : "cached in", dir, dlm_now() - t0);
 done:
     tb_free(&out);
     return st;
@@ -2010,7 +1985,7 @@ dlm_status dlm_corpus_fetch(const char *cache_dir, dlm_corpus_source *sources, i
     char debs[4096];
     DLM_CHECK(strlen(cache_dir) + 6 < sizeof debs, DLM_ERR_ARG, "cache path too long: %s", cache_dir);
     snprintf(debs, sizeof debs, "%s/debs", cache_dir);
-    DLM_CALL(mkdir_p(debs));
+    DLM_CALL(dlm_mkdir_p(debs));
     for (int i = 0; i < n; i++)
         DLM_CHECK(package_name_ok(sources[i].package), DLM_ERR_ARG,
                   "source %s: '%s' is not a Debian package name", sources[i].name,
@@ -2212,7 +2187,7 @@ static dlm_status extract_dict_source(const char *pkg_dir, const char *db, dlm_c
     char path[4200];
     tbuf index = {0}, dict = {0};
     snprintf(path, sizeof path, "%s/usr/share/dictd/%s.index", pkg_dir, db);
-    DLM_CALL_GOTO(st, read_file(path, &index), done);
+    DLM_CALL_GOTO(st, read_text(path, &index), done);
     snprintf(path, sizeof path, "%s/usr/share/dictd/%s.dict.dz", pkg_dir, db);
     DLM_CALL_GOTO(st, read_text(path, &dict), done);
     DLM_CALL_GOTO(st, dlm_extract_dict(tb_str(&index), index.len, tb_str(&dict), dict.len,
@@ -2246,8 +2221,7 @@ dlm_status dlm_corpus_extract(const char *cache_dir, dlm_corpus_source *sources,
         DLM_CHECK(stat(marker, &sb) == 0, DLM_ERR_STATE,
                   "source %s: %s is not a finished unpack of %s %s; run dlm_corpus_fetch first",
                   src->name, dir, src->package, src->version);
-        struct timespec t0;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
+        double t0 = dlm_now();
         src->documents = 0;
         src->bytes = 0;
         counting c = {sink, ctx, src};
@@ -2276,7 +2250,7 @@ dlm_status dlm_corpus_extract(const char *cache_dir, dlm_corpus_source *sources,
             break;
         }
         DLM_INFO("corpus: %-10s %8lld documents %8.2f MB (%.1f s)", src->name,
-                 (long long)src->documents, (double)src->bytes / 1e6, seconds_since(&t0));
+                 (long long)src->documents, (double)src->bytes / 1e6, dlm_now() - t0);
     }
     return DLM_OK;
 }
