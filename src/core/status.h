@@ -47,4 +47,13 @@ void dlm_error_clear(void);
         }                                                                            \
     } while (0)
 
+/* DLM_CHECK for code that must clean up: jump to a label with `st` set. */
+#define DLM_CHECK_GOTO(st, cond, code, label, ...)                                   \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            (st) = dlm_error_push((code), __FILE__, __LINE__, __func__, __VA_ARGS__); \
+            goto label;                                                              \
+        }                                                                            \
+    } while (0)
+
 #endif

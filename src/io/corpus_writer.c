@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include "core/fs.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/timer.h"
 

@@ -10,17 +10,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/hash.h"
 #include "core/names.h"
-
-uint64_t dlm_fnv1a(uint64_t h, const void *data, size_t len)
-{
-    const uint8_t *p = data;
-    for (size_t i = 0; i < len; i++) {
-        h ^= p[i];
-        h *= UINT64_C(0x100000001b3);
-    }
-    return h;
-}
 
 const char *const dlm_shard_format_names[] = {"llmc", "raw-u16", NULL};
 

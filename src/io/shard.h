@@ -75,8 +75,4 @@ dlm_status dlm_shard_writer_close(dlm_shard_writer *w);
 /* Drops an unfinished shard (error paths): its temporary file is removed. */
 void dlm_shard_writer_abort(dlm_shard_writer *w);
 
-/* FNV-1a, 64 bit: identity hashes for documents and shard contents (not security). */
-#define DLM_FNV_OFFSET UINT64_C(0xcbf29ce484222325)
-uint64_t dlm_fnv1a(uint64_t h, const void *data, size_t len);
-
 #endif

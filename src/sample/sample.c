@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/timer.h"
 #include "model/kvcache.h"
 
@@ -417,10 +418,14 @@ double dlm_sample_repeat_rate(const int32_t *x, int len, int n)
     uint64_t *h = malloc((size_t)m * sizeof *h);
     if (!h) return NAN;
     for (int i = 0; i < m; i++) {
-        uint64_t v = 1469598103934665603ULL; /* FNV-1a over the n ids */
+        /* FNV-1a over the n ids, each little-endian. The start value is DLM_FNV_OFFSET
+         * (14695981039346656037) short of its last digit; kept so the hashes stay as they
+         * were (only their equality is used). */
+        uint64_t v = UINT64_C(1469598103934665603);
         for (int k = 0; k < n; k++) {
             uint32_t t = (uint32_t)x[i + k];
-            for (int b = 0; b < 4; b++) v = (v ^ ((t >> (8 * b)) & 0xFF)) * 1099511628211ULL;
+            uint8_t le[4] = {(uint8_t)t, (uint8_t)(t >> 8), (uint8_t)(t >> 16), (uint8_t)(t >> 24)};
+            v = dlm_fnv1a(v, le, sizeof le);
         }
         h[i] = v;
     }
