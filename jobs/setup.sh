@@ -15,7 +15,7 @@ DLM_PACKAGES=(
   build-essential cmake pkg-config
   openmpi-bin libopenmpi-dev
   libblis-openmp-dev libscalapack-openmpi-dev libhdf5-openmpi-dev
-  libconfig-dev libcunit1-dev
+  libconfig-dev libjson-c-dev librandom123-dev libcunit1-dev
 )
 
 usage() {

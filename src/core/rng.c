@@ -1,37 +1,16 @@
-/* Philox4x32-10 and the uniform/normal draws built on it. */
+/* Philox4x32-10 (Random123's, header-only) and the uniform/normal draws
+ * built on it. */
 #include "core/rng.h"
 
+#include <Random123/philox.h>
 #include <math.h>
-
-#define PHILOX_M0 0xD2511F53u
-#define PHILOX_M1 0xCD9E8D57u
-#define PHILOX_W0 0x9E3779B9u
-#define PHILOX_W1 0xBB67AE85u
-
-static inline uint32_t mulhilo(uint32_t a, uint32_t b, uint32_t *hi)
-{
-    uint64_t p = (uint64_t)a * (uint64_t)b;
-    *hi = (uint32_t)(p >> 32);
-    return (uint32_t)p;
-}
 
 void dlm_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4])
 {
-    uint32_t c0 = ctr[0], c1 = ctr[1], c2 = ctr[2], c3 = ctr[3];
-    uint32_t k0 = key[0], k1 = key[1];
-    for (int r = 0; r < 10; r++) {
-        uint32_t hi0, hi1;
-        uint32_t lo0 = mulhilo(PHILOX_M0, c0, &hi0);
-        uint32_t lo1 = mulhilo(PHILOX_M1, c2, &hi1);
-        uint32_t n0 = hi1 ^ c1 ^ k0;
-        uint32_t n1 = lo1;
-        uint32_t n2 = hi0 ^ c3 ^ k1;
-        uint32_t n3 = lo0;
-        c0 = n0, c1 = n1, c2 = n2, c3 = n3;
-        k0 += PHILOX_W0;
-        k1 += PHILOX_W1;
-    }
-    out[0] = c0, out[1] = c1, out[2] = c2, out[3] = c3;
+    const philox4x32_ctr_t c = {{ctr[0], ctr[1], ctr[2], ctr[3]}};
+    const philox4x32_key_t k = {{key[0], key[1]}};
+    const philox4x32_ctr_t r = philox4x32_R(10, c, k);
+    out[0] = r.v[0], out[1] = r.v[1], out[2] = r.v[2], out[3] = r.v[3];
 }
 
 void dlm_rng_u32x4(uint64_t seed, uint32_t step, uint32_t sample, uint32_t position,

@@ -1,8 +1,12 @@
-/* Shard metadata: JSON writing, reading and checking against the shard. */
+/* Shard metadata: JSON writing, reading (json-c) and checking against the
+ * shard. */
 #include "io/meta.h"
 
 #include <errno.h>
 #include <inttypes.h>
+#include <json-c/json_object.h>
+#include <json-c/json_tokener.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,33 +102,96 @@ dlm_status dlm_meta_write(const char *path, const dlm_shard_meta *m)
     return DLM_OK;
 }
 
-/* Typed field access with errors naming the file and the key. */
-static dlm_status get_num(const dlm_json *o, const char *path, const char *key, double lo,
+/* What the parser expected where it stopped, in the words of dlm's own
+ * parser before json-c (tests and users match on them). */
+static const char *parse_error_text(enum json_tokener_error e, const char *text, size_t len,
+                                    size_t off, char *buf, size_t buflen)
+{
+    switch (e) {
+    case json_tokener_error_depth: return "nested too deeply";
+    case json_tokener_continue: /* cannot happen with the final '\0' passed, but says the same */
+    case json_tokener_error_parse_eof: return "unexpected end of input";
+    case json_tokener_error_parse_null:
+    case json_tokener_error_parse_boolean: return "expected a value";
+    case json_tokener_error_parse_number: return "bad number";
+    case json_tokener_error_parse_array: return "expected ',' or ']'";
+    case json_tokener_error_parse_object_key_name: return "expected a quoted key";
+    case json_tokener_error_parse_object_key_sep: return "expected ':' after a key";
+    case json_tokener_error_parse_object_value_sep: return "expected ',' or '}'";
+    case json_tokener_error_parse_string: return "bad escape in string";
+    case json_tokener_error_parse_unexpected: {
+        unsigned char c = off < len ? (unsigned char)text[off] : 0;
+        if (c > 0x20 && c < 0x7f) snprintf(buf, buflen, "unexpected character '%c'", c);
+        else snprintf(buf, buflen, "unexpected byte 0x%02x", c);
+        return buf;
+    }
+    default: return json_tokener_error_desc(e);
+    }
+}
+
+/* Strict JSON (json-c) of text[0..len), text[len] = '\0'; errors name the
+ * file and the byte offset where parsing stopped. */
+static dlm_status parse_json(const char *text, size_t len, const char *path, json_object **out)
+{
+    *out = NULL;
+    DLM_CHECK(len < INT_MAX, DLM_ERR_FORMAT, "%s: %zu bytes is too large for shard metadata",
+              path, len);
+    json_tokener *tok = json_tokener_new_ex(64);
+    DLM_CHECK(tok != NULL, DLM_ERR_NOMEM, "parsing %s", path);
+    /* trailing characters are checked below, to say so in the message */
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_ALLOW_TRAILING_CHARS);
+    json_object *root = json_tokener_parse_ex(tok, text, (int)len + 1); /* + 1: the end is here */
+    enum json_tokener_error e = json_tokener_get_error(tok);
+    size_t off = json_tokener_get_parse_end(tok);
+    json_tokener_free(tok);
+    char what[48];
+    if (e != json_tokener_success) {
+        json_object_put(root);
+        DLM_CHECK(0, DLM_ERR_FORMAT, "%s: byte offset %zu: %s", path, off,
+                  parse_error_text(e, text, len, off, what, sizeof what));
+    }
+    while (off < len && text[off] && strchr(" \t\r\n", text[off])) off++;
+    if (off < len) {
+        json_object_put(root);
+        DLM_CHECK(0, DLM_ERR_FORMAT, "%s: byte offset %zu: trailing characters after the JSON value",
+                  path, off);
+    }
+    *out = root;
+    return DLM_OK;
+}
+
+/* Typed field access with errors naming the file and the key. A JSON null
+ * is present (json-c holds it as a NULL value) and has none of the types. */
+static dlm_status get_num(const json_object *o, const char *path, const char *key, double lo,
                           double hi, double *out)
 {
-    const dlm_json *v = dlm_json_get(o, key);
-    DLM_CHECK(v != NULL, DLM_ERR_FORMAT, "%s: missing field \"%s\"", path, key);
-    DLM_CHECK(v->type == DLM_JSON_NUMBER, DLM_ERR_FORMAT, "%s: field \"%s\" must be a number",
+    json_object *v;
+    DLM_CHECK(json_object_object_get_ex(o, key, &v), DLM_ERR_FORMAT, "%s: missing field \"%s\"",
               path, key);
-    DLM_CHECK(v->number >= lo && v->number <= hi, DLM_ERR_FORMAT,
-              "%s: field \"%s\" is %g, expected %g..%g", path, key, v->number, lo, hi);
-    *out = v->number;
+    DLM_CHECK(json_object_is_type(v, json_type_int) || json_object_is_type(v, json_type_double),
+              DLM_ERR_FORMAT, "%s: field \"%s\" must be a number", path, key);
+    double x = json_object_get_double(v);
+    DLM_CHECK(x >= lo && x <= hi, DLM_ERR_FORMAT, "%s: field \"%s\" is %g, expected %g..%g", path,
+              key, x, lo, hi);
+    *out = x;
     return DLM_OK;
 }
 
-static dlm_status get_str(const dlm_json *o, const char *path, const char *key, char *out,
+static dlm_status get_str(const json_object *o, const char *path, const char *key, char *out,
                           size_t len)
 {
-    const dlm_json *v = dlm_json_get(o, key);
-    DLM_CHECK(v != NULL, DLM_ERR_FORMAT, "%s: missing field \"%s\"", path, key);
-    DLM_CHECK(v->type == DLM_JSON_STRING, DLM_ERR_FORMAT, "%s: field \"%s\" must be a string",
+    json_object *v;
+    DLM_CHECK(json_object_object_get_ex(o, key, &v), DLM_ERR_FORMAT, "%s: missing field \"%s\"",
               path, key);
-    DLM_CHECK(strlen(v->string) < len, DLM_ERR_FORMAT, "%s: field \"%s\" is too long", path, key);
-    snprintf(out, len, "%s", v->string);
+    DLM_CHECK(json_object_is_type(v, json_type_string), DLM_ERR_FORMAT,
+              "%s: field \"%s\" must be a string", path, key);
+    const char *s = json_object_get_string(v);
+    DLM_CHECK(strlen(s) < len, DLM_ERR_FORMAT, "%s: field \"%s\" is too long", path, key);
+    snprintf(out, len, "%s", s);
     return DLM_OK;
 }
 
-static dlm_status read_fields(const dlm_json *o, const char *path, dlm_shard_meta *m)
+static dlm_status read_fields(const json_object *o, const char *path, dlm_shard_meta *m)
 {
     const double big = 9007199254740992.0;
     double x;
@@ -150,14 +217,16 @@ static dlm_status read_fields(const dlm_json *o, const char *path, dlm_shard_met
     DLM_CHECK(sscanf(hash, "fnv1a64:%" SCNx64, &m->content_hash) == 1, DLM_ERR_FORMAT,
               "%s: field \"content_hash\" is \"%s\", expected \"fnv1a64:<16 hex digits>\"", path,
               hash);
-    const dlm_json *src = dlm_json_get(o, "sources");
-    DLM_CHECK(src && src->type == DLM_JSON_ARRAY && src->n <= DLM_META_MAX_SOURCES,
+    json_object *src = NULL;
+    json_object_object_get_ex(o, "sources", &src);
+    DLM_CHECK(json_object_is_type(src, json_type_array) &&
+                  json_object_array_length(src) <= DLM_META_MAX_SOURCES,
               DLM_ERR_FORMAT, "%s: field \"sources\" must be an array of at most %d entries", path,
               DLM_META_MAX_SOURCES);
-    m->n_sources = src->n;
-    for (int i = 0; i < src->n; i++) {
+    m->n_sources = (int)json_object_array_length(src);
+    for (int i = 0; i < m->n_sources; i++) {
         dlm_meta_source *s = &m->sources[i];
-        const dlm_json *e = &src->items[i];
+        const json_object *e = json_object_array_get_idx(src, (size_t)i);
         DLM_CALL(get_str(e, path, "name", s->name, sizeof s->name));
         DLM_CALL(get_str(e, path, "package", s->package, sizeof s->package));
         DLM_CALL(get_str(e, path, "version", s->version, sizeof s->version));
@@ -167,8 +236,8 @@ static dlm_status read_fields(const dlm_json *o, const char *path, dlm_shard_met
         DLM_CALL(get_num(e, path, "bytes", 0, big, &x));
         s->bytes = (int64_t)x;
     }
-    const dlm_json *syn = dlm_json_get(o, "synthetic");
-    if (syn) {
+    json_object *syn;
+    if (json_object_object_get_ex(o, "synthetic", &syn)) {
         m->synthetic = 1;
         DLM_CALL(get_str(syn, path, "kind", m->synth_kind, sizeof m->synth_kind));
         DLM_CALL(get_num(syn, path, "symbols", 1, 1 << 30, &x));
@@ -179,7 +248,7 @@ static dlm_status read_fields(const dlm_json *o, const char *path, dlm_shard_met
         DLM_CALL(get_num(syn, path, "seed", 0, big, &x));
         m->synth_seed = (uint64_t)x;
         m->synth_first_id = -1; /* optional: files from before it was recorded */
-        if (dlm_json_get(syn, "first_id")) {
+        if (json_object_object_get_ex(syn, "first_id", NULL)) {
             DLM_CALL(get_num(syn, path, "first_id", 0, 1 << 30, &x));
             m->synth_first_id = (int32_t)x;
         }
@@ -198,17 +267,17 @@ dlm_status dlm_meta_read(const char *path, dlm_shard_meta *m, int *found)
     char *buf;
     size_t len;
     DLM_CALL(dlm_read_file(path, &buf, &len));
-    dlm_json *root = NULL;
-    dlm_status st = dlm_json_parse(buf, len, path, &root);
+    json_object *root = NULL;
+    dlm_status st = parse_json(buf, len, path, &root);
     free(buf);
     DLM_CALL(st);
     dlm_shard_meta parsed;
     memset(&parsed, 0, sizeof parsed);
-    st = root->type == DLM_JSON_OBJECT
+    st = json_object_is_type(root, json_type_object)
              ? read_fields(root, path, &parsed)
              : dlm_error_push(DLM_ERR_FORMAT, __FILE__, __LINE__, __func__,
                               "%s: expected a JSON object", path);
-    dlm_json_free(&root);
+    json_object_put(root);
     DLM_CALL(st);
     *m = parsed;
     *found = 1;
