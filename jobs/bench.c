@@ -3,7 +3,6 @@
  * own GEMM calls, so the time spent outside matrix products shows as one
  * ratio. Each case runs in its own process so its peak memory is its own. */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "core/args.h"
 #include "core/log.h"
 #include "core/rng.h"
 #include "core/status.h"
@@ -39,56 +39,21 @@ typedef struct {
     int steps, warmup, threads;
 } bench_args;
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: dlm-bench [options]\n"
-            "Times full training steps (forward, backward, AdamW, fp32) on synthetic tokens and\n"
-            "prints, per case, the median step, the time per phase, and a replay of the step's\n"
-            "own GEMM calls. With no options: l6-d384 and gpt2-124m, objectives ar and mdlm.\n\n"
-            "  --shape NAME       l6-d384, gpt2-124m, tiny or all (default: l6-d384 and gpt2-124m)\n"
-            "  --objective NAME   ar, mdlm or both (default both)\n"
-            "  --steps N          measured steps, median reported (default 5)\n"
-            "  --warmup N         steps run first and not timed (default 2)\n"
-            "  --threads N        BLIS and OpenMP threads (default: OMP_NUM_THREADS or cores)\n"
-            "  --help             this text\n"
-            "One line per case for scripts:\n"
-            "  bench shape=<name> objective=<ar|mdlm> tokens_per_s=<x> step_ms=<x> gflops=<x>\n"
-            "        gemm_replay_ms=<x> ratio=<x> peak_rss_mb=<x>\n"
-            "ratio = GEMM replay time / whole step time. GFLOP/s use\n  %s\n",
-            DLM_FLOPS_DEFINITION);
-}
+static const char usage[] =
+    "usage: dlm-bench [options]\n"
+    "Times full training steps (forward, backward, AdamW, fp32) on synthetic tokens and\n"
+    "prints, per case, the median step, the time per phase, and a replay of the step's\n"
+    "own GEMM calls. With no options: l6-d384 and gpt2-124m, objectives ar and mdlm.\n\n";
 
-static dlm_status parse_int(const char *opt, const char *s, int lo, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    DLM_CHECK(errno == 0 && end != s && *end == '\0' && v >= lo && v <= INT_MAX, DLM_ERR_ARG,
-              "%s expects an integer >= %d, got '%s'", opt, lo, s);
-    *out = (int)v;
-    return DLM_OK;
-}
+static const char epilog[] =
+    "One line per case for scripts:\n"
+    "  bench shape=<name> objective=<ar|mdlm> tokens_per_s=<x> step_ms=<x> gflops=<x>\n"
+    "        gemm_replay_ms=<x> ratio=<x> peak_rss_mb=<x>\n"
+    "ratio = GEMM replay time / whole step time. GFLOP/s use\n  " DLM_FLOPS_DEFINITION "\n";
 
-static dlm_status parse_args(int argc, char **argv, bench_args *a, int *help)
+/* The choices the table cannot check: their messages list the shapes. */
+static dlm_status check_args(const bench_args *a)
 {
-    *a = (bench_args){.shape = NULL, .objective = "both", .steps = 5, .warmup = 2, .threads = 0};
-    *help = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *o = argv[i];
-        if (!strcmp(o, "--help") || !strcmp(o, "-h")) {
-            *help = 1;
-            return DLM_OK;
-        }
-        DLM_CHECK(i + 1 < argc, DLM_ERR_ARG, "option %s needs a value (see --help)", o);
-        const char *v = argv[++i];
-        if (!strcmp(o, "--shape")) a->shape = v;
-        else if (!strcmp(o, "--objective")) a->objective = v;
-        else if (!strcmp(o, "--steps")) DLM_CALL(parse_int(o, v, 1, &a->steps));
-        else if (!strcmp(o, "--warmup")) DLM_CALL(parse_int(o, v, 0, &a->warmup));
-        else if (!strcmp(o, "--threads")) DLM_CALL(parse_int(o, v, 1, &a->threads));
-        else DLM_CHECK(0, DLM_ERR_ARG, "unknown option '%s' (see --help)", o);
-    }
     if (a->shape && strcmp(a->shape, "all") != 0) {
         int found = 0;
         for (int s = 0; s < N_SHAPES; s++) found |= !strcmp(a->shape, shapes[s].name);
@@ -256,15 +221,26 @@ done:
 
 int main(int argc, char **argv)
 {
-    bench_args a;
+    bench_args a = {.shape = NULL, .objective = "both", .steps = 5, .warmup = 2, .threads = 0};
+    const dlm_arg_opt opts[] = {
+        DLM_OPT_STRING("shape", &a.shape, "NAME",
+                       "l6-d384, gpt2-124m, tiny or all (default: l6-d384 and gpt2-124m)"),
+        DLM_OPT_STRING("objective", &a.objective, "NAME", "ar, mdlm or both (default both)"),
+        DLM_OPT_INT("steps", &a.steps, 1, INT_MAX, "N", "measured steps, median reported (default 5)"),
+        DLM_OPT_INT("warmup", &a.warmup, 0, INT_MAX, "N", "steps run first and not timed (default 2)"),
+        DLM_OPT_INT("threads", &a.threads, 1, INT_MAX, "N",
+                    "BLIS and OpenMP threads (default: OMP_NUM_THREADS or cores)"),
+        DLM_OPT_END};
+    const dlm_args_spec spec = {.opts = opts, .usage = usage, .epilog = epilog};
     int help;
-    dlm_status st = parse_args(argc, argv, &a, &help);
+    dlm_status st = dlm_args_parse(&spec, argc, argv, &help);
+    if (st == DLM_OK && !help) st = check_args(&a);
     if (st != DLM_OK) {
         fprintf(stderr, "dlm-bench: %s", dlm_error_text());
         return 1;
     }
     if (help) {
-        usage(stdout);
+        dlm_args_help(&spec, stdout);
         return 0;
     }
     const char *source = "--threads";

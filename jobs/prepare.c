@@ -2,7 +2,6 @@
  * with JSON metadata: the default corpus from Debian packages, user text,
  * or synthetic sources of known entropy; and checks existing shards. */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/args.h"
 #include "core/log.h"
 #include "core/status.h"
 #include "io/corpus_writer.h"
@@ -20,93 +20,38 @@
 #include "io/synthetic.h"
 #include "io/synthetic_shards.h"
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "usage: dlm-prepare <command> [options]\n\n"
-            "  corpus [--out DIR] [--name NAME] [--cache DIR] [--sources a,b,...]\n"
-            "      the default corpus from Debian packages (apt-get download + dpkg-deb -x\n"
-            "      into the cache; nothing is installed): gcide, fortunes, jargon, devil,\n"
-            "      linux-doc, python-doc, perl-doc. Default out: data/corpus, name: debian.\n"
-            "      Cache: $DLM_CACHE, else $XDG_CACHE_HOME/dlm, else ~/.cache/dlm.\n"
-            "  text --out DIR --name NAME PATH...\n"
-            "      files and folders (walked in name order) of user text; files over 1 MB\n"
-            "      are cut at blank lines into documents of about 64 KB.\n"
-            "  synthetic --out DIR --name NAME [--kind iid|markov] [--symbols N] [--order K]\n"
-            "            [--alpha A] [--seed S] [--tokens N] [--seq-len T]\n"
-            "      a source of known entropy (default: markov, 16 symbols, order 2, alpha 0.2,\n"
-            "      seed 1, 10M train tokens, T = 256); val and test get N/18 tokens each.\n"
-            "      The metadata holds the entropy rate and H(x_1..x_T)/T.\n"
-            "  check [--format llmc|raw-u16] SHARD...\n"
-            "      validates shards against their metadata and prints what they hold.\n\n"
-            "Output: DIR/NAME_{train,val,test}.bin (llm.c format, uint16) and .json beside\n"
-            "each. Documents go to train/val/test 90/5/5 by a hash of (source, key).\n"
-            "Exit status: 0 done, 1 failure (the message names the file and what was wrong).\n");
-}
+static const char usage[] =
+    "usage: dlm-prepare <command> [options]\n\n"
+    "  corpus [--out DIR] [--name NAME] [--cache DIR] [--sources a,b,...]\n"
+    "      the default corpus from Debian packages (apt-get download + dpkg-deb -x\n"
+    "      into the cache; nothing is installed): gcide, fortunes, jargon, devil,\n"
+    "      linux-doc, python-doc, perl-doc. Default out: data/corpus, name: debian.\n"
+    "      Cache: $DLM_CACHE, else $XDG_CACHE_HOME/dlm, else ~/.cache/dlm.\n"
+    "  text --out DIR --name NAME PATH...\n"
+    "      files and folders (walked in name order) of user text; files over 1 MB\n"
+    "      are cut at blank lines into documents of about 64 KB.\n"
+    "  synthetic --out DIR --name NAME [--kind iid|markov] [--symbols N] [--order K]\n"
+    "            [--alpha A] [--seed S] [--tokens N] [--seq-len T]\n"
+    "      a source of known entropy (default: markov, 16 symbols, order 2, alpha 0.2,\n"
+    "      seed 1, 10M train tokens, T = 256); val and test get N/18 tokens each.\n"
+    "      The metadata holds the entropy rate and H(x_1..x_T)/T.\n"
+    "  check [--format llmc|raw-u16] SHARD...\n"
+    "      validates shards against their metadata and prints what they hold.\n\n"
+    "Options (each command reads the ones on its line above):\n";
+
+static const char epilog[] =
+    "\nOutput: DIR/NAME_{train,val,test}.bin (llm.c format, uint16) and .json beside\n"
+    "each. Documents go to train/val/test 90/5/5 by a hash of (source, key).\n"
+    "Exit status: 0 done, 1 failure (the message names the file and what was wrong).\n";
 
 typedef struct {
     const char *out, *name, *cache, *sources, *kind, *format;
     int symbols, order, seq_len;
     double alpha;
-    long long seed, tokens;
+    int64_t seed, tokens;
     const char **paths;
     int n_paths;
 } prep_args;
-
-static dlm_status parse_ll(const char *opt, const char *s, long long lo, long long *out)
-{
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    DLM_CHECK(errno == 0 && end != s && *end == '\0' && v >= lo, DLM_ERR_ARG,
-              "%s expects an integer >= %lld, got '%s'", opt, lo, s);
-    *out = v;
-    return DLM_OK;
-}
-
-static dlm_status parse_int(const char *opt, const char *s, int lo, int *out)
-{
-    long long v = 0;
-    DLM_CALL(parse_ll(opt, s, lo, &v));
-    DLM_CHECK(v <= INT_MAX, DLM_ERR_ARG, "%s: %s is too large", opt, s);
-    *out = (int)v;
-    return DLM_OK;
-}
-
-static dlm_status parse_args(int argc, char **argv, prep_args *a)
-{
-    *a = (prep_args){.kind = "markov", .format = "llmc", .symbols = 16, .order = 2,
-                     .seq_len = 256, .alpha = 0.2, .seed = 1, .tokens = 10000000};
-    a->paths = calloc((size_t)argc, sizeof *a->paths);
-    DLM_CHECK(a->paths != NULL, DLM_ERR_NOMEM, "parsing arguments");
-    for (int i = 2; i < argc; i++) {
-        const char *o = argv[i];
-        if (o[0] != '-' || !strcmp(o, "-")) {
-            a->paths[a->n_paths++] = o;
-            continue;
-        }
-        DLM_CHECK(i + 1 < argc, DLM_ERR_ARG, "option %s needs a value (see --help)", o);
-        const char *v = argv[++i];
-        if (!strcmp(o, "--out")) a->out = v;
-        else if (!strcmp(o, "--name")) a->name = v;
-        else if (!strcmp(o, "--cache")) a->cache = v;
-        else if (!strcmp(o, "--sources")) a->sources = v;
-        else if (!strcmp(o, "--kind")) a->kind = v;
-        else if (!strcmp(o, "--format")) a->format = v;
-        else if (!strcmp(o, "--symbols")) DLM_CALL(parse_int(o, v, 1, &a->symbols));
-        else if (!strcmp(o, "--order")) DLM_CALL(parse_int(o, v, 0, &a->order));
-        else if (!strcmp(o, "--seq-len")) DLM_CALL(parse_int(o, v, 1, &a->seq_len));
-        else if (!strcmp(o, "--seed")) DLM_CALL(parse_ll(o, v, 0, &a->seed));
-        else if (!strcmp(o, "--tokens")) DLM_CALL(parse_ll(o, v, 1, &a->tokens));
-        else if (!strcmp(o, "--alpha")) {
-            char *end;
-            a->alpha = strtod(v, &end);
-            DLM_CHECK(end != v && *end == '\0' && a->alpha > 0, DLM_ERR_ARG,
-                      "--alpha expects a number > 0, got '%s'", v);
-        } else DLM_CHECK(0, DLM_ERR_ARG, "unknown option '%s' (see --help)", o);
-    }
-    return DLM_OK;
-}
 
 static void default_cache(char *out, size_t len)
 {
@@ -232,19 +177,41 @@ static dlm_status cmd_check(const prep_args *a)
 
 int main(int argc, char **argv)
 {
+    prep_args a = {.kind = "markov", .format = "llmc", .symbols = 16, .order = 2, .seq_len = 256,
+                   .alpha = 0.2, .seed = 1, .tokens = 10000000,
+                   .paths = calloc((size_t)argc, sizeof *a.paths)};
+    const dlm_arg_opt opts[] = {
+        DLM_OPT_STRING("out", &a.out, "DIR", "the folder the shards go to"),
+        DLM_OPT_STRING("name", &a.name, "NAME", "the shards' name: NAME_{train,val,test}.bin"),
+        DLM_OPT_STRING("cache", &a.cache, "DIR", "corpus: where the packages are kept"),
+        DLM_OPT_STRING("sources", &a.sources, "a,b,...", "corpus: the sources to take (default all)"),
+        DLM_OPT_STRING("kind", &a.kind, "iid|markov", "synthetic: the source (default markov)"),
+        DLM_OPT_INT("symbols", &a.symbols, 1, INT_MAX, "N", "synthetic: alphabet size (default 16)"),
+        DLM_OPT_INT("order", &a.order, 0, INT_MAX, "K", "synthetic: Markov order (default 2)"),
+        DLM_OPT_DOUBLE("alpha", &a.alpha, 0, INFINITY, 1, "A",
+                       "synthetic: Dirichlet concentration (default 0.2)"),
+        DLM_OPT_INT64("seed", &a.seed, 0, INT64_MAX, "S", "synthetic: the source's seed (default 1)"),
+        DLM_OPT_INT64("tokens", &a.tokens, 1, INT64_MAX, "N",
+                      "synthetic: training tokens (default 10000000)"),
+        DLM_OPT_INT("seq-len", &a.seq_len, 1, INT_MAX, "T",
+                    "synthetic: the T of H(x_1..x_T)/T (default 256)"),
+        DLM_OPT_STRING("format", &a.format, "F", "check: llmc (default) or raw-u16"),
+        DLM_OPT_END};
+    const dlm_args_spec spec = {.opts = opts, .usage = usage, .epilog = epilog,
+                                .positional = a.paths, .max_positional = argc,
+                                .n_positional = &a.n_paths};
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
-        usage(argc < 2 ? stderr : stdout);
+        dlm_args_help(&spec, argc < 2 ? stderr : stdout);
+        free(a.paths);
         return argc < 2 ? 1 : 0;
     }
-    for (int i = 2; i < argc; i++)
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            usage(stdout);
-            return 0;
-        }
-    prep_args a;
-    dlm_status st = parse_args(argc, argv, &a);
     const char *cmd = argv[1];
-    if (st == DLM_OK) {
+    int help = 0;
+    dlm_status st = a.paths ? dlm_args_parse(&spec, argc - 1, argv + 1, &help)
+                            : dlm_error_push(DLM_ERR_NOMEM, __FILE__, __LINE__, __func__,
+                                             "parsing arguments");
+    if (st == DLM_OK && help) dlm_args_help(&spec, stdout);
+    else if (st == DLM_OK) {
         if (!strcmp(cmd, "corpus")) st = cmd_corpus(&a);
         else if (!strcmp(cmd, "text")) st = cmd_text(&a);
         else if (!strcmp(cmd, "synthetic")) st = cmd_synthetic(&a);
