@@ -28,7 +28,8 @@ static dlm_status parse_ll(const char *what, const char *s, long long min, long 
     int natural = max == LLONG_MAX || max == INT_MAX;
     if (natural && !above)
         DLM_CHECK(0, DLM_ERR_ARG, "%s expects an integer >= %lld, got '%s'", what, min, s);
-    DLM_CHECK(0, DLM_ERR_ARG, "%s expects an integer in %lld..%lld, got '%s'", what, min, max, s);
+    return dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
+                          "%s expects an integer in %lld..%lld, got '%s'", what, min, max, s);
 }
 
 dlm_status dlm_args_int64(const char *what, const char *s, long long min, long long max,
@@ -52,8 +53,9 @@ dlm_status dlm_args_double(const char *what, const char *s, double lo, double hi
     if (isinf(hi))
         DLM_CHECK(0, DLM_ERR_ARG, "%s expects a number %s %g, got '%s'", what,
                   open_lo ? ">" : ">=", lo, s);
-    DLM_CHECK(0, DLM_ERR_ARG, "%s expects a number in %s%g, %g], got '%s'", what,
-              open_lo ? "(" : "[", lo, hi, s);
+    return dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
+                          "%s expects a number in %s%g, %g], got '%s'", what, open_lo ? "(" : "[",
+                          lo, hi, s);
 }
 
 /* "ema or raw", "a, b or c" from "a|b|c" */
