@@ -10,9 +10,11 @@
 
 #include "core/args.h"
 #include "core/log.h"
+#include "core/mpicall.h"
 #include "core/program.h"
 #include "core/status.h"
 #include "kernels/blis_info.h"
+#include "parallel/placement.h"
 #include "train/trainer.h"
 
 static volatile sig_atomic_t stop_requested;
@@ -31,7 +33,12 @@ static const char usage[] =
     "overridden: --set train.lr=3e-4 --set data.train=[\"a.bin\",\"b.bin\"].\n\n"
     "The run folder (run.dir) gets run.h5 (metrics, readable while the run goes)\n"
     "and checkpoints/step-NNNNNNNN.h5. If it already holds checkpoints, training\n"
-    "resumes from the newest that verifies, exactly where it stopped.\n\n";
+    "resumes from the newest that verifies, exactly where it stopped.\n\n"
+    "Under MPI (mpiexec -n 4 dlm-train run.cfg --set parallel.dp=4) every rank\n"
+    "trains its share of each global batch; rank 0 logs and writes the files.\n"
+    "Each rank runs --threads BLIS threads (default: its share of the cores it is\n"
+    "bound to); bind ranks to as many cores as threads (Open MPI: --map-by\n"
+    "slot:PE=N, or --bind-to none).\n\n";
 
 #define STR_(x) #x
 #define STR(x) STR_(x)
@@ -47,26 +54,40 @@ typedef struct {
     dlm_trainer_options opt;
 } train_args;
 
-static dlm_status run(train_args *a, int n_ranks, int *stopped)
+/* Collective over the world from the start: a bad config or layout fails
+ * every rank together, with one message. */
+static dlm_status run(train_args *a, int *stopped)
 {
     if (!a->cfg_path) /* no run file: the defaults on the built-in synthetic source */
         memmove(a->sets + 1, a->sets, (size_t)a->n_sets++ * sizeof *a->sets),
             a->sets[0] = "data.source=synthetic";
     dlm_run_config cfg;
-    DLM_CALL(dlm_run_config_load(a->cfg_path, a->sets, a->n_sets, &cfg));
-    DLM_CALL(dlm_run_config_check_layout(&cfg, n_ranks));
+    int n_ranks;
+    DLM_MPI(MPI_Comm_size(MPI_COMM_WORLD, &n_ranks));
+    dlm_status st = dlm_run_config_load(a->cfg_path, a->sets, a->n_sets, &cfg);
+    if (st == DLM_OK) st = dlm_run_config_check_layout(&cfg, n_ranks);
+    DLM_CALL(dlm_grid_agree(MPI_COMM_WORLD, st));
+    dlm_grid *grid;
+    DLM_CALL(dlm_grid_create(MPI_COMM_WORLD, cfg.parallel.dp, cfg.parallel.tp, cfg.parallel.pp,
+                             &grid));
     const char *source = "--threads";
     int threads = a->threads;
     if (!threads && cfg.train.threads > 0) threads = cfg.train.threads, source = "train.threads";
-    if (!threads) threads = dlm_threads_default(&source);
-    DLM_CALL(dlm_blis_init(threads, source));
-    char blis[512];
-    DLM_CALL(dlm_blis_describe(blis, sizeof blis));
-    DLM_INFO("%s", blis);
-    dlm_trainer *t;
-    DLM_CALL(dlm_trainer_create(&cfg, &a->opt, &t));
-    dlm_status st = dlm_trainer_run(t, stopped);
+    st = dlm_placement_threads(grid, threads, source, &threads, &source);
+    if (st == DLM_OK) st = dlm_blis_init(threads, source);
+    char blis[512], hosts[4096];
+    if (st == DLM_OK) st = dlm_blis_describe(blis, sizeof blis);
+    st = dlm_grid_agree(grid->world, st);
+    if (st == DLM_OK) {
+        DLM_INFO("%s", blis);
+        st = dlm_placement_report(grid, threads, hosts, sizeof hosts);
+    }
+    dlm_trainer *t = NULL;
+    a->opt.hosts = hosts;
+    if (st == DLM_OK) st = dlm_trainer_create(grid, &cfg, &a->opt, &t);
+    if (st == DLM_OK) st = dlm_trainer_run(t, stopped);
     dlm_trainer_destroy(&t);
+    dlm_grid_destroy(&grid);
     DLM_CALL(st);
     return DLM_OK;
 }
@@ -88,8 +109,8 @@ int main(int argc, char **argv)
     const dlm_args_spec spec = {.opts = opts, .usage = usage, .epilog = epilog,
                                 .positional = &a.cfg_path, .max_positional = 1,
                                 .positional_name = "run file"};
-    int rank = 0, size = 1;
-    dlm_status st = dlm_program_start(&argc, &argv, &rank, &size);
+    int rank = 0;
+    dlm_status st = dlm_program_start(&argc, &argv, &rank, NULL);
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
@@ -100,7 +121,7 @@ int main(int argc, char **argv)
         st = dlm_error_push(DLM_ERR_NOMEM, __FILE__, __LINE__, __func__, "parsing arguments");
     if (st == DLM_OK) st = dlm_args_parse(&spec, argc, argv, &help);
     if (st == DLM_OK && help && rank == 0) dlm_args_help(&spec, stdout);
-    else if (st == DLM_OK && !help) st = run(&a, size, &stopped);
+    else if (st == DLM_OK && !help) st = run(&a, &stopped);
     free(a.sets);
     return dlm_program_finish("dlm-train", st, stopped ? DLM_EXIT_STOPPED : 0);
 }

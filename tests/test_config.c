@@ -527,8 +527,20 @@ static void test_layout(void)
     DLM_TEST_OK(dlm_run_config_check_layout(&c, 1));
     EXPECT_ERROR(dlm_run_config_check_layout(&c, 2), "1 x 1 x 1 = 1, but the job has 2 MPI ranks");
     c.parallel.dp = 2;
-    EXPECT_ERROR(dlm_run_config_check_layout(&c, 2), "2 x 1 x 1 = 2 matches the 2 MPI ranks",
-                 "only 1 x 1 x 1 (one rank) is supported until the parallelism work lands");
+    c.train.micro_batch = 8;
+    DLM_TEST_OK(dlm_run_config_check_layout(&c, 2));
+    c.train.micro_batch = 16; /* 16 sequences do not make two micro-batches of 16 */
+    EXPECT_ERROR(dlm_run_config_check_layout(&c, 2), "train.batch = 16 does not split over "
+                 "parallel.dp = 2 ranks in micro-batches of train.micro_batch = 16");
+    c.parallel.dp = 1;
+    c.parallel.tp = 2;
+    EXPECT_ERROR(dlm_run_config_check_layout(&c, 2), "parallel.tp = 2 and parallel.pp = 1",
+                 "tensor and pipeline parallelism are not built yet");
+    /* micro_batch follows batch / dp unless set */
+    dlm_run_config d;
+    const char *sets[] = {"parallel.dp=4", "train.batch=32"};
+    DLM_TEST_OK(dlm_run_config_load_text("data = { source = \"synthetic\"; };\n", "test", sets, 2, &d));
+    CU_ASSERT_EQUAL(d.train.micro_batch, 8);
     c.parallel.dp = 1;
     c.parallel.tp = 2;
     c.parallel.pp = 2;

@@ -316,7 +316,7 @@ static void test_bad_token(void)
     fixture_make(&f, DLM_OBJECTIVE_AR, 1, 1, 1, 16, 2, 8, 0);
     f.x0[3] = 300;
     double s;
-    CU_ASSERT(dlm_step_micro(f.m, &f.buf, &f.obj, f.x0, 1, 0, 0, 1, 0, &s) == DLM_ERR_ARG);
+    CU_ASSERT(dlm_step_micro(f.m, &f.buf, &f.obj, f.x0, 1, 0, 0, 1, 0, NULL, &s) == DLM_ERR_ARG);
     CU_ASSERT(strstr(dlm_error_text(), "position 3") != NULL);
     dlm_error_clear();
     fixture_free(&f);

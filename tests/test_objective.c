@@ -209,7 +209,7 @@ static void test_unmasked_loss_is_zero(void)
     int32_t x[B * T];
     for (int i = 0; i < B * T; i++) x[i] = 'a' + i % 26;
     double s;
-    DLM_TEST_OK(dlm_step_micro(m, &buf, &o, x, B, 0, 0, B, 1, &s));
+    DLM_TEST_OK(dlm_step_micro(m, &buf, &o, x, B, 0, 0, B, 1, NULL, &s));
     int n_masked = 0;
     double recomputed = 0.0;
     for (int i = 0; i < B * T; i++) {

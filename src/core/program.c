@@ -19,6 +19,7 @@ dlm_status dlm_program_start(int *argc, char ***argv, int *rank, int *size)
     DLM_MPI(MPI_Comm_rank(MPI_COMM_WORLD, &r));
     DLM_MPI(MPI_Comm_size(MPI_COMM_WORLD, &s));
     dlm_log_set_rank(r);
+    if (r != 0) dlm_log_set_level(DLM_LOG_WARN); /* rank 0 speaks for the job */
     if (rank) *rank = r;
     if (size) *size = s;
     /* MPI's thread levels are ordered: SINGLE < FUNNELED < SERIALIZED < MULTIPLE */
@@ -38,8 +39,12 @@ int dlm_program_finish(const char *name, dlm_status st, int ok_status)
         MPI_Comm_size(MPI_COMM_WORLD, &size);
     }
     if (st != DLM_OK) {
-        fprintf(stderr, "[%d] %s failed: %s", rank, name, dlm_error_text());
-        if (size > 1) MPI_Abort(MPI_COMM_WORLD, 1); /* the other ranks may be waiting */
+        /* an agreed error: every rank is on its way out, the lowest failing
+         * one speaks and the others (DLM_ERR_PEER) stay quiet */
+        int agreed = dlm_error_agreed();
+        if (st != DLM_ERR_PEER || !agreed)
+            fprintf(stderr, "[%d] %s failed: %s", rank, name, dlm_error_text());
+        if (size > 1 && !agreed) MPI_Abort(MPI_COMM_WORLD, 1); /* the other ranks may be waiting */
         if (up) MPI_Finalize();
         return 1;
     }

@@ -9,6 +9,7 @@
 
 static _Thread_local char error_text[DLM_ERROR_TEXT_MAX];
 static _Thread_local size_t error_len;
+static _Thread_local int error_agreed;
 
 const char *dlm_status_name(dlm_status s)
 {
@@ -22,6 +23,7 @@ const char *dlm_status_name(dlm_status s)
     case DLM_ERR_HDF5: return "HDF5 error";
     case DLM_ERR_NUMERIC: return "non-finite number";
     case DLM_ERR_STATE: return "invalid state";
+    case DLM_ERR_PEER: return "failed on another rank";
     }
     return "unknown status";
 }
@@ -54,4 +56,8 @@ void dlm_error_clear(void)
 {
     error_len = 0;
     error_text[0] = '\0';
+    error_agreed = 0;
 }
+
+void dlm_error_mark_agreed(void) { error_agreed = 1; }
+int dlm_error_agreed(void) { return error_agreed; }

@@ -13,7 +13,8 @@ typedef enum {
     DLM_ERR_MPI,      /* an MPI call failed */
     DLM_ERR_HDF5,     /* an HDF5 call failed */
     DLM_ERR_NUMERIC,  /* a non-finite loss or gradient */
-    DLM_ERR_STATE     /* an object was used in the wrong state */
+    DLM_ERR_STATE,    /* an object was used in the wrong state */
+    DLM_ERR_PEER      /* another MPI rank failed; its own message says why */
 } dlm_status;
 
 const char *dlm_status_name(dlm_status s);
@@ -25,6 +26,11 @@ dlm_status dlm_error_push(dlm_status code, const char *file, int line, const cha
 /* The recorded frames, newest message first, one per line. */
 const char *dlm_error_text(void);
 void dlm_error_clear(void);
+/* Set when every rank of the job has learned of the error through a
+ * collective agreement (dlm_grid_agree): main may then end all ranks
+ * together instead of aborting the job. Cleared by dlm_error_clear. */
+void dlm_error_mark_agreed(void);
+int dlm_error_agreed(void);
 
 #define DLM_CHECK(cond, code, ...)                                                   \
     do {                                                                             \

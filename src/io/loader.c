@@ -9,12 +9,18 @@
 dlm_status dlm_dataset_open(const char *path, dlm_shard_format fmt, dlm_shard *shard,
                             dlm_shard_meta *meta)
 {
+    return dlm_dataset_open_scan(path, fmt, DLM_SCAN_ALL, shard, meta);
+}
+
+dlm_status dlm_dataset_open_scan(const char *path, dlm_shard_format fmt, dlm_scan scan,
+                                 dlm_shard *shard, dlm_shard_meta *meta)
+{
     char meta_path[4200];
     dlm_meta_path(path, meta_path, sizeof meta_path);
     int found;
     dlm_meta_defaults_gpt2(meta);
     DLM_CALL(dlm_meta_read(meta_path, meta, &found));
-    DLM_CALL(dlm_shard_open(path, fmt, meta->vocab_size, shard));
+    DLM_CALL(dlm_shard_open_scan(path, fmt, meta->vocab_size, scan, shard));
     if (found) {
         dlm_status st = dlm_meta_check(meta, meta_path, shard);
         if (st != DLM_OK) {
@@ -32,6 +38,12 @@ dlm_status dlm_dataset_open(const char *path, dlm_shard_format fmt, dlm_shard *s
 dlm_status dlm_loader_open(const char *const *paths, int n_paths, dlm_shard_format fmt, int T,
                            uint64_t seed, dlm_loader *out)
 {
+    return dlm_loader_open_scan(paths, n_paths, fmt, T, seed, DLM_SCAN_ALL, out);
+}
+
+dlm_status dlm_loader_open_scan(const char *const *paths, int n_paths, dlm_shard_format fmt,
+                                int T, uint64_t seed, dlm_scan scan, dlm_loader *out)
+{
     memset(out, 0, sizeof *out);
     DLM_CHECK(n_paths >= 1, DLM_ERR_ARG, "no shards given");
     DLM_CHECK(T >= 1, DLM_ERR_ARG, "sequence length must be >= 1, got %d", T);
@@ -46,7 +58,7 @@ dlm_status dlm_loader_open(const char *const *paths, int n_paths, dlm_shard_form
     }
     for (int i = 0; i < n_paths; i++) {
         dlm_shard_meta meta;
-        DLM_CALL_GOTO(st, dlm_dataset_open(paths[i], fmt, &out->shards[i], &meta), fail);
+        DLM_CALL_GOTO(st, dlm_dataset_open_scan(paths[i], fmt, scan, &out->shards[i], &meta), fail);
         out->n_shards = i + 1;
         if (i == 0) out->meta = meta;
         if (meta.vocab_size != out->meta.vocab_size ||

@@ -20,6 +20,10 @@
  * vocabulary. */
 dlm_status dlm_dataset_open(const char *path, dlm_shard_format fmt, dlm_shard *shard,
                             dlm_shard_meta *meta);
+/* As above, reading only what scan says (see dlm_shard_open_scan); without
+ * a full scan the metadata's hash is taken on trust (another rank checked). */
+dlm_status dlm_dataset_open_scan(const char *path, dlm_shard_format fmt, dlm_scan scan,
+                                 dlm_shard *shard, dlm_shard_meta *meta);
 
 typedef struct {
     int n_shards;
@@ -32,6 +36,8 @@ typedef struct {
 
 dlm_status dlm_loader_open(const char *const *paths, int n_paths, dlm_shard_format fmt, int T,
                            uint64_t seed, dlm_loader *out);
+dlm_status dlm_loader_open_scan(const char *const *paths, int n_paths, dlm_shard_format fmt,
+                                int T, uint64_t seed, dlm_scan scan, dlm_loader *out);
 void dlm_loader_close(dlm_loader *L);
 
 /* Sequences g0 .. g0+B-1 of the global batch at step: out (B,T). */

@@ -292,7 +292,7 @@ dlm_status dlm_meta_check(const dlm_shard_meta *m, const char *meta_path, const 
     DLM_CHECK(m->token_bytes == s->token_bytes, DLM_ERR_FORMAT,
               "%s: field \"token_bytes\" is %d but shard %s stores %d-byte tokens", meta_path,
               m->token_bytes, s->path, s->token_bytes);
-    DLM_CHECK(m->content_hash == s->content_hash, DLM_ERR_FORMAT,
+    DLM_CHECK(!s->scanned || m->content_hash == s->content_hash, DLM_ERR_FORMAT,
               "%s: field \"content_hash\" is fnv1a64:%016" PRIx64
               " but shard %s hashes to fnv1a64:%016" PRIx64 " (the shard changed after its "
               "metadata was written)",

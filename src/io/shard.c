@@ -58,6 +58,12 @@ static dlm_status check_header(const char *path, const int32_t *h, size_t data_b
 
 dlm_status dlm_shard_open(const char *path, dlm_shard_format fmt, int vocab_size, dlm_shard *out)
 {
+    return dlm_shard_open_scan(path, fmt, vocab_size, DLM_SCAN_ALL, out);
+}
+
+dlm_status dlm_shard_open_scan(const char *path, dlm_shard_format fmt, int vocab_size,
+                               dlm_scan scan, dlm_shard *out)
+{
     memset(out, 0, sizeof *out);
     DLM_CHECK(strlen(path) < sizeof out->path, DLM_ERR_ARG, "shard path too long: %s", path);
     snprintf(out->path, sizeof out->path, "%s", path);
@@ -105,6 +111,7 @@ dlm_status dlm_shard_open(const char *path, dlm_shard_format fmt, int vocab_size
                                       &out->n_tokens), fail);
         out->tokens = (const uint8_t *)map + DLM_SHARD_HEADER_BYTES;
     }
+    if (scan == DLM_SCAN_HEADER) return DLM_OK;
     for (int64_t i = 0; i < out->n_tokens; i++) {
         int32_t t = dlm_shard_token(out, i);
         if (t < 0 || t >= vocab_size) {
@@ -117,6 +124,7 @@ dlm_status dlm_shard_open(const char *path, dlm_shard_format fmt, int vocab_size
         }
     }
     out->content_hash = dlm_fnv1a(DLM_FNV_OFFSET, out->tokens, (size_t)out->n_tokens * out->token_bytes);
+    out->scanned = 1;
     return DLM_OK;
 fail:
     dlm_shard_close(out);

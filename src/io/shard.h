@@ -39,11 +39,19 @@ typedef struct {
     int token_bytes;       /* 2 or 4 */
     int64_t n_tokens;
     const uint8_t *tokens; /* start of the token data inside the map */
-    uint64_t content_hash; /* FNV-1a 64 of the token bytes */
+    uint64_t content_hash; /* FNV-1a 64 of the token bytes (when scanned) */
+    int scanned;           /* 1: every token was checked and hashed */
 } dlm_shard;
+
+/* How much of a shard opening reads: everything (the token ids against
+ * the vocabulary and the content hash), or the header and size only, for
+ * ranks whose node has one reader that scanned the same file. */
+typedef enum { DLM_SCAN_ALL = 0, DLM_SCAN_HEADER } dlm_scan;
 
 /* Maps and validates path; every token must be < vocab_size. */
 dlm_status dlm_shard_open(const char *path, dlm_shard_format fmt, int vocab_size, dlm_shard *out);
+dlm_status dlm_shard_open_scan(const char *path, dlm_shard_format fmt, int vocab_size,
+                               dlm_scan scan, dlm_shard *out);
 void dlm_shard_close(dlm_shard *s);
 
 static inline int32_t dlm_shard_token(const dlm_shard *s, int64_t i)

@@ -58,6 +58,7 @@ static const dlm_config_key keys[] = {
     NUM("parallel", "dp", INT, parallel.dp, DLM_GE(1)),
     NUM("parallel", "tp", INT, parallel.tp, DLM_GE(1)),
     NUM("parallel", "pp", INT, parallel.pp, DLM_GE(1)),
+    NUM("parallel", "bucket_mb", DOUBLE, parallel.bucket_mb, DLM_GT(0)),
     NUM("run", "dir", STRING, run.dir, DLM_ANY),
 };
 
@@ -100,6 +101,7 @@ void dlm_run_config_defaults(dlm_run_config *c)
     c->data.format = DLM_SHARD_LLMC;
     c->data.source = DLM_DATA_SHARDS;
     c->parallel.dp = c->parallel.tp = c->parallel.pp = 1;
+    c->parallel.bucket_mb = 25.0;
     snprintf(c->run.dir, sizeof c->run.dir, "%s", "runs/default");
 }
 
@@ -111,7 +113,10 @@ static void defaults(void *c) { dlm_run_config_defaults(c); }
 static void derive(const dlm_config_load_ctx *x, void *cv)
 {
     dlm_run_config *c = cv;
-    if (!dlm_config_is_set(x, "train.micro_batch")) c->train.micro_batch = c->train.batch;
+    if (!dlm_config_is_set(x, "train.micro_batch")) /* one micro-batch per data-parallel rank */
+        c->train.micro_batch = c->parallel.dp < 1 || c->train.batch % c->parallel.dp
+                                   ? c->train.batch /* a bad dp is reported by the checks */
+                                   : c->train.batch / c->parallel.dp;
     if (!dlm_config_is_set(x, "train.min_lr")) c->train.min_lr = c->train.lr / 10;
     if (!dlm_config_is_set(x, "train.val_every")) c->train.val_every = c->train.log_every;
 }
@@ -219,10 +224,14 @@ dlm_status dlm_run_config_check_layout(const dlm_run_config *c, int n_ranks)
               "parallel.dp x parallel.tp x parallel.pp = %d x %d x %d = %lld, but the job has %d "
               "MPI rank%s: the product must equal the number of ranks",
               dp, tp, pp, product, n_ranks, n_ranks == 1 ? "" : "s");
-    DLM_CHECK(dp == 1 && tp == 1 && pp == 1, DLM_ERR_ARG,
-              "parallel.dp x parallel.tp x parallel.pp = %d x %d x %d = %lld matches the %d MPI "
-              "ranks, but only 1 x 1 x 1 (one rank) is supported until the parallelism work "
-              "lands; run on 1 rank with parallel.dp = parallel.tp = parallel.pp = 1",
-              dp, tp, pp, product, n_ranks);
+    DLM_CHECK(tp == 1 && pp == 1, DLM_ERR_ARG,
+              "parallel.tp = %d and parallel.pp = %d: tensor and pipeline parallelism are not "
+              "built yet (data parallelism is); set parallel.tp = parallel.pp = 1 and "
+              "parallel.dp = %d", tp, pp, n_ranks);
+    const int G = c->train.batch, b = c->train.micro_batch;
+    DLM_CHECK(G % ((long long)dp * b) == 0, DLM_ERR_ARG,
+              "train.batch = %d does not split over parallel.dp = %d ranks in micro-batches of "
+              "train.micro_batch = %d: the batch must be a multiple of dp x micro_batch = %lld",
+              G, dp, b, (long long)dp * b);
     return DLM_OK;
 }

@@ -21,7 +21,7 @@
  *   model     { layers [2]; width [64]; heads [4]; seq_len [64]; tied_head [false];
  *               rope_theta [10000.0]; }
  *   objective { kind ["mdlm"]; schedule ["loglinear"]; eps [1e-3]; }
- *   train     { steps [300]; batch [16]; micro_batch [= batch]; lr [3e-3];
+ *   train     { steps [300]; batch [16]; micro_batch [= batch / parallel.dp]; lr [3e-3];
  *               min_lr [= lr / 10]; warmup [20]; lr_schedule ["cosine"];
  *               decay_fraction [0.2]; weight_decay [0.1]; beta1 [0.9]; beta2 [0.95];
  *               adam_eps [1e-8]; grad_clip [1.0]; ema_decay [0.9999]; seed [1];
@@ -29,7 +29,7 @@
  *               checkpoint_every [100]; keep_checkpoints [3]; threads [0 = auto]; }
  *   data      { train [required unless source = "synthetic"]: "path" or ["a", "b"];
  *               val [none]: the same; format ["llmc"]; source ["shards"]; }
- *   parallel  { dp [1]; tp [1]; pp [1]; }
+ *   parallel  { dp [1]; tp [1]; pp [1]; bucket_mb [25]: gradient all-reduce bucket size }
  *   run       { dir ["runs/default"]; }
  *
  * The general rules (unknown keys, integers and floats, 64-bit literals,
@@ -94,6 +94,7 @@ typedef struct {
     } data;
     struct {
         int dp, tp, pp;
+        double bucket_mb; /* MB (2^20 bytes) of gradients per data-parallel all-reduce */
     } parallel;
     struct {
         char dir[DLM_CONFIG_PATH_MAX];
@@ -121,8 +122,9 @@ dlm_status dlm_run_config_load_text(const char *text, const char *origin,
  * *text is malloc'd; the caller frees it. */
 dlm_status dlm_run_config_to_text(const dlm_run_config *c, char **text);
 
-/* Fails unless parallel.dp * tp * pp == n_ranks and, until the parallelism
- * work lands, unless the layout is 1 x 1 x 1. */
+/* Fails unless parallel.dp * tp * pp == n_ranks, the global batch splits
+ * into whole micro-batches on every data-parallel rank and, until tensor
+ * and pipeline parallelism land, tp = pp = 1. */
 dlm_status dlm_run_config_check_layout(const dlm_run_config *c, int n_ranks);
 
 /* Names used in files, indexed by dlm_data_source, NULL-ended. */

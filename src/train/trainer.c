@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "core/fs.h"
+#include "core/hash.h"
+#include "core/mpicall.h"
 #include "core/log.h"
 #include "core/timer.h"
 #include "diffusion/objective.h"
@@ -21,6 +23,8 @@
 #include "kernels/blis_info.h"
 #include "model/model.h"
 #include "optim/optim.h"
+#include "parallel/dp.h"
+#include "parallel/grid.h"
 #include "train/step.h"
 
 #ifndef DLM_REVISION
@@ -28,6 +32,10 @@
 #endif
 
 struct dlm_trainer {
+    const dlm_grid *grid;
+    int root;            /* world rank 0: the one that logs, writes run.h5 and checkpoints */
+    dlm_dp *dp;
+    int n_local;         /* sequences of the global batch this rank runs: G / dp */
     dlm_run_config cfg;
     char *config_text;
     dlm_trainer_options options;
@@ -39,7 +47,7 @@ struct dlm_trainer {
     int32_t *val_x;      /* (n_val, T) fixed validation chunks */
     int n_val;
     double val_bytes;    /* text bytes in the validation chunks (byte vocabularies) */
-    int32_t *batch;      /* (G, T) */
+    int32_t *batch;      /* (G / dp, T) this rank's slice of the global batch */
     /* model */
     dlm_model_config mcfg;
     char shape[128];
@@ -49,9 +57,33 @@ struct dlm_trainer {
     dlm_objective obj;
     dlm_lr_schedule lrs;
     float *ema;
-    dlm_runfile *rf;
+    dlm_runfile *rf;     /* rank 0 only */
     int64_t step, tokens;
 };
+
+/* One loader, its shards scanned by one reader per node (at FineWeb scale
+ * a full scan is gigabytes per rank); the others open headers only once
+ * the reader's verdict is in. Collective over the world: every rank
+ * returns the same verdict. */
+static dlm_status open_loader(dlm_trainer *t, const char *const *paths, int n, dlm_loader *L)
+{
+    const dlm_grid *g = t->grid;
+    const dlm_run_config *c = &t->cfg;
+    int T = c->model.seq_len;
+    dlm_status st = DLM_OK;
+    if (g->node_rank == 0)
+        st = dlm_loader_open_scan(paths, n, c->data.format, T, c->train.seed, DLM_SCAN_ALL, L);
+    int verdict = st;
+    DLM_MPI(MPI_Bcast(&verdict, 1, MPI_INT, 0, g->node_comm));
+    if (g->node_rank != 0) {
+        if (verdict == DLM_OK)
+            st = dlm_loader_open_scan(paths, n, c->data.format, T, c->train.seed, DLM_SCAN_HEADER, L);
+        else
+            st = dlm_error_push(DLM_ERR_PEER, __FILE__, __LINE__, __func__,
+                                "this node's shard reader failed");
+    }
+    return dlm_grid_agree(g->world, st);
+}
 
 static dlm_status open_data(dlm_trainer *t)
 {
@@ -74,8 +106,7 @@ static dlm_status open_data(dlm_trainer *t)
     }
     const char *paths[DLM_CONFIG_MAX_PATHS];
     for (int i = 0; i < c->data.n_train_paths; i++) paths[i] = c->data.train_paths[i];
-    DLM_CALL(dlm_loader_open(paths, c->data.n_train_paths, c->data.format, T, c->train.seed,
-                             &t->train));
+    DLM_CALL(open_loader(t, paths, c->data.n_train_paths, &t->train));
     const dlm_shard_meta *m = &t->train.meta;
     dlm_model_config_vocab(&t->mcfg, m->vocab_size, m->separator_id);
     DLM_INFO("data: %d train shard(s), %lld windows of %d tokens, vocabulary %d (%s)",
@@ -86,8 +117,7 @@ static dlm_status open_data(dlm_trainer *t)
         return DLM_OK;
     }
     for (int i = 0; i < c->data.n_val_paths; i++) paths[i] = c->data.val_paths[i];
-    DLM_CALL(dlm_loader_open(paths, c->data.n_val_paths, c->data.format, T, c->train.seed,
-                             &t->val));
+    DLM_CALL(open_loader(t, paths, c->data.n_val_paths, &t->val));
     DLM_CHECK(t->val.meta.vocab_size == m->vocab_size, DLM_ERR_FORMAT,
               "validation shards have vocabulary %d, training shards %d", t->val.meta.vocab_size,
               m->vocab_size);
@@ -114,59 +144,75 @@ static void describe_shape(dlm_trainer *t)
              m->d_model, m->n_head, m->seq_len, m->vocab_padded, m->tied_head);
 }
 
+/* Rank 0 decides: it finds the newest checkpoint that verifies and reads
+ * it; every rank then gets the same state by broadcast (or all initialise
+ * from the seed, which gives the same bits everywhere). Collective. */
 static dlm_status resume_or_init(dlm_trainer *t, int64_t *keep_through)
 {
-    char dir[DLM_CONFIG_PATH_MAX + 32], path[DLM_CONFIG_PATH_MAX + 64];
+    char path[DLM_CONFIG_PATH_MAX + 64] = "";
     int found = 0;
-    snprintf(dir, sizeof dir, "%s", t->cfg.run.dir);
-    DLM_CALL(dlm_ckpt_find_latest(dir, path, sizeof path, &found));
     dlm_model *m = t->model;
+    dlm_ckpt_state cs = {0};
+    dlm_status st = DLM_OK;
+    if (t->root) {
+        st = dlm_ckpt_find_latest(t->cfg.run.dir, path, sizeof path, &found);
+        if (st == DLM_OK && found)
+            st = dlm_ckpt_read(path, m->table, m->n_tensors, t->shape, m->param_arena.base,
+                               t->ema, t->opt->m.base, t->opt->v.base, &cs);
+    }
+    st = dlm_grid_agree(t->grid->world, st);
+    if (st != DLM_OK) {
+        dlm_ckpt_state_free(&cs);
+        DLM_CALL(st);
+    }
+    MPI_Comm w = t->grid->world;
+    DLM_MPI(MPI_Bcast(&found, 1, MPI_INT, 0, w));
     if (!found) {
         dlm_model_init(m, t->cfg.train.seed);
         if (t->ema) memcpy(t->ema, m->param_arena.base, m->n_params * sizeof(float));
         *keep_through = 0;
         return DLM_OK;
     }
-    dlm_ckpt_state st = {0};
-    DLM_CALL(dlm_ckpt_read(path, m->table, m->n_tensors, t->shape, m->param_arena.base, t->ema,
-                           t->opt->m.base, t->opt->v.base, &st));
-    t->step = st.step;
-    t->tokens = st.tokens;
-    t->opt->t = st.adam_t;
-    dlm_ckpt_state_free(&st);
+    int64_t counters[3] = {cs.step, cs.tokens, cs.adam_t};
+    dlm_ckpt_state_free(&cs);
+    DLM_MPI(MPI_Bcast(counters, 3, MPI_INT64_T, 0, w));
+    float *arenas[] = {m->param_arena.base, t->ema, t->opt->m.base, t->opt->v.base};
+    for (int k = 0; k < 4; k++) /* counts within int: checked against n_params at create */
+        if (arenas[k]) DLM_MPI(MPI_Bcast(arenas[k], (int)m->n_params, MPI_FLOAT, 0, w));
+    t->step = counters[0];
+    t->tokens = counters[1];
+    t->opt->t = counters[2];
     *keep_through = t->step;
     DLM_INFO("resuming from %s at step %lld", path, (long long)t->step);
     return DLM_OK;
 }
 
-dlm_status dlm_trainer_create(const dlm_run_config *cfg, const dlm_trainer_options *opt,
-                              dlm_trainer **out)
+/* Allocations and shapes: nothing collective, so a failure here is agreed
+ * by the caller. */
+static dlm_status build_local(dlm_trainer *t)
 {
-    *out = NULL;
-    dlm_trainer *t = calloc(1, sizeof *t);
-    DLM_CHECK(t != NULL, DLM_ERR_NOMEM, "allocating the trainer");
-    dlm_status st;
-    t->cfg = *cfg;
-    if (opt) t->options = *opt;
-    DLM_CALL_GOTO(st, dlm_run_config_to_text(cfg, &t->config_text), fail);
-    DLM_CALL_GOTO(st, open_data(t), fail);
+    const dlm_run_config *cfg = &t->cfg;
     t->mcfg.tied_head = cfg->model.tied_head;
     t->mcfg.rope_theta = cfg->model.rope_theta;
     describe_shape(t);
-    DLM_CALL_GOTO(st, dlm_model_create(&t->mcfg, &t->model), fail);
+    DLM_CALL(dlm_model_create(&t->mcfg, &t->model));
+    DLM_CHECK(t->model->n_params <= INT32_MAX, DLM_ERR_ARG,
+              "%zu parameter floats on one rank: more than one MPI message of floats holds "
+              "(2^31 - 1); use tensor or pipeline parallelism", t->model->n_params);
     dlm_adamw_config oc = {(float)cfg->train.beta1, (float)cfg->train.beta2,
                            (float)cfg->train.adam_eps, (float)cfg->train.weight_decay,
                            (float)cfg->train.grad_clip};
-    DLM_CALL_GOTO(st, dlm_optimizer_create(t->model, &oc, &t->opt), fail);
-    DLM_CALL_GOTO(st, dlm_step_buffers_create(t->model, cfg->train.micro_batch, &t->buf), fail);
+    DLM_CALL(dlm_optimizer_create(t->model, &oc, &t->opt));
+    DLM_CALL(dlm_step_buffers_create(t->model, cfg->train.micro_batch, &t->buf));
     if (cfg->train.ema_decay > 0.0) {
         t->ema = calloc(t->model->n_params, sizeof(float));
-        st = t->ema ? DLM_OK : DLM_ERR_NOMEM;
-        DLM_CALL_GOTO(st, st, fail);
+        DLM_CHECK(t->ema != NULL, DLM_ERR_NOMEM, "the EMA weights");
     }
-    t->batch = malloc((size_t)cfg->train.batch * cfg->model.seq_len * sizeof *t->batch);
-    st = t->batch ? DLM_OK : DLM_ERR_NOMEM;
-    DLM_CALL_GOTO(st, st, fail);
+    t->n_local = cfg->train.batch / t->grid->dp;
+    t->batch = malloc((size_t)t->n_local * cfg->model.seq_len * sizeof *t->batch);
+    DLM_CHECK(t->batch != NULL, DLM_ERR_NOMEM, "the batch");
+    DLM_CALL(dlm_dp_create(t->grid->dp_comm, t->model,
+                           (size_t)(cfg->parallel.bucket_mb * 1048576.0), &t->dp));
     t->obj = (dlm_objective){.kind = cfg->objective.kind, .seed = cfg->train.seed,
                              .bos_id = t->mcfg.bos_id, .mask_id = t->mcfg.mask_id};
     dlm_schedule_default(&t->obj.schedule, cfg->objective.schedule);
@@ -176,16 +222,54 @@ dlm_status dlm_trainer_create(const dlm_run_config *cfg, const dlm_trainer_optio
                                .min_lr = cfg->train.min_lr, .warmup = cfg->train.warmup,
                                .total = cfg->train.steps,
                                .decay_fraction = cfg->train.decay_fraction};
-    DLM_CALL_GOTO(st, dlm_mkdir_p(cfg->run.dir), fail);
+    if (t->root) DLM_CALL(dlm_mkdir_p(cfg->run.dir));
+    return DLM_OK;
+}
+
+/* Every rank must run the same config: rank 0's text is the reference. */
+static dlm_status check_same_config(dlm_trainer *t)
+{
+    uint64_t mine = dlm_fnv1a(DLM_FNV_OFFSET, t->config_text, strlen(t->config_text)), root = mine;
+    DLM_MPI(MPI_Bcast(&root, 1, MPI_UINT64_T, 0, t->grid->world));
+    dlm_status st = DLM_OK;
+    if (mine != root)
+        st = dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
+                            "rank %d resolved a different config from rank 0's (another run "
+                            "file or --set on some ranks?); every rank must run the same one",
+                            t->grid->rank);
+    return dlm_grid_agree(t->grid->world, st);
+}
+
+dlm_status dlm_trainer_create(const dlm_grid *grid, const dlm_run_config *cfg,
+                              const dlm_trainer_options *opt, dlm_trainer **out)
+{
+    *out = NULL;
+    dlm_trainer *t = calloc(1, sizeof *t);
+    dlm_status st = t ? DLM_OK : DLM_ERR_NOMEM;
+    if (t) {
+        t->grid = grid;
+        t->root = grid->rank == 0;
+        t->cfg = *cfg;
+        if (opt) t->options = *opt;
+        st = dlm_run_config_to_text(cfg, &t->config_text);
+    }
+    /* each phase ends in an agreement, so no rank enters a collective that
+     * another, failed, rank will never reach */
+    DLM_CALL_GOTO(st, dlm_grid_agree(grid->world, st), fail);
+    DLM_CALL_GOTO(st, check_same_config(t), fail);
+    DLM_CALL_GOTO(st, open_data(t), fail);
+    st = build_local(t);
+    DLM_CALL_GOTO(st, dlm_grid_agree(grid->world, st), fail);
     int64_t keep_through = 0;
     DLM_CALL_GOTO(st, resume_or_init(t, &keep_through), fail);
-    char host[256] = "unknown", when[64];
-    gethostname(host, sizeof host);
-    host[sizeof host - 1] = '\0';
+    char when[64], layout[64];
     time_t now = time(NULL);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
-    dlm_runfile_attrs attrs = {t->config_text, "dp=1 tp=1 pp=1", DLM_REVISION, host, when};
-    DLM_CALL_GOTO(st, dlm_runfile_open(cfg->run.dir, &attrs, keep_through, &t->rf), fail);
+    snprintf(layout, sizeof layout, "dp=%d tp=%d pp=%d", grid->dp, grid->tp, grid->pp);
+    dlm_runfile_attrs attrs = {t->config_text, layout, DLM_REVISION,
+                               t->options.hosts ? t->options.hosts : "", when};
+    st = t->root ? dlm_runfile_open(cfg->run.dir, &attrs, keep_through, &t->rf) : DLM_OK;
+    DLM_CALL_GOTO(st, dlm_grid_agree(grid->world, st), fail);
     *out = t;
     return DLM_OK;
 fail:
@@ -202,6 +286,7 @@ void dlm_trainer_destroy(dlm_trainer **pt)
     free(t->batch);
     free(t->val_x);
     dlm_step_buffers_destroy(&t->buf);
+    dlm_dp_destroy(&t->dp);
     dlm_optimizer_destroy(&t->opt);
     dlm_model_destroy(&t->model);
     if (t->train.shards) dlm_loader_close(&t->train);
@@ -211,14 +296,16 @@ void dlm_trainer_destroy(dlm_trainer **pt)
     *pt = NULL;
 }
 
+/* This rank's slice of step's global batch: sequences [g0, g0 + n). */
 static void fill_batch(dlm_trainer *t, int64_t step)
 {
-    int G = t->cfg.train.batch, T = t->cfg.model.seq_len;
+    int G = t->cfg.train.batch, T = t->cfg.model.seq_len, n = t->n_local;
+    int64_t g0 = (int64_t)t->grid->dp_rank * n;
     if (t->synthetic) {
-        for (int g = 0; g < G; g++)
-            dlm_iid_fill(&t->iid, (uint64_t)step * G + g, T, t->batch + (int64_t)g * T);
+        for (int i = 0; i < n; i++)
+            dlm_iid_fill(&t->iid, (uint64_t)step * G + g0 + i, T, t->batch + (int64_t)i * T);
     } else {
-        dlm_loader_batch(&t->train, (uint32_t)step, 0, G, t->batch);
+        dlm_loader_batch(&t->train, (uint32_t)step, g0, n, t->batch);
     }
 }
 
@@ -226,7 +313,7 @@ static dlm_status validate(dlm_trainer *t, dlm_val_row *row)
 {
     double loss;
     /* fixed chunks and fixed draws (eval step 0): numbers compare across steps and runs */
-    DLM_CALL(dlm_eval_loss(t->model, &t->buf, &t->obj, t->val_x, t->n_val, 0, &loss));
+    DLM_CALL(dlm_eval_loss_dp(t->model, &t->buf, &t->obj, t->dp, t->val_x, t->n_val, 0, &loss));
     double tokens = (double)t->n_val * t->cfg.model.seq_len;
     row->step = t->step;
     row->loss = loss;
@@ -235,18 +322,49 @@ static dlm_status validate(dlm_trainer *t, dlm_val_row *row)
     return DLM_OK;
 }
 
+/* The replicas must hold the same weights: a hash of the parameter arena
+ * compared over the world (a cheap guard against a rank that drifted). */
+static dlm_status check_replicas(dlm_trainer *t)
+{
+    if (t->grid->size == 1) return DLM_OK;
+    const dlm_model *m = t->model;
+    uint64_t h = dlm_fnv1a(DLM_FNV_OFFSET, m->param_arena.base, m->n_params * sizeof(float));
+    uint64_t lo = h, hi = h;
+    DLM_MPI(MPI_Allreduce(&h, &lo, 1, MPI_UINT64_T, MPI_MIN, t->grid->world));
+    DLM_MPI(MPI_Allreduce(&h, &hi, 1, MPI_UINT64_T, MPI_MAX, t->grid->world));
+    DLM_CHECK(lo == hi, DLM_ERR_STATE,
+              "the data-parallel replicas hold different weights at step %lld (rank %d: hash "
+              "%016llx); the gradient sum went wrong, please report it",
+              (long long)t->step, t->grid->rank, (unsigned long long)h);
+    return DLM_OK;
+}
+
+/* Rank 0 writes the replicated state; the verdict is agreed. */
 static dlm_status checkpoint(dlm_trainer *t)
 {
+    DLM_CALL(check_replicas(t));
     char path[DLM_CONFIG_PATH_MAX + 64];
-    dlm_ckpt_state st = {.step = t->step, .tokens = t->tokens, .adam_t = t->opt->t,
-                         .loader_seed = t->cfg.train.seed, .loader_step = (uint64_t)t->step,
-                         .rng_seed = t->cfg.train.seed, .config_text = t->config_text,
-                         .shape = t->shape};
-    dlm_model *m = t->model;
-    DLM_CALL(dlm_ckpt_write(t->cfg.run.dir, m->table, m->n_tensors, m->param_arena.base, t->ema,
-                            t->opt->m.base, t->opt->v.base, &st, t->cfg.train.keep_checkpoints,
-                            path, sizeof path));
-    DLM_INFO("checkpoint %s", path);
+    dlm_status st = DLM_OK;
+    if (t->root) {
+        dlm_ckpt_state cs = {.step = t->step, .tokens = t->tokens, .adam_t = t->opt->t,
+                             .loader_seed = t->cfg.train.seed, .loader_step = (uint64_t)t->step,
+                             .rng_seed = t->cfg.train.seed, .config_text = t->config_text,
+                             .shape = t->shape};
+        dlm_model *m = t->model;
+        st = dlm_ckpt_write(t->cfg.run.dir, m->table, m->n_tensors, m->param_arena.base, t->ema,
+                            t->opt->m.base, t->opt->v.base, &cs, t->cfg.train.keep_checkpoints,
+                            path, sizeof path);
+        if (st == DLM_OK) DLM_INFO("checkpoint %s", path);
+    }
+    DLM_CALL(dlm_grid_agree(t->grid->world, st));
+    return DLM_OK;
+}
+
+/* Rank 0 replaces run.h5; the verdict is agreed. */
+static dlm_status flush_runfile(dlm_trainer *t)
+{
+    dlm_status st = t->root ? dlm_runfile_flush(t->rf) : DLM_OK;
+    DLM_CALL(dlm_grid_agree(t->grid->world, st));
     return DLM_OK;
 }
 
@@ -254,20 +372,30 @@ dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped)
 {
     const dlm_run_config *c = &t->cfg;
     int G = c->train.batch, T = c->model.seq_len;
+    MPI_Comm world = t->grid->world;
     double fpt = dlm_model_flops_per_token(&t->mcfg);
     *stopped = 0;
     DLM_INFO("model %s, %lld parameters (%lld non-embedding), objective %s; %s = %.4g MFLOP",
              t->shape, (long long)dlm_model_param_count(t->model),
              (long long)dlm_model_nonembedding_params(&t->mcfg), dlm_objective_name(c->objective.kind),
              DLM_FLOPS_DEFINITION, fpt / 1e6);
+    if (t->grid->dp > 1)
+        DLM_INFO("data parallel over %d ranks: %d sequences each per step in micro-batches of %d; "
+                 "gradients summed in %d bucket(s) of >= %.3g MB",
+                 t->grid->dp, t->n_local, c->train.micro_batch, dlm_dp_n_buckets(t->dp),
+                 c->parallel.bucket_mb);
     double t_run = dlm_now(), t_log = t_run, step_s = 0.0;
     int64_t first = t->step, since_log = 0;
     double last_val = NAN;
     while (t->step < c->train.steps) {
         fill_batch(t, t->step);
         double loss, gnorm, lr = dlm_lr_at(&t->lrs, t->step), t0 = dlm_now();
-        dlm_status st = dlm_train_step(t->model, t->opt, &t->buf, &t->obj, t->batch, G,
-                                       (uint32_t)t->step, lr, &loss, &gnorm);
+        dlm_status st = dlm_train_step_dp(t->model, t->opt, &t->buf, &t->obj, t->dp, t->batch, G,
+                                          (uint32_t)t->step, lr, &loss, &gnorm);
+        /* a non-finite loss or gradient is seen after the reductions, so by
+         * every rank at once: agreed. Any other failure is one rank's, in
+         * the middle of collectives: main aborts the job. */
+        if (st == DLM_ERR_NUMERIC) st = dlm_grid_agree(world, st);
         DLM_CHECK(st == DLM_OK, st,
                   "training stopped at step %lld; the last good checkpoint in %s/checkpoints "
                   "is untouched", (long long)t->step + 1, c->run.dir);
@@ -277,13 +405,15 @@ dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped)
         t->step++;
         t->tokens += (int64_t)G * T;
         since_log++;
-        int last = t->step == c->train.steps;
-        int stop = (t->options.stop && *t->options.stop) || t->step == t->options.stop_at_step;
+        int last = t->step == c->train.steps, stop = 0;
+        /* a signal seen by any rank stops every rank after this same step */
+        DLM_CALL(dlm_grid_any(world, (t->options.stop && *t->options.stop) ||
+                                         t->step == t->options.stop_at_step, &stop));
         int log_now = t->step % c->train.log_every == 0 || last;
         if (t->has_val && (t->step % c->train.val_every == 0 || last)) {
             dlm_val_row vr;
             DLM_CALL(validate(t, &vr));
-            DLM_CALL(dlm_runfile_add_val(t->rf, &vr));
+            if (t->root) DLM_CALL(dlm_runfile_add_val(t->rf, &vr));
             last_val = vr.loss;
         }
         if (log_now) {
@@ -291,8 +421,8 @@ dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped)
             double tps = (double)since_log * G * T / dt;
             dlm_train_row row = {t->step, t->tokens, loss, lr, gnorm, tps, tps * fpt / 1e9,
                                  1e3 * step_s / (double)since_log};
-            DLM_CALL(dlm_runfile_add_train(t->rf, &row));
-            DLM_CALL(dlm_runfile_flush(t->rf));
+            if (t->root) DLM_CALL(dlm_runfile_add_train(t->rf, &row));
+            DLM_CALL(flush_runfile(t));
             double eta = (now - t_run) / (double)(t->step - first) * (double)(c->train.steps - t->step);
             char val[32] = "-";
             if (!isnan(last_val)) snprintf(val, sizeof val, "%.4f", last_val);
@@ -305,7 +435,7 @@ dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped)
             step_s = 0.0;
         }
         if (t->step % c->train.checkpoint_every == 0 || last || stop) {
-            if (!log_now) DLM_CALL(dlm_runfile_flush(t->rf));
+            if (!log_now) DLM_CALL(flush_runfile(t));
             DLM_CALL(checkpoint(t));
         }
         if (stop && !last) {

@@ -3,20 +3,25 @@
  *
  *   dlm_trainer *t;
  *   dlm_trainer_options o = {.stop = &stop_flag};
- *   DLM_CALL(dlm_trainer_create(&cfg, &o, &t));          // resumes if run.dir has checkpoints
+ *   DLM_CALL(dlm_trainer_create(grid, &cfg, &o, &t));    // resumes if run.dir has checkpoints
  *   DLM_CALL(dlm_trainer_run(t, &stopped));              // stopped: a signal asked to stop
  *   dlm_trainer_destroy(&t);
  *
  * Order of writes at a step that logs and checkpoints: rows are added and
  * run.h5 is replaced first, then the checkpoint. A kill in between leaves
  * rows past the newest checkpoint; resuming drops them, so every step is
- * in run.h5 exactly once. */
+ * in run.h5 exactly once.
+ *
+ * Under data parallelism every rank runs its slice of each global batch;
+ * rank 0 alone logs, writes run.h5 and (until checkpoints are written
+ * collectively) the checkpoints of the replicated state. */
 #ifndef DLM_TRAINER_H
 #define DLM_TRAINER_H
 
 #include <signal.h>
 #include <stdint.h>
 
+#include "parallel/grid.h"
 #include "train/run_config.h"
 #include "core/status.h"
 
@@ -33,11 +38,16 @@ typedef struct {
     volatile sig_atomic_t *stop;
     /* > 0: a stop request arrives during this step (tests, drills) */
     int64_t stop_at_step;
+    /* every rank's host for run.h5 ("r0=node1 r1=node1 ..."); may be NULL */
+    const char *hosts;
 } dlm_trainer_options;
 
-/* opt may be NULL (no stop flag, no stop step). */
-dlm_status dlm_trainer_create(const dlm_run_config *cfg, const dlm_trainer_options *opt,
-                              dlm_trainer **out);
+/* Collective over the grid's world, as is every call below: errors are
+ * agreed (every rank returns one, the failing rank's message stands), the
+ * stop request of any rank stops all at the same step. opt may be NULL (no
+ * stop flag, no stop step). The grid must outlive the trainer. */
+dlm_status dlm_trainer_create(const dlm_grid *grid, const dlm_run_config *cfg,
+                              const dlm_trainer_options *opt, dlm_trainer **out);
 dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped);
 void dlm_trainer_destroy(dlm_trainer **t);
 

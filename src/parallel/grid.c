@@ -1,0 +1,107 @@
+/* The rank grid's communicators and the collective agreement on errors. */
+#include "parallel/grid.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "core/mpicall.h"
+
+static dlm_status split(MPI_Comm world, int color, int key, MPI_Comm *out)
+{
+    DLM_MPI(MPI_Comm_split(world, color, key, out));
+    return DLM_OK;
+}
+
+dlm_status dlm_grid_create(MPI_Comm world, int dp, int tp, int pp, dlm_grid **out)
+{
+    *out = NULL;
+    int size, rank;
+    DLM_MPI(MPI_Comm_size(world, &size));
+    DLM_MPI(MPI_Comm_rank(world, &rank));
+    DLM_CHECK(dp >= 1 && tp >= 1 && pp >= 1, DLM_ERR_ARG,
+              "layout dp %d x tp %d x pp %d: every size must be >= 1", dp, tp, pp);
+    DLM_CHECK((long long)dp * tp * pp == size, DLM_ERR_ARG,
+              "layout dp %d x tp %d x pp %d = %lld ranks, but the job has %d MPI ranks; set "
+              "parallel.dp/tp/pp so that their product is the number of ranks", dp, tp, pp,
+              (long long)dp * tp * pp, size);
+    dlm_grid *g = calloc(1, sizeof *g);
+    DLM_CHECK(g != NULL, DLM_ERR_NOMEM, "allocating the rank grid");
+    g->size = size, g->rank = rank;
+    g->dp = dp, g->tp = tp, g->pp = pp;
+    g->tp_rank = rank % tp;
+    g->dp_rank = rank / tp % dp;
+    g->pp_rank = rank / (tp * dp);
+    g->world = g->dp_comm = g->tp_comm = g->pp_comm = g->mp_comm = g->node_comm = MPI_COMM_NULL;
+    dlm_status st;
+    int e = MPI_Comm_dup(world, &g->world);
+    if (e != MPI_SUCCESS) {
+        free(g);
+        return dlm_mpi_error(e, __FILE__, __LINE__, __func__, "MPI_Comm_dup");
+    }
+    /* colors name the coordinates a group shares; keys keep rank order */
+    DLM_CALL_GOTO(st, split(g->world, g->pp_rank * tp + g->tp_rank, g->dp_rank, &g->dp_comm), fail);
+    DLM_CALL_GOTO(st, split(g->world, g->pp_rank * dp + g->dp_rank, g->tp_rank, &g->tp_comm), fail);
+    DLM_CALL_GOTO(st, split(g->world, g->dp_rank * tp + g->tp_rank, g->pp_rank, &g->pp_comm), fail);
+    DLM_CALL_GOTO(st, split(g->world, g->dp_rank, g->pp_rank * tp + g->tp_rank, &g->mp_comm), fail);
+    e = MPI_Comm_split_type(g->world, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &g->node_comm);
+    st = e == MPI_SUCCESS ? DLM_OK
+                          : dlm_mpi_error(e, __FILE__, __LINE__, __func__, "MPI_Comm_split_type");
+    if (st != DLM_OK) goto fail;
+    e = MPI_Comm_rank(g->node_comm, &g->node_rank);
+    if (e == MPI_SUCCESS) e = MPI_Comm_size(g->node_comm, &g->node_size);
+    st = e == MPI_SUCCESS ? DLM_OK : dlm_mpi_error(e, __FILE__, __LINE__, __func__, "MPI_Comm_size");
+    if (st != DLM_OK) goto fail;
+    *out = g;
+    return DLM_OK;
+fail:
+    dlm_grid_destroy(&g);
+    return st;
+}
+
+void dlm_grid_destroy(dlm_grid **pg)
+{
+    dlm_grid *g = *pg;
+    if (!g) return;
+    MPI_Comm *c[] = {&g->dp_comm, &g->tp_comm, &g->pp_comm, &g->mp_comm, &g->node_comm, &g->world};
+    for (size_t i = 0; i < sizeof c / sizeof *c; i++)
+        if (*c[i] != MPI_COMM_NULL) MPI_Comm_free(c[i]);
+    free(g);
+    *pg = NULL;
+}
+
+const char *dlm_grid_name(const dlm_grid *g, char *buf, int len)
+{
+    if (g->size == 1) snprintf(buf, (size_t)len, "serial");
+    else snprintf(buf, (size_t)len, "dp%d tp%d pp%d", g->dp, g->tp, g->pp);
+    return buf;
+}
+
+dlm_status dlm_grid_agree(MPI_Comm comm, dlm_status st)
+{
+    int rank;
+    DLM_MPI(MPI_Comm_rank(comm, &rank));
+    /* the lowest failing rank speaks for all: one message whether one rank
+     * failed or all of them did the same (a bad layout, a bad config) */
+    int mine = st != DLM_OK ? rank : INT_MAX, speaker = mine;
+    int e = MPI_Allreduce(&mine, &speaker, 1, MPI_INT, MPI_MIN, comm);
+    if (e != MPI_SUCCESS) {
+        /* the agreement itself failed: no rank can be sure of the others */
+        if (st != DLM_OK) dlm_error_push(st, __FILE__, __LINE__, __func__, NULL);
+        return dlm_mpi_error(e, __FILE__, __LINE__, __func__, "MPI_Allreduce (agreeing on errors)");
+    }
+    if (speaker == INT_MAX) return DLM_OK;
+    dlm_error_mark_agreed();
+    if (rank == speaker) return dlm_error_push(st, __FILE__, __LINE__, __func__, NULL);
+    dlm_error_clear();
+    dlm_error_mark_agreed();
+    return dlm_error_push(DLM_ERR_PEER, __FILE__, __LINE__, __func__,
+                          "rank %d failed (its message says why)", speaker);
+}
+
+dlm_status dlm_grid_any(MPI_Comm comm, int flag, int *any)
+{
+    int mine = flag != 0;
+    DLM_MPI(MPI_Allreduce(&mine, any, 1, MPI_INT, MPI_MAX, comm));
+    return DLM_OK;
+}

@@ -1,0 +1,66 @@
+/* The rank grid: dp x pp x tp ranks, tp varying fastest (a tensor-parallel
+ * group sits on one node), then dp, then pp:
+ *
+ *   world = tp_rank + tp * (dp_rank + dp * pp_rank)
+ *
+ * 16 ranks as dp2 x pp2 x tp4:
+ *
+ *   world   0  1  2  3 |  4  5  6  7 |  8  9 10 11 | 12 13 14 15
+ *   pp      0  0  0  0 |  0  0  0  0 |  1  1  1  1 |  1  1  1  1
+ *   dp      0  0  0  0 |  1  1  1  1 |  0  0  0  0 |  1  1  1  1
+ *   tp      0  1  2  3 |  0  1  2  3 |  0  1  2  3 |  0  1  2  3
+ *
+ *   tp groups {0..3} {4..7} {8..11} {12..15}   (one node each with 4 cores/node)
+ *   dp groups {0,4} {1,5} {2,6} {3,7} {8,12} ... (same stage, same shard)
+ *   pp groups {0,8} {1,9} ... {7,15}            (stage 0 -> stage 1)
+ *   model-parallel (tp x pp) groups {0-3, 8-11} {4-7, 12-15}: one model replica
+ *
+ * Built once in main from the world communicator and passed down; nothing
+ * else touches MPI_COMM_WORLD. Every communicator returns errors (they are
+ * split from one that does).
+ *
+ *   dlm_grid *g;
+ *   DLM_CALL(dlm_grid_create(MPI_COMM_WORLD, dp, tp, pp, &g));
+ *   ...
+ *   st = dlm_grid_agree(g->world, st);   // every rank learns if any failed
+ *   dlm_grid_destroy(&g);
+ */
+#ifndef DLM_GRID_H
+#define DLM_GRID_H
+
+#include <mpi.h>
+
+#include "core/status.h"
+
+typedef struct {
+    int size, rank;           /* the world */
+    int dp, tp, pp;           /* the layout */
+    int dp_rank, tp_rank, pp_rank;
+    MPI_Comm world;           /* a duplicate of the communicator given */
+    MPI_Comm dp_comm;         /* same (pp, tp): the data-parallel replicas of this shard */
+    MPI_Comm tp_comm;         /* same (pp, dp) */
+    MPI_Comm pp_comm;         /* same (dp, tp) */
+    MPI_Comm mp_comm;         /* same dp: one model replica (tp x pp ranks) */
+    MPI_Comm node_comm;       /* the ranks sharing this rank's node (shared memory) */
+    int node_rank, node_size;
+} dlm_grid;
+
+/* Fails on every rank with the same message unless dp * tp * pp equals the
+ * communicator's size. Collective over world. */
+dlm_status dlm_grid_create(MPI_Comm world, int dp, int tp, int pp, dlm_grid **out);
+void dlm_grid_destroy(dlm_grid **g);
+
+/* "dp2 tp1 pp1"-style name of the layout ("serial" on one rank). */
+const char *dlm_grid_name(const dlm_grid *g, char *buf, int len);
+
+/* Collective over comm: DLM_OK when no rank failed. Otherwise the lowest
+ * failing rank gets st back (its message is the job's one message) and
+ * every other rank DLM_ERR_PEER, a quiet error naming that rank; the error
+ * is marked agreed (dlm_error_agreed), so main ends all ranks together
+ * without MPI_Abort. One MPI_Allreduce of an int. */
+dlm_status dlm_grid_agree(MPI_Comm comm, dlm_status st);
+
+/* Collective over comm: 1 when flag is non-zero on any rank. */
+dlm_status dlm_grid_any(MPI_Comm comm, int flag, int *any);
+
+#endif

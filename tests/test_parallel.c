@@ -1,0 +1,322 @@
+/* Data parallelism against the serial run, under mpiexec -n 2 and -n 4
+ * (every rank runs every test; a failed assertion on any rank fails the
+ * job). Also runs as one rank, where it checks the grid and that a group
+ * of one changes nothing.
+ *
+ * The serial reference runs on every rank (same seed, same bits), then the
+ * same steps data-parallel over all ranks; the tolerances say why they are
+ * what they are. */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mpicall.h"
+#include "diffusion/objective.h"
+#include "harness.h"
+#include "io/synthetic.h"
+#include "model/model.h"
+#include "optim/optim.h"
+#include "parallel/dp.h"
+#include "parallel/grid.h"
+#include "train/step.h"
+
+static int world_rank, world_size;
+
+/* ---- the grid ---- */
+
+/* Coordinates follow world = tp_rank + tp (dp_rank + dp pp_rank), and each
+ * group holds exactly the ranks that share the other coordinates. */
+static void check_layout(int dp, int tp, int pp)
+{
+    dlm_grid *g;
+    DLM_TEST_OK(dlm_grid_create(MPI_COMM_WORLD, dp, tp, pp, &g));
+    CU_ASSERT_EQUAL(g->rank, g->tp_rank + tp * (g->dp_rank + dp * g->pp_rank));
+    int n;
+    MPI_Comm_size(g->dp_comm, &n);
+    CU_ASSERT_EQUAL(n, dp);
+    MPI_Comm_size(g->tp_comm, &n);
+    CU_ASSERT_EQUAL(n, tp);
+    MPI_Comm_size(g->pp_comm, &n);
+    CU_ASSERT_EQUAL(n, pp);
+    MPI_Comm_size(g->mp_comm, &n);
+    CU_ASSERT_EQUAL(n, tp * pp);
+    /* the dp group shares (pp, tp): the sum of its members' tp ranks is dp * tp_rank */
+    int sum = 0;
+    MPI_Allreduce(&g->tp_rank, &sum, 1, MPI_INT, MPI_SUM, g->dp_comm);
+    CU_ASSERT_EQUAL(sum, dp * g->tp_rank);
+    MPI_Allreduce(&g->pp_rank, &sum, 1, MPI_INT, MPI_SUM, g->tp_comm);
+    CU_ASSERT_EQUAL(sum, tp * g->pp_rank);
+    MPI_Allreduce(&g->dp_rank, &sum, 1, MPI_INT, MPI_SUM, g->pp_comm);
+    CU_ASSERT_EQUAL(sum, pp * g->dp_rank);
+    /* rank order inside a group follows the coordinate it varies */
+    int r;
+    MPI_Comm_rank(g->dp_comm, &r);
+    CU_ASSERT_EQUAL(r, g->dp_rank);
+    MPI_Comm_rank(g->tp_comm, &r);
+    CU_ASSERT_EQUAL(r, g->tp_rank);
+    MPI_Comm_rank(g->pp_comm, &r);
+    CU_ASSERT_EQUAL(r, g->pp_rank);
+    dlm_grid_destroy(&g);
+    CU_ASSERT_PTR_NULL(g);
+}
+
+static void test_grid_layouts(void)
+{
+    for (int dp = 1; dp <= world_size; dp++)
+        for (int tp = 1; dp * tp <= world_size; tp++)
+            if (world_size % (dp * tp) == 0) check_layout(dp, tp, world_size / (dp * tp));
+}
+
+/* A layout that does not multiply to the world size fails on every rank. */
+static void test_grid_bad_layout(void)
+{
+    dlm_grid *g = NULL;
+    CU_ASSERT_EQUAL(dlm_grid_create(MPI_COMM_WORLD, world_size + 1, 1, 1, &g), DLM_ERR_ARG);
+    CU_ASSERT_PTR_NULL(g);
+    CU_ASSERT(strstr(dlm_error_text(), "MPI ranks") != NULL);
+    dlm_error_clear();
+}
+
+/* The last rank fails alone: it keeps its own error, every other rank gets
+ * the quiet DLM_ERR_PEER naming it; all are marked agreed. */
+static void test_agree(void)
+{
+    int last = world_size - 1;
+    dlm_status st = world_rank == last ? dlm_error_push(DLM_ERR_IO, __FILE__, __LINE__, __func__,
+                                                        "disk gone")
+                                       : DLM_OK;
+    dlm_status got = dlm_grid_agree(MPI_COMM_WORLD, st);
+    CU_ASSERT(dlm_error_agreed());
+    if (world_rank == last) {
+        CU_ASSERT_EQUAL(got, DLM_ERR_IO);
+        CU_ASSERT(strstr(dlm_error_text(), "disk gone") != NULL);
+    } else {
+        char want[64];
+        snprintf(want, sizeof want, "rank %d failed", last);
+        CU_ASSERT_EQUAL(got, DLM_ERR_PEER);
+        CU_ASSERT(strstr(dlm_error_text(), want) != NULL);
+    }
+    dlm_error_clear();
+    CU_ASSERT(!dlm_error_agreed());
+    /* all failing: the lowest rank speaks, the others are quiet */
+    st = dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__, "bad layout");
+    got = dlm_grid_agree(MPI_COMM_WORLD, st);
+    CU_ASSERT_EQUAL(got, world_rank == 0 ? DLM_ERR_ARG : DLM_ERR_PEER);
+    dlm_error_clear();
+    CU_ASSERT_EQUAL(dlm_grid_agree(MPI_COMM_WORLD, DLM_OK), DLM_OK);
+    int any = -1;
+    DLM_TEST_OK(dlm_grid_any(MPI_COMM_WORLD, world_rank == last, &any));
+    CU_ASSERT_EQUAL(any, 1);
+    DLM_TEST_OK(dlm_grid_any(MPI_COMM_WORLD, 0, &any));
+    CU_ASSERT_EQUAL(any, 0);
+}
+
+/* ---- training steps, data-parallel against serial ---- */
+
+enum { L = 2, C = 32, H = 2, T = 16, G = 8, STEPS = 5 };
+static const double LR = 3e-3, CLIP = 3.5;
+
+typedef struct {
+    dlm_model *m;
+    dlm_optimizer *opt;
+    dlm_step_buffers buf;
+    dlm_objective obj;
+    dlm_iid_source src;
+    double loss[STEPS], gnorm[STEPS];
+    float *theta0;
+} run;
+
+static void run_make(run *r, dlm_objective_kind kind, int micro)
+{
+    dlm_model_config cfg;
+    dlm_model_config_bytes(&cfg, L, C, H, T);
+    DLM_TEST_OK(dlm_model_create(&cfg, &r->m));
+    dlm_model_init(r->m, 7);
+    dlm_adamw_config oc;
+    dlm_adamw_config_default(&oc);
+    oc.grad_clip = (float)CLIP;
+    DLM_TEST_OK(dlm_optimizer_create(r->m, &oc, &r->opt));
+    DLM_TEST_OK(dlm_step_buffers_create(r->m, micro, &r->buf));
+    r->obj = (dlm_objective){.kind = kind, .seed = 7, .bos_id = DLM_BYTE_SEP,
+                             .mask_id = DLM_BYTE_VOCAB};
+    dlm_schedule_default(&r->obj.schedule, DLM_SCHEDULE_LOGLINEAR);
+    dlm_iid_source_default(&r->src, 7);
+    size_t bytes = r->m->n_params * sizeof(float);
+    r->theta0 = malloc(bytes);
+    memcpy(r->theta0, r->m->param_arena.base, bytes);
+}
+
+static void run_free(run *r)
+{
+    free(r->theta0);
+    dlm_step_buffers_destroy(&r->buf);
+    dlm_optimizer_destroy(&r->opt);
+    dlm_model_destroy(&r->m);
+}
+
+/* STEPS steps; dp NULL: serial on all G sequences; else this rank's G/p
+ * (global indices from rank * G/p, as the trainer loads them). own_only:
+ * data-parallel slicing without the gradient sum (the negative control). */
+static void run_steps(run *r, dlm_dp *dp, int own_only)
+{
+    int p = own_only ? world_size : dlm_dp_size(dp), n = G / p;
+    int rank = own_only ? world_rank : dlm_dp_rank(dp);
+    int32_t x[G * T];
+    for (int s = 0; s < STEPS; s++) {
+        for (int i = 0; i < n; i++)
+            dlm_iid_fill(&r->src, (uint64_t)s * G + (uint64_t)rank * n + i, T, x + i * T);
+        if (own_only) { /* the rank's slice stands in for the global batch: no sum */
+            DLM_TEST_OK(dlm_train_step(r->m, r->opt, &r->buf, &r->obj, x, n, (uint32_t)s, LR,
+                                       &r->loss[s], &r->gnorm[s]));
+        } else {
+            DLM_TEST_OK(dlm_train_step_dp(r->m, r->opt, &r->buf, &r->obj, dp, x, G, (uint32_t)s,
+                                          LR, &r->loss[s], &r->gnorm[s]));
+        }
+    }
+}
+
+/* The largest over tensors of || (theta - theta0) - (ref - ref0) || / || ref - ref0 ||. */
+static double update_error(const run *a, const run *ref)
+{
+    double worst = 0.0;
+    for (int i = 0; i < ref->m->n_tensors; i++) {
+        const dlm_param_info *p = &ref->m->table[i];
+        double num = 0.0, den = 0.0;
+        for (size_t j = p->offset; j < p->offset + p->numel; j++) {
+            double da = (double)a->m->param_arena.base[j] - a->theta0[j];
+            double dr = (double)ref->m->param_arena.base[j] - ref->theta0[j];
+            num += (da - dr) * (da - dr);
+            den += dr * dr;
+        }
+        if (den > 0 && sqrt(num / den) > worst) worst = sqrt(num / den);
+    }
+    return worst;
+}
+
+static void check_dp_against_serial(dlm_objective_kind kind)
+{
+    const int micro = 1; /* G / (micro dp) micro-batches per rank: 8, 4, 2 at dp 1, 2, 4 */
+    run ser, floor_run, par;
+    run_make(&ser, kind, micro);
+    run_steps(&ser, NULL, 0);
+    /* the noise floor: the same serial steps in micro-batches of 2 */
+    run_make(&floor_run, kind, 2);
+    run_steps(&floor_run, NULL, 0);
+    double noise = update_error(&floor_run, &ser);
+    /* clipping must bind on some steps and not on others, or a wrong norm
+     * would go unseen in the update */
+    int clipped = 0;
+    for (int s = 0; s < STEPS; s++) clipped += ser.gnorm[s] > CLIP;
+    if (world_rank == 0)
+        printf("\n  %s: serial gnorm %.4f .. %.4f, clipped on %d of %d steps, noise floor %.3g\n",
+               dlm_objective_name(kind), ser.gnorm[STEPS - 1], ser.gnorm[0], clipped, STEPS,
+               noise);
+    CU_ASSERT(clipped > 0 && clipped < STEPS);
+    CU_ASSERT(noise > 0.0);
+
+    dlm_grid *g;
+    DLM_TEST_OK(dlm_grid_create(MPI_COMM_WORLD, world_size, 1, 1, &g));
+    run_make(&par, kind, micro);
+    dlm_dp *dp;
+    /* small buckets: several of them, started during backward */
+    DLM_TEST_OK(dlm_dp_create(g->dp_comm, par.m, 16 << 10, &dp));
+    CU_ASSERT(world_size == 1 || dlm_dp_n_buckets(dp) > 1);
+    run_steps(&par, dp, 0);
+    /* step 1: the forward of each sequence does not depend on the split and
+     * the per-sequence sums are added in global order: the same bits */
+    CU_ASSERT(par.loss[0] == ser.loss[0]);
+    /* the gradient sum is associated differently across ranks (rank sums,
+     * then the all-reduce), so the norm may differ in the last bits: fp32
+     * gradients, a few roundings each, relative 1e-6 */
+    DLM_TEST_NEAR(par.gnorm[0], ser.gnorm[0], 1e-6 * ser.gnorm[0], "step 1 grad norm");
+    for (int s = 0; s < STEPS; s++) {
+        DLM_TEST_NEAR(par.loss[s], ser.loss[s], 1e-5 * ser.loss[s], "loss");
+        DLM_TEST_NEAR(par.gnorm[s], ser.gnorm[s], 1e-5 * ser.gnorm[s], "grad norm");
+    }
+    double err = update_error(&par, &ser);
+    if (world_rank == 0)
+        printf("  dp%d: step-1 loss equal: %d, grad norm equal: %d (rel. diff %.2g), update error "
+               "%.3g (bound %.3g)\n", world_size, par.loss[0] == ser.loss[0],
+               par.gnorm[0] == ser.gnorm[0], fabs(par.gnorm[0] / ser.gnorm[0] - 1), err,
+               10 * noise);
+    DLM_TEST_BELOW(err, 10 * noise, "dp update error vs serial");
+    /* every replica holds the same weights */
+    uint64_t h = 0, lo, hi;
+    for (size_t j = 0; j < par.m->n_params; j++) {
+        uint32_t u;
+        memcpy(&u, &par.m->param_arena.base[j], 4);
+        h = h * 1000003u + u;
+    }
+    MPI_Allreduce(&h, &lo, 1, MPI_UINT64_T, MPI_MIN, MPI_COMM_WORLD);
+    MPI_Allreduce(&h, &hi, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD);
+    CU_ASSERT(lo == hi);
+    dlm_dp_destroy(&dp);
+    run_free(&par);
+
+    /* negative control: the same slicing without the gradient sum is far
+     * outside the bound, so the bound can fail */
+    if (world_size > 1) {
+        run own;
+        run_make(&own, kind, micro);
+        run_steps(&own, NULL, 1);
+        double e_own = update_error(&own, &ser);
+        if (world_rank == 0) printf("  without the gradient sum: update error %.3g\n", e_own);
+        CU_ASSERT(e_own > 100 * noise);
+        run_free(&own);
+    }
+    dlm_grid_destroy(&g);
+    run_free(&floor_run);
+    run_free(&ser);
+}
+
+static void test_dp_mdlm(void) { check_dp_against_serial(DLM_OBJECTIVE_MDLM); }
+static void test_dp_ar(void) { check_dp_against_serial(DLM_OBJECTIVE_AR); }
+
+/* The held-out loss spread over ranks is the serial figure to the bit, for
+ * a count of sequences that leaves some ranks a short or no micro-batch. */
+static void test_eval_loss(void)
+{
+    run r;
+    run_make(&r, DLM_OBJECTIVE_MDLM, 3);
+    int n = 13;
+    int32_t *x = malloc((size_t)n * T * sizeof *x);
+    for (int i = 0; i < n; i++) dlm_iid_fill(&r.src, 1000 + (uint64_t)i, T, x + i * T);
+    double ser, par;
+    DLM_TEST_OK(dlm_eval_loss(r.m, &r.buf, &r.obj, x, n, 0, &ser));
+    dlm_dp *dp;
+    DLM_TEST_OK(dlm_dp_create(MPI_COMM_WORLD, r.m, 1 << 20, &dp));
+    DLM_TEST_OK(dlm_eval_loss_dp(r.m, &r.buf, &r.obj, dp, x, n, 0, &par));
+    CU_ASSERT(par == ser);
+    if (par != ser) printf("\n  eval: serial %.17g, dp%d %.17g\n", ser, world_size, par);
+    dlm_dp_destroy(&dp);
+    free(x);
+    run_free(&r);
+}
+
+static const dlm_test_case grid_cases[] = {
+    {"layouts", test_grid_layouts},
+    {"bad layout", test_grid_bad_layout},
+    {"agree", test_agree},
+    {NULL, NULL}};
+static const dlm_test_case dp_cases[] = {
+    {"mdlm steps against serial", test_dp_mdlm},
+    {"ar steps against serial", test_dp_ar},
+    {"held-out loss", test_eval_loss},
+    {NULL, NULL}};
+static const dlm_test_suite suites[] = {{"grid", grid_cases}, {"dp", dp_cases}, {NULL, NULL}};
+
+int main(int argc, char **argv)
+{
+    int provided;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+    int rc = dlm_test_main(argc, argv, suites);
+    /* the job fails if any rank failed */
+    int worst = rc;
+    MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    MPI_Finalize();
+    return worst;
+}
