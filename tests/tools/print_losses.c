@@ -1,6 +1,6 @@
 /* print_losses RUN.h5: the training loss and gradient-norm rows and the
  * validation loss rows of a run file, one "<group>/<column> <step> <value
- * as a hex float>" line each, so two runs can be
+ * as a hex float> <the same in decimal>" line each, so two runs can be
  * compared bit for bit with diff (tests/compare_revisions.sh). */
 #include <hdf5.h>
 #include <stdio.h>
@@ -20,7 +20,8 @@ static int print_column(hid_t f, const char *group, const char *col)
     long long *step = malloc((size_t)(n > 0 ? n : 1) * sizeof *step);
     int bad = H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, loss) < 0 ||
               H5Dread(dstep, H5T_NATIVE_LLONG, H5S_ALL, H5S_ALL, H5P_DEFAULT, step) < 0;
-    for (hssize_t i = 0; i < n && !bad; i++) printf("%s/%s %lld %a\n", group, col, step[i], loss[i]);
+    for (hssize_t i = 0; i < n && !bad; i++)
+        printf("%s/%s %lld %a %.17g\n", group, col, step[i], loss[i], loss[i]);
     free(loss), free(step);
     H5Sclose(space), H5Dclose(ds), H5Dclose(dstep);
     return bad;
