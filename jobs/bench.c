@@ -1,7 +1,9 @@
 /* dlm-bench: full training steps (forward, backward, AdamW) of named
  * shapes on synthetic tokens, timed per phase, plus a replay of the step's
  * own GEMM calls, so the time spent outside matrix products shows as one
- * ratio. Each case runs in its own process so its peak memory is its own. */
+ * ratio. Serial: each case runs in its own process so its peak memory is
+ * its own. With --layout (under mpiexec) the ranks run each case together,
+ * data-parallel, in the one MPI process each. */
 #define _GNU_SOURCE
 #include <limits.h>
 #include <stdio.h>
@@ -12,6 +14,8 @@
 
 #include "core/args.h"
 #include "core/log.h"
+#include "core/mpicall.h"
+#include "core/program.h"
 #include "core/rng.h"
 #include "core/status.h"
 #include "core/timer.h"
@@ -20,6 +24,9 @@
 #include "kernels/kernels.h"
 #include "model/model.h"
 #include "optim/optim.h"
+#include "parallel/dp.h"
+#include "parallel/grid.h"
+#include "parallel/placement.h"
 #include "train/step.h"
 
 typedef struct {
@@ -35,30 +42,48 @@ static const bench_shape shapes[] = {
 #define N_SHAPES (int)(sizeof shapes / sizeof *shapes)
 
 typedef struct {
-    const char *shape, *objective;
+    const char *shape, *objective, *layout;
     int steps, warmup, threads;
+    int batch, micro_batch; /* 0: the shape's B, and B / dp */
+    int dp;                 /* from layout */
 } bench_args;
 
 static const char usage[] =
     "usage: dlm-bench [options]\n"
     "Times full training steps (forward, backward, AdamW, fp32) on synthetic tokens and\n"
     "prints, per case, the median step, the time per phase, and a replay of the step's\n"
-    "own GEMM calls. With no options: l6-d384 and gpt2-124m, objectives ar and mdlm.\n\n";
+    "own GEMM calls. With no options: l6-d384 and gpt2-124m, objectives ar and mdlm.\n"
+    "Data-parallel: mpiexec -n 2 --bind-to none dlm-bench --layout dp2 --threads 1\n"
+    "(the same global batch split over the ranks: strong scaling).\n\n";
 
 static const char epilog[] =
     "One line per case for scripts:\n"
-    "  bench shape=<name> objective=<ar|mdlm> tokens_per_s=<x> step_ms=<x> gflops=<x>\n"
-    "        gemm_replay_ms=<x> ratio=<x> peak_rss_mb=<x>\n"
-    "ratio = GEMM replay time / whole step time. GFLOP/s use\n  " DLM_FLOPS_DEFINITION "\n";
+    "  bench shape=<name> objective=<ar|mdlm> layout=<serial|dpN> batch=<G> micro_batch=<b>\n"
+    "        tokens_per_s=<x> step_ms=<x> gflops=<x> gemm_replay_ms=<x> ratio=<x>\n"
+    "        comm_share=<x> comm_bytes=<x> peak_rss_mb=<x>\n"
+    "ratio = GEMM replay time / whole step time (rank 0's GEMMs, its share of the batch).\n"
+    "step_ms is the slowest rank's; tokens_per_s and GFLOP/s are the whole job's. comm_share\n"
+    "= rank 0's time inside MPI calls / step time; comm_bytes = bytes rank 0 sends per step\n"
+    "(a bandwidth-optimal all-reduce's 2 (p-1)/p of the gradients, plus the loss gather).\n"
+    "peak_rss_mb is rank 0's (under --layout, the peak over the cases so far). GFLOP/s use\n"
+    "  " DLM_FLOPS_DEFINITION "\n";
 
 /* The choices the table cannot check: their messages list the shapes. */
-static dlm_status check_args(const bench_args *a)
+static dlm_status check_args(bench_args *a)
 {
     if (a->shape && strcmp(a->shape, "all") != 0) {
         int found = 0;
         for (int s = 0; s < N_SHAPES; s++) found |= !strcmp(a->shape, shapes[s].name);
         DLM_CHECK(found, DLM_ERR_ARG,
                   "unknown shape '%s' (expected l6-d384, gpt2-124m, tiny or all)", a->shape);
+    }
+    if (a->layout && strcmp(a->layout, "serial") != 0) {
+        int n = -1;
+        DLM_CHECK(sscanf(a->layout, "dp%d%n", &a->dp, &n) == 1 && n == (int)strlen(a->layout) &&
+                      a->dp >= 1,
+                  DLM_ERR_ARG,
+                  "--layout %s: expected serial or dpN (tensor and pipeline parallelism are not "
+                  "built yet)", a->layout);
     }
     DLM_CHECK(!strcmp(a->objective, "both") || !strcmp(a->objective, "ar") ||
                   !strcmp(a->objective, "mdlm"),
@@ -131,9 +156,24 @@ static dlm_status replay(const dlm_gemm_log *log, int reps, double *seconds)
     return DLM_OK;
 }
 
-static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const bench_args *a)
+/* The slowest rank's value (the step ends when the last rank is done). */
+static double slowest(const dlm_grid *g, double x)
+{
+    double y = x;
+    if (g) MPI_Allreduce(&x, &y, 1, MPI_DOUBLE, MPI_MAX, g->world);
+    return y;
+}
+
+/* g NULL: serial, no MPI. */
+static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const bench_args *a,
+                           const dlm_grid *g)
 {
     dlm_status st = DLM_OK;
+    int p = g ? g->dp : 1, G = a->batch ? a->batch : sh->B, T = sh->T;
+    int mb = a->micro_batch ? a->micro_batch : G / p, n = G / p;
+    DLM_CHECK(G % p == 0 && mb >= 1 && n % mb == 0, DLM_ERR_ARG,
+              "--batch %d does not split over %d data-parallel ranks in micro-batches of %d", G, p,
+              mb);
     dlm_model_config cfg;
     dlm_model_config_bytes(&cfg, sh->L, sh->C, sh->H, sh->T);
     dlm_model_config_vocab(&cfg, sh->V, sh->V - 1);
@@ -144,43 +184,51 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
     int32_t *x = NULL;
     double *step_s = NULL, *phase_s = NULL;
     dlm_gemm_log log = {0};
+    dlm_dp *dp = NULL;
     DLM_CALL(dlm_model_create(&cfg, &m));
     dlm_model_init(m, 1);
     dlm_adamw_config oc;
     dlm_adamw_config_default(&oc);
     DLM_CALL_GOTO(st, dlm_optimizer_create(m, &oc, &opt), done);
-    DLM_CALL_GOTO(st, dlm_step_buffers_create(m, sh->B, &buf), done);
+    DLM_CALL_GOTO(st, dlm_step_buffers_create(m, mb, &buf), done);
+    if (g) DLM_CALL_GOTO(st, dlm_dp_create(g->dp_comm, m, (size_t)25 << 20, &dp), done);
     dlm_objective obj = {.kind = kind, .seed = 1, .bos_id = cfg.bos_id, .mask_id = cfg.mask_id};
     dlm_schedule_default(&obj.schedule, DLM_SCHEDULE_LOGLINEAR);
-    int G = sh->B, T = sh->T;
-    x = malloc((size_t)G * T * sizeof *x);
+    x = malloc((size_t)n * T * sizeof *x);
     step_s = malloc((size_t)a->steps * sizeof *step_s);
     phase_s = calloc(DLM_PHASE_COUNT, sizeof *phase_s);
     log.cap = 1 << 16;
     log.calls = malloc((size_t)log.cap * sizeof *log.calls);
     st = x && step_s && phase_s && log.calls ? DLM_OK : DLM_ERR_NOMEM;
     DLM_CALL_GOTO(st, st, done);
-    for (int64_t i = 0; i < (int64_t)G * T; i++)
-        x[i] = (int32_t)(dlm_rng_uniform(1, 0, 0, (uint32_t)i, DLM_RNG_DATA) * cfg.vocab_size);
+    int64_t first = (int64_t)(g ? g->dp_rank : 0) * n * T; /* this rank's slice of the batch */
+    for (int64_t i = 0; i < (int64_t)n * T; i++)
+        x[i] = (int32_t)(dlm_rng_uniform(1, 0, 0, (uint32_t)(first + i), DLM_RNG_DATA) *
+                         cfg.vocab_size);
 
     dlm_phase_timers timers;
-    double loss, gnorm;
+    double loss, gnorm, comm_s = 0.0, comm_bytes = 0.0;
     for (int s = 0; s < a->warmup + a->steps; s++) {
         int timed = s >= a->warmup;
         memset(&timers, 0, sizeof timers);
         buf.acts->timers = timed ? &timers : NULL;
+        if (g) MPI_Barrier(g->world); /* every rank starts the step together */
         double t0 = dlm_now();
-        DLM_CALL_GOTO(st, dlm_train_step(m, opt, &buf, &obj, x, G, (uint32_t)s, 1e-4, &loss, &gnorm),
-                      done);
+        DLM_CALL_GOTO(st, dlm_train_step_dp(m, opt, &buf, &obj, dp, x, G, (uint32_t)s, 1e-4, &loss,
+                                            &gnorm), done);
+        double dt = slowest(g, dlm_now() - t0);
+        dlm_dp_stats ds = dp ? dlm_dp_stats_take(dp) : (dlm_dp_stats){0};
         if (timed) {
-            step_s[s - a->warmup] = dlm_now() - t0;
-            for (int p = 0; p < DLM_PHASE_COUNT; p++) phase_s[p] += timers.seconds[p] / a->steps;
+            step_s[s - a->warmup] = dt;
+            comm_s += ds.comm_seconds / a->steps;
+            comm_bytes += ds.bytes_sent / a->steps;
+            for (int q = 0; q < DLM_PHASE_COUNT; q++) phase_s[q] += timers.seconds[q] / a->steps;
         }
     }
     buf.acts->timers = NULL;
     double rss_mb = peak_rss_mb(); /* the training step's peak, before the replay buffers */
     dlm_gemm_record(&log); /* one more step, to capture its GEMM list */
-    DLM_CALL_GOTO(st, dlm_train_step(m, opt, &buf, &obj, x, G, 0, 1e-4, &loss, &gnorm), done);
+    DLM_CALL_GOTO(st, dlm_train_step_dp(m, opt, &buf, &obj, dp, x, G, 0, 1e-4, &loss, &gnorm), done);
     dlm_gemm_record(NULL);
     st = log.overflow ? DLM_ERR_STATE : DLM_OK;
     if (st != DLM_OK) {
@@ -190,33 +238,77 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
     }
     double gemm_s = 0.0;
     DLM_CALL_GOTO(st, replay(&log, a->steps, &gemm_s), done);
+    if (g && g->rank != 0) goto done; /* rank 0 reports */
 
     double step = median(step_s, a->steps), tps = (double)G * T / step;
     double gflops = tps * dlm_model_flops_per_token(&cfg) / 1e9;
     double phases_sum = 0.0;
     const char *objname = dlm_objective_name(kind);
-    printf("%s %s: L=%d d=%d H=%d T=%d B=%d V=%d (padded %d), %lld parameters, %lld GEMM calls/step\n",
-           sh->name, objname, sh->L, sh->C, sh->H, sh->T, sh->B, cfg.vocab_size, cfg.vocab_padded,
-           (long long)dlm_model_param_count(m), (long long)log.n);
+    char layout[32] = "serial";
+    if (g) snprintf(layout, sizeof layout, "dp%d", g->dp);
+    printf("%s %s %s: L=%d d=%d H=%d T=%d batch=%d micro-batch=%d V=%d (padded %d), %lld "
+           "parameters, %lld GEMM calls/step (rank 0)\n",
+           sh->name, objname, layout, sh->L, sh->C, sh->H, sh->T, G, mb, cfg.vocab_size,
+           cfg.vocab_padded, (long long)dlm_model_param_count(m), (long long)log.n);
     printf("  phase ms/step:");
-    for (int p = 0; p < DLM_PHASE_COUNT; p++) {
-        printf(" %s %.1f", dlm_phase_name((dlm_phase)p), 1e3 * phase_s[p]);
-        phases_sum += phase_s[p];
+    for (int q = 0; q < DLM_PHASE_COUNT; q++) {
+        printf(" %s %.1f", dlm_phase_name((dlm_phase)q), 1e3 * phase_s[q]);
+        phases_sum += phase_s[q];
     }
     double mean_step = 0.0;
     for (int s = 0; s < a->steps; s++) mean_step += step_s[s] / a->steps;
     printf(" other %.1f\n", 1e3 * (mean_step - phases_sum));
-    printf("bench shape=%s objective=%s tokens_per_s=%.1f step_ms=%.2f gflops=%.2f "
-           "gemm_replay_ms=%.2f ratio=%.3f peak_rss_mb=%.1f\n",
-           sh->name, objname, tps, 1e3 * step, gflops, 1e3 * gemm_s, gemm_s / step, rss_mb);
+    printf("bench shape=%s objective=%s layout=%s batch=%d micro_batch=%d tokens_per_s=%.1f "
+           "step_ms=%.2f gflops=%.2f gemm_replay_ms=%.2f ratio=%.3f comm_share=%.3f "
+           "comm_bytes=%.0f peak_rss_mb=%.1f\n",
+           sh->name, objname, layout, G, mb, tps, 1e3 * step, gflops, 1e3 * gemm_s, gemm_s / step,
+           comm_s / step, comm_bytes, rss_mb);
     fflush(stdout);
 done:
+    dlm_dp_destroy(&dp);
     free(log.calls);
     free(x), free(step_s), free(phase_s);
     dlm_step_buffers_destroy(&buf);
     dlm_optimizer_destroy(&opt);
     dlm_model_destroy(&m);
     return st;
+}
+
+/* Whether case s, k (objective) is one the arguments ask for. */
+static int chosen(const bench_args *a, int s, int k)
+{
+    int shape = a->shape ? (!strcmp(a->shape, "all") || !strcmp(a->shape, shapes[s].name))
+                         : strcmp(shapes[s].name, "tiny") != 0;
+    return shape && (!strcmp(a->objective, "both") || !strcmp(a->objective, k ? "mdlm" : "ar"));
+}
+
+/* --layout: one MPI job, the cases in turn in every rank's one process
+ * (MPI and fork do not mix). Errors are agreed where ranks may differ. */
+static dlm_status run_mpi(bench_args *a)
+{
+    int size;
+    DLM_MPI(MPI_Comm_size(MPI_COMM_WORLD, &size));
+    dlm_grid *g;
+    DLM_CALL(dlm_grid_create(MPI_COMM_WORLD, a->dp, 1, 1, &g));
+    int threads;
+    const char *source;
+    dlm_status st = dlm_placement_threads(g, a->threads, "--threads", &threads, &source);
+    if (st == DLM_OK) st = dlm_blis_init(threads, source);
+    char blis[512];
+    if (st == DLM_OK) st = dlm_blis_describe(blis, sizeof blis);
+    st = dlm_grid_agree(g->world, st);
+    if (st == DLM_OK) st = dlm_placement_report(g, threads, NULL, 0);
+    if (st == DLM_OK && g->rank == 0) {
+        printf("dlm-bench: layout dp%d, %d BLIS threads per rank; %s\n%s\n", g->dp, threads,
+               DLM_FLOPS_DEFINITION, blis);
+        fflush(stdout);
+    }
+    for (int s = 0; st == DLM_OK && s < N_SHAPES; s++)
+        for (int k = 0; st == DLM_OK && k < 2; k++)
+            if (chosen(a, s, k)) st = dlm_grid_agree(g->world, run_case(&shapes[s], k, a, g));
+    dlm_grid_destroy(&g);
+    DLM_CALL(st);
+    return DLM_OK;
 }
 
 int main(int argc, char **argv)
@@ -226,10 +318,16 @@ int main(int argc, char **argv)
         DLM_OPT_STRING("shape", &a.shape, "NAME",
                        "l6-d384, gpt2-124m, tiny or all (default: l6-d384 and gpt2-124m)"),
         DLM_OPT_STRING("objective", &a.objective, "NAME", "ar, mdlm or both (default both)"),
+        DLM_OPT_STRING("layout", &a.layout, "NAME",
+                       "serial (default, no MPI) or dpN: run under mpiexec -n N"),
+        DLM_OPT_INT("batch", &a.batch, 1, INT_MAX, "G", "global batch (default: the shape's, 4)"),
+        DLM_OPT_INT("micro-batch", &a.micro_batch, 1, INT_MAX, "B",
+                    "micro-batch (default: the batch / dp)"),
         DLM_OPT_INT("steps", &a.steps, 1, INT_MAX, "N", "measured steps, median reported (default 5)"),
         DLM_OPT_INT("warmup", &a.warmup, 0, INT_MAX, "N", "steps run first and not timed (default 2)"),
         DLM_OPT_INT("threads", &a.threads, 1, INT_MAX, "N",
-                    "BLIS and OpenMP threads (default: OMP_NUM_THREADS or cores)"),
+                    "BLIS and OpenMP threads per rank (default: OMP_NUM_THREADS, else the\n"
+                    "cores; under --layout, this rank's share of the cores it is bound to)"),
         DLM_OPT_END};
     const dlm_args_spec spec = {.opts = opts, .usage = usage, .epilog = epilog};
     int help;
@@ -243,6 +341,11 @@ int main(int argc, char **argv)
         dlm_args_help(&spec, stdout);
         return 0;
     }
+    if (a.dp > 0) { /* --layout dpN: an MPI job */
+        st = dlm_program_start(&argc, &argv, NULL, NULL);
+        if (st == DLM_OK) st = run_mpi(&a);
+        return dlm_program_finish("dlm-bench", st, 0);
+    }
     const char *source = "--threads";
     int threads = a.threads > 0 ? a.threads : dlm_threads_default(&source);
     st = dlm_threads_check(threads, source); /* once, before any child starts a pool */
@@ -252,13 +355,10 @@ int main(int argc, char **argv)
     }
     printf("dlm-bench: %d threads; %s\n", threads, DLM_FLOPS_DEFINITION);
     fflush(stdout);
-    int failures = 0;
+    int failures = 0, first = 1;
     for (int s = 0; s < N_SHAPES; s++) {
-        int chosen = a.shape ? (!strcmp(a.shape, "all") || !strcmp(a.shape, shapes[s].name))
-                             : strcmp(shapes[s].name, "tiny") != 0;
-        if (!chosen) continue;
         for (int k = 0; k < 2; k++) {
-            if (strcmp(a.objective, "both") && strcmp(a.objective, k ? "mdlm" : "ar")) continue;
+            if (!chosen(&a, s, k)) continue;
             /* a child per case: its peak memory is its own, and BLIS/OpenMP
              * start fresh in it (the parent never touches them) */
             pid_t pid = fork();
@@ -270,13 +370,14 @@ int main(int argc, char **argv)
                 char blis[512];
                 dlm_status cs = dlm_blis_init(threads, source);
                 if (cs == DLM_OK) cs = dlm_blis_describe(blis, sizeof blis);
-                if (cs == DLM_OK && s == 0 && k == 0) printf("%s\n", blis);
-                if (cs == DLM_OK) cs = run_case(&shapes[s], (dlm_objective_kind)k, &a);
+                if (cs == DLM_OK && first) printf("%s\n", blis);
+                if (cs == DLM_OK) cs = run_case(&shapes[s], (dlm_objective_kind)k, &a, NULL);
                 if (cs != DLM_OK) fprintf(stderr, "dlm-bench: %s failed: %s", shapes[s].name,
                                           dlm_error_text());
                 fflush(stdout);
                 _exit(cs == DLM_OK ? 0 : 1);
             }
+            first = 0;
             int wstatus;
             waitpid(pid, &wstatus, 0);
             failures += !(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0);

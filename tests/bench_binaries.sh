@@ -31,11 +31,13 @@ for ((r = 1; r <= reps; r++)); do
   done
 done
 
-# lines: <name> shape=<s> objective=<o> tokens_per_s=<x> ...
+# lines: <name> shape=<s> objective=<o> ... tokens_per_s=<x> ... (fields found by key,
+# so binaries from before and after a field was added compare)
 awk -v order="${names[*]}" '
-  { name = $1; sub("shape=", "", $2); sub("objective=", "", $3); sub("tokens_per_s=", "", $4)
-    key = $2 " " $3; if (!(key in seen)) { seen[key] = 1; keys[++nk] = key }
-    v[name, key, ++n[name, key]] = $4 + 0 }
+  { name = $1
+    for (f = 2; f <= NF; f++) { split($f, kv, "="); val[kv[1]] = kv[2] }
+    key = val["shape"] " " val["objective"]; if (!(key in seen)) { seen[key] = 1; keys[++nk] = key }
+    v[name, key, ++n[name, key]] = val["tokens_per_s"] + 0 }
   function median(name, key,   m, i, j, t, a) {
     m = n[name, key]; for (i = 1; i <= m; i++) a[i] = v[name, key, i]
     for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
