@@ -46,6 +46,7 @@ typedef struct {
     int steps, warmup, threads;
     int batch, micro_batch; /* 0: the shape's B, and B / dp */
     int dp;                 /* from layout */
+    double bucket_mb;       /* gradient all-reduce bucket size */
 } bench_args;
 
 static const char usage[] =
@@ -191,7 +192,7 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
     dlm_adamw_config_default(&oc);
     DLM_CALL_GOTO(st, dlm_optimizer_create(m, &oc, &opt), done);
     DLM_CALL_GOTO(st, dlm_step_buffers_create(m, mb, &buf), done);
-    if (g) DLM_CALL_GOTO(st, dlm_dp_create(g->dp_comm, m, (size_t)25 << 20, &dp), done);
+    if (g) DLM_CALL_GOTO(st, dlm_dp_create(g->dp_comm, m, (size_t)(a->bucket_mb * 1048576.0), &dp), done);
     dlm_objective obj = {.kind = kind, .seed = 1, .bos_id = cfg.bos_id, .mask_id = cfg.mask_id};
     dlm_schedule_default(&obj.schedule, DLM_SCHEDULE_LOGLINEAR);
     x = malloc((size_t)n * T * sizeof *x);
@@ -313,7 +314,8 @@ static dlm_status run_mpi(bench_args *a)
 
 int main(int argc, char **argv)
 {
-    bench_args a = {.shape = NULL, .objective = "both", .steps = 5, .warmup = 2, .threads = 0};
+    bench_args a = {.shape = NULL, .objective = "both", .steps = 5, .warmup = 2, .threads = 0,
+                    .bucket_mb = 25.0};
     const dlm_arg_opt opts[] = {
         DLM_OPT_STRING("shape", &a.shape, "NAME",
                        "l6-d384, gpt2-124m, tiny or all (default: l6-d384 and gpt2-124m)"),
@@ -323,6 +325,8 @@ int main(int argc, char **argv)
         DLM_OPT_INT("batch", &a.batch, 1, INT_MAX, "G", "global batch (default: the shape's, 4)"),
         DLM_OPT_INT("micro-batch", &a.micro_batch, 1, INT_MAX, "B",
                     "micro-batch (default: the batch / dp)"),
+        DLM_OPT_DOUBLE("bucket-mb", &a.bucket_mb, 0, 1e6, 1, "MB",
+                       "gradient all-reduce bucket size (default 25, as parallel.bucket_mb)"),
         DLM_OPT_INT("steps", &a.steps, 1, INT_MAX, "N", "measured steps, median reported (default 5)"),
         DLM_OPT_INT("warmup", &a.warmup, 0, INT_MAX, "N", "steps run first and not timed (default 2)"),
         DLM_OPT_INT("threads", &a.threads, 1, INT_MAX, "N",
