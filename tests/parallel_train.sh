@@ -10,6 +10,8 @@
 #   one_rank_error  a shard missing on rank 1 only: all ranks end, one message
 #   bad_layout batch not divisible by dp x micro-batch, and world size not
 #              dp x tp x pp: one message from rank 0, no hang
+#   nonfinite  a loss that overflows at step 2, seen by both ranks after the
+#              reductions: exit 1, one message (rank 0's), no MPI_Abort
 set -euo pipefail
 case_name=$1 train=$2 prepare=$3 print_losses=$4 work=$5
 shift 5
@@ -112,6 +114,17 @@ bad_layout)
   grep -q "train.batch = 8 does not split over parallel.dp = 2 ranks in micro-batches of train.micro_batch = 8" div.log || fail "div: wrong reason"
   grep -q "but the job has 2 MPI ranks" size.log || fail "size: wrong reason"
   grep -q "tensor and pipeline parallelism are not built yet" tp.log || fail "tp: wrong reason"
+  ;;
+nonfinite)
+  set +e
+  timeout 60 "${mpiexec[@]}" -n 2 "$train" "${common[@]}" --set parallel.dp=2 --set train.lr=1e30 \
+    --set train.steps=6 --set train.warmup=1 --set run.dir=\"nf\" >nf.log 2>&1
+  rc=$?
+  set -e
+  [[ $rc == 1 ]] || { cat nf.log; fail "exit $rc, expected 1"; }
+  [[ $(grep -c "dlm-train failed" nf.log) == 1 ]] || { cat nf.log; fail "not exactly one message"; }
+  grep -q "^\[0\] dlm-train failed: .*not finite at step 2" nf.log || { cat nf.log; fail "wrong message"; }
+  ! grep -q "MPI_ABORT" nf.log || fail "the job was aborted instead of ending together"
   ;;
 *) fail "unknown case" ;;
 esac
