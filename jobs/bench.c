@@ -287,8 +287,6 @@ static int chosen(const bench_args *a, int s, int k)
  * (MPI and fork do not mix). Errors are agreed where ranks may differ. */
 static dlm_status run_mpi(bench_args *a)
 {
-    int size;
-    DLM_MPI(MPI_Comm_size(MPI_COMM_WORLD, &size));
     dlm_grid *g;
     DLM_CALL(dlm_grid_create(MPI_COMM_WORLD, a->dp, 1, 1, &g));
     int threads;

@@ -21,10 +21,15 @@ dlm_status dlm_grid_create(MPI_Comm world, int dp, int tp, int pp, dlm_grid **ou
     DLM_MPI(MPI_Comm_rank(world, &rank));
     DLM_CHECK(dp >= 1 && tp >= 1 && pp >= 1, DLM_ERR_ARG,
               "layout dp %d x tp %d x pp %d: every size must be >= 1", dp, tp, pp);
-    DLM_CHECK((long long)dp * tp * pp == size, DLM_ERR_ARG,
-              "layout dp %d x tp %d x pp %d = %lld ranks, but the job has %d MPI ranks; set "
-              "parallel.dp/tp/pp so that their product is the number of ranks", dp, tp, pp,
-              (long long)dp * tp * pp, size);
+    /* the same verdict on every rank: agreed, so the job prints it once */
+    dlm_status bad = (long long)dp * tp * pp == size
+                         ? DLM_OK
+                         : dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
+                                          "layout dp %d x tp %d x pp %d = %lld ranks, but the job "
+                                          "has %d MPI ranks (mpiexec -n): the product must be "
+                                          "the number of ranks",
+                                          dp, tp, pp, (long long)dp * tp * pp, size);
+    DLM_CALL(dlm_grid_agree(world, bad));
     dlm_grid *g = calloc(1, sizeof *g);
     DLM_CHECK(g != NULL, DLM_ERR_NOMEM, "allocating the rank grid");
     g->size = size, g->rank = rank;

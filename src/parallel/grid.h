@@ -45,8 +45,8 @@ typedef struct {
     int node_rank, node_size;
 } dlm_grid;
 
-/* Fails on every rank with the same message unless dp * tp * pp equals the
- * communicator's size. Collective over world. */
+/* Fails on every rank unless dp * tp * pp equals the communicator's size
+ * (an agreed error: rank 0 carries the message). Collective over world. */
 dlm_status dlm_grid_create(MPI_Comm world, int dp, int tp, int pp, dlm_grid **out);
 void dlm_grid_destroy(dlm_grid **g);
 
