@@ -108,6 +108,12 @@ void dlm_embedding_forward(float *out, const int32_t *tokens, const float *wte, 
                            int C);
 void dlm_embedding_backward(float *dwte, const int32_t *tokens, const float *dout, int64_t N,
                             int C);
+/* The vocabulary-parallel shard: wte holds rows v0 .. v0 + nv - 1; other
+ * tokens give zero rows forward and nothing backward. */
+void dlm_embedding_forward_range(float *out, const int32_t *tokens, const float *wte, int64_t N,
+                                 int C, int32_t v0, int32_t nv);
+void dlm_embedding_backward_range(float *dwte, const int32_t *tokens, const float *dout,
+                                  int64_t N, int C, int32_t v0, int32_t nv);
 
 /* ---- elementwise ---- */
 void dlm_accumulate(float *dst, const float *src, int64_t n); /* dst += src */

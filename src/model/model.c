@@ -197,13 +197,19 @@ void dlm_param_init(const dlm_param_info *table, int n, int n_layer, float *base
 
 dlm_status dlm_model_create(const dlm_model_config *cfg, dlm_model **out)
 {
+    return dlm_model_create_tp(cfg, NULL, out);
+}
+
+dlm_status dlm_model_create_tp(const dlm_model_config *cfg, dlm_tp *tp, dlm_model **out)
+{
     *out = NULL;
     DLM_CALL(dlm_model_config_check(cfg));
     dlm_model *m = calloc(1, sizeof *m);
     DLM_CHECK(m != NULL, DLM_ERR_NOMEM, "allocating the model");
     dlm_status st = DLM_OK;
     m->cfg = *cfg;
-    m->layout = *DLM_LAYOUT_SERIAL;
+    m->tp = tp;
+    m->layout = (dlm_shard_layout){dlm_tp_rank(tp), dlm_tp_size(tp)};
     DLM_CALL_GOTO(st, dlm_param_table_create(cfg, &m->layout, &m->table, &m->n_tensors,
                                              &m->n_params), fail);
     DLM_CALL_GOTO(st, dlm_arena_create(m->n_params, &m->param_arena), fail);
@@ -247,19 +253,26 @@ void dlm_model_init(dlm_model *m, uint64_t seed)
 
 /* ---- activations ---- */
 
-static dlm_act_dims act_dims(const dlm_model_config *c, int B)
+/* Under tensor parallelism the per-head and per-hidden-unit activations
+ * are this rank's share: C / tp attention channels, 4C / tp hidden units,
+ * H / tp heads, V / tp vocabulary columns; the residual stream stays (N,C). */
+static dlm_act_dims act_dims(const dlm_model *m, int B)
 {
+    const dlm_model_config *c = &m->cfg;
+    size_t tp = (size_t)m->layout.tp_size;
     size_t N = (size_t)B * c->seq_len, C = c->d_model, T = c->seq_len;
-    return (dlm_act_dims){N, N * C, N * 3 * C, N * 4 * C, (size_t)B * c->n_head * T * T,
-                          N * (size_t)c->vocab_padded};
+    return (dlm_act_dims){N, N * C, N * 3 * C / tp, N * 4 * C / tp,
+                          (size_t)B * c->n_head / tp * T * T, N * C / tp,
+                          N * (size_t)c->vocab_padded / tp};
 }
 
 /* Gives every activation buffer its place after base (NULL: only counts)
  * and returns the floats they take: the one walk behind both the size and
  * the views. */
-static size_t lay_out_acts(const dlm_model_config *c, dlm_acts *a, float *base)
+static size_t lay_out_acts(const dlm_model *m, dlm_acts *a, float *base)
 {
-    dlm_act_dims d = act_dims(c, a->max_batch);
+    const dlm_model_config *c = &m->cfg;
+    dlm_act_dims d = act_dims(m, a->max_batch);
     size_t off = 0;
 #define TAKE(ptr, n)                         \
     do {                                     \
@@ -300,8 +313,8 @@ dlm_status dlm_acts_create(const dlm_model *m, int max_batch, int backward, dlm_
     a->rows = malloc(N * sizeof *a->rows);
     st = a->blocks && a->rows ? DLM_OK : DLM_ERR_NOMEM;
     DLM_CALL_GOTO(st, st, fail);
-    DLM_CALL_GOTO(st, dlm_arena_create(lay_out_acts(&m->cfg, a, NULL), &a->arena), fail);
-    a->arena.used = lay_out_acts(&m->cfg, a, a->arena.base);
+    DLM_CALL_GOTO(st, dlm_arena_create(lay_out_acts(m, a, NULL), &a->arena), fail);
+    a->arena.used = lay_out_acts(m, a, a->arena.base);
     *out = a;
     return DLM_OK;
 fail:
@@ -350,6 +363,13 @@ const float *dlm_block_input(const dlm_acts *a, int layer)
     return layer == 0 ? a->embed : a->blocks[layer - 1].res_out;
 }
 
+/* This rank's vocabulary rows of wte and the LM head: [v0, v0 + nv). */
+static void vocab_shard(const dlm_model *m, int32_t *v0, int32_t *nv)
+{
+    *nv = m->cfg.vocab_padded / m->layout.tp_size;
+    *v0 = m->layout.tp_rank * *nv;
+}
+
 dlm_status dlm_embed_forward(const dlm_model *m, dlm_acts *a, const int32_t *inputs, int B)
 {
     const dlm_model_config *c = &m->cfg;
@@ -362,31 +382,47 @@ dlm_status dlm_embed_forward(const dlm_model *m, dlm_acts *a, const int32_t *inp
                   "input token %d at position %lld is outside the vocabulary (0..%d with MASK)",
                   inputs[n], (long long)n, c->mask_id);
     double t0 = a->timers ? dlm_now() : 0.0;
-    dlm_embedding_forward(a->embed, inputs, m->params.wte, N, c->d_model);
+    if (m->layout.tp_size == 1) {
+        dlm_embedding_forward(a->embed, inputs, m->params.wte, N, c->d_model);
+    } else { /* vocabulary-parallel: each rank its rows, zeros elsewhere, summed */
+        int32_t v0, nv;
+        vocab_shard(m, &v0, &nv);
+        dlm_embedding_forward_range(a->embed, inputs, m->params.wte, N, c->d_model, v0, nv);
+        dlm_tp_reduce_forward(m->tp, a->embed, N * c->d_model);
+    }
     dlm_phase_lap(a->timers, DLM_PHASE_EMBED, &t0);
     return DLM_OK;
 }
 
+/* Megatron's block: QKV and the first MLP layer column-parallel (this
+ * rank's heads, this rank's hidden units), the attention output projection
+ * and the second MLP layer row-parallel (partial sums, then reduce); the
+ * row-parallel bias is added once, by tp rank 0, before the sum. */
 void dlm_block_forward(const dlm_model *m, dlm_acts *acts, int layer, int B, int causal)
 {
     const dlm_model_config *c = &m->cfg;
     const dlm_block_params *p = &m->params.blocks[layer];
     dlm_block_acts *a = &acts->blocks[layer];
     const float *x_in = dlm_block_input(acts, layer);
-    int T = c->seq_len, C = c->d_model, H = c->n_head;
+    int tp = m->layout.tp_size, T = c->seq_len, C = c->d_model;
+    int Cl = C / tp, Hl = c->n_head / tp; /* this rank's attention channels and heads */
     int64_t N = (int64_t)B * T;
+    const float *proj_b = m->layout.tp_rank == 0 ? p->proj_b : NULL;
+    const float *fcp_b = m->layout.tp_rank == 0 ? p->fcp_b : NULL;
     double t0 = acts->timers ? dlm_now() : 0.0;
     dlm_layernorm_forward(a->ln1, a->ln1_mean, a->ln1_rstd, x_in, p->ln1_w, p->ln1_b, N, C);
-    dlm_linear_forward(a->qkv, a->ln1, p->qkv_w, p->qkv_b, N, C, 3 * C);
-    dlm_rope_forward(a->qkv, m->rope_cos, m->rope_sin, B, T, C, H);
-    dlm_attention_forward(a->atty, a->att, a->qkv, B, T, C, H, causal);
-    dlm_linear_forward(a->res_mid, a->atty, p->proj_w, p->proj_b, N, C, C);
+    dlm_linear_forward(a->qkv, a->ln1, p->qkv_w, p->qkv_b, N, C, 3 * Cl);
+    dlm_rope_forward(a->qkv, m->rope_cos, m->rope_sin, B, T, Cl, Hl);
+    dlm_attention_forward(a->atty, a->att, a->qkv, B, T, Cl, Hl, causal);
+    dlm_linear_forward(a->res_mid, a->atty, p->proj_w, proj_b, N, Cl, C);
+    dlm_tp_reduce_forward(m->tp, a->res_mid, N * C);
     dlm_accumulate(a->res_mid, x_in, N * C);
     dlm_phase_lap(acts->timers, DLM_PHASE_ATTN, &t0);
     dlm_layernorm_forward(a->ln2, a->ln2_mean, a->ln2_rstd, a->res_mid, p->ln2_w, p->ln2_b, N, C);
-    dlm_linear_forward(a->fch, a->ln2, p->fc_w, p->fc_b, N, C, 4 * C);
-    dlm_gelu_forward(a->fch_gelu, a->fch, N * 4 * C);
-    dlm_linear_forward(a->res_out, a->fch_gelu, p->fcp_w, p->fcp_b, N, 4 * C, C);
+    dlm_linear_forward(a->fch, a->ln2, p->fc_w, p->fc_b, N, C, 4 * Cl);
+    dlm_gelu_forward(a->fch_gelu, a->fch, N * 4 * Cl);
+    dlm_linear_forward(a->res_out, a->fch_gelu, p->fcp_w, fcp_b, N, 4 * Cl, C);
+    dlm_tp_reduce_forward(m->tp, a->res_out, N * C);
     dlm_accumulate(a->res_out, a->res_mid, N * C);
     dlm_phase_lap(acts->timers, DLM_PHASE_MLP, &t0);
 }
@@ -412,8 +448,9 @@ void dlm_head_forward(const dlm_model *m, dlm_acts *a, int B, const int32_t *row
     }
     dlm_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, head_input(m, a), m->params.lnf_w,
                           m->params.lnf_b, a->n_rows, C);
+    /* vocabulary-parallel under tp: this rank's columns of the logits */
     dlm_linear_forward(a->logits, a->lnf, m->params.lm_head, NULL, a->n_rows, C,
-                       c->vocab_padded);
+                       c->vocab_padded / m->layout.tp_size);
     dlm_phase_lap(a->timers, DLM_PHASE_HEAD, &t0);
 }
 
@@ -426,7 +463,8 @@ void dlm_head_backward(dlm_model *m, dlm_acts *a, int B, float *dx)
     double t0 = a->timers ? dlm_now() : 0.0;
     /* logits = lnf @ lm_head^T, with a->logits now holding dlogits */
     dlm_linear_backward(s->dln, 0.0f, m->grads.lm_head, NULL, a->logits, a->lnf,
-                        m->params.lm_head, n, C, c->vocab_padded);
+                        m->params.lm_head, n, C, c->vocab_padded / m->layout.tp_size);
+    dlm_tp_copy_backward(m->tp, s->dln, n * C);
     /* gathered: the LayerNorm's input gradient goes to dres_mid, then to its rows of dx */
     float *dh = a->gathered ? s->dres_mid : dx;
     memset(dh, 0, (size_t)n * C * sizeof(float));
@@ -449,26 +487,31 @@ void dlm_block_backward(dlm_model *m, dlm_acts *acts, int layer, const float *dr
     const dlm_block_acts *a = &acts->blocks[layer];
     dlm_block_scratch *s = &acts->scratch;
     const float *x_in = dlm_block_input(acts, layer);
-    int T = c->seq_len, C = c->d_model, H = c->n_head;
+    int tp = m->layout.tp_size, T = c->seq_len, C = c->d_model;
+    int Cl = C / tp, Hl = c->n_head / tp;
     int64_t N = (int64_t)B * T;
 
     double t0 = acts->timers ? dlm_now() : 0.0;
-    /* MLP: res_out = res_mid + fcp(gelu(fc(ln2(res_mid)))) */
+    /* MLP: res_out = res_mid + fcp(gelu(fc(ln2(res_mid)))); the row-parallel
+     * fcp sees the whole dres_out (reduce's backward is the identity), the
+     * column-parallel fc's input gradient is summed over tp (copy's backward) */
     memcpy(s->dres_mid, dres_out, (size_t)N * C * sizeof(float));
     dlm_linear_backward(s->dfch, 0.0f, g->fcp_w, g->fcp_b, dres_out, a->fch_gelu, p->fcp_w, N,
-                        4 * C, C);
-    dlm_gelu_backward(s->dfch, a->fch, s->dfch, N * 4 * C);
-    dlm_linear_backward(s->dln, 0.0f, g->fc_w, g->fc_b, s->dfch, a->ln2, p->fc_w, N, C, 4 * C);
+                        4 * Cl, C);
+    dlm_gelu_backward(s->dfch, a->fch, s->dfch, N * 4 * Cl);
+    dlm_linear_backward(s->dln, 0.0f, g->fc_w, g->fc_b, s->dfch, a->ln2, p->fc_w, N, C, 4 * Cl);
+    dlm_tp_copy_backward(m->tp, s->dln, N * C);
     dlm_layernorm_backward(s->dres_mid, g->ln2_w, g->ln2_b, s->dln, a->res_mid, p->ln2_w,
                            a->ln2_mean, a->ln2_rstd, N, C);
     dlm_phase_lap(acts->timers, DLM_PHASE_MLP_BWD, &t0);
     /* attention: res_mid = x_in + proj(attn(rope(qkv(ln1(x_in))))) */
     memcpy(dx_in, s->dres_mid, (size_t)N * C * sizeof(float));
     dlm_linear_backward(s->datty, 0.0f, g->proj_w, g->proj_b, s->dres_mid, a->atty, p->proj_w, N,
-                        C, C);
-    dlm_attention_backward(s->dqkv, s->datt, s->datty, a->qkv, a->att, B, T, C, H, causal);
-    dlm_rope_backward(s->dqkv, m->rope_cos, m->rope_sin, B, T, C, H);
-    dlm_linear_backward(s->dln, 0.0f, g->qkv_w, g->qkv_b, s->dqkv, a->ln1, p->qkv_w, N, C, 3 * C);
+                        Cl, C);
+    dlm_attention_backward(s->dqkv, s->datt, s->datty, a->qkv, a->att, B, T, Cl, Hl, causal);
+    dlm_rope_backward(s->dqkv, m->rope_cos, m->rope_sin, B, T, Cl, Hl);
+    dlm_linear_backward(s->dln, 0.0f, g->qkv_w, g->qkv_b, s->dqkv, a->ln1, p->qkv_w, N, C, 3 * Cl);
+    dlm_tp_copy_backward(m->tp, s->dln, N * C);
     dlm_layernorm_backward(dx_in, g->ln1_w, g->ln1_b, s->dln, x_in, p->ln1_w, a->ln1_mean,
                            a->ln1_rstd, N, C);
     dlm_phase_lap(acts->timers, DLM_PHASE_ATTN_BWD, &t0);
@@ -478,7 +521,14 @@ void dlm_embed_backward(dlm_model *m, const dlm_acts *a, const int32_t *inputs, 
                         int B)
 {
     double t0 = a->timers ? dlm_now() : 0.0;
-    dlm_embedding_backward(m->grads.wte, inputs, dx, (int64_t)B * m->cfg.seq_len, m->cfg.d_model);
+    int64_t N = (int64_t)B * m->cfg.seq_len;
+    if (m->layout.tp_size == 1) {
+        dlm_embedding_backward(m->grads.wte, inputs, dx, N, m->cfg.d_model);
+    } else {
+        int32_t v0, nv;
+        vocab_shard(m, &v0, &nv);
+        dlm_embedding_backward_range(m->grads.wte, inputs, dx, N, m->cfg.d_model, v0, nv);
+    }
     dlm_phase_lap(a->timers, DLM_PHASE_EMBED_BWD, &t0);
 }
 

@@ -27,6 +27,7 @@
 #include "core/arena.h"
 #include "core/status.h"
 #include "core/timer.h"
+#include "model/tp.h"
 
 #define DLM_VOCAB_ALIGN 64
 
@@ -141,6 +142,7 @@ typedef struct {
 typedef struct {
     dlm_model_config cfg;
     dlm_shard_layout layout;
+    dlm_tp *tp;                 /* the tensor-parallel group; NULL: one rank */
     int n_tensors;
     dlm_param_info *table;
     size_t n_params;            /* floats in the parameter arena (with alignment gaps) */
@@ -156,18 +158,20 @@ typedef struct {
     X(ln1, NC) X(ln1_mean, N) X(ln1_rstd, N) /* (N,C), (N), (N) */             \
     X(qkv, N3C)                              /* (N,3C) after rotary */         \
     X(att, BHTT)                             /* (B,H,T,T) probabilities */     \
-    X(atty, NC)                              /* (N,C) attention before proj */ \
+    X(atty, NCl)                             /* (N,C) attention before proj */ \
     X(res_mid, NC)                           /* (N,C) x + attention */         \
     X(ln2, NC) X(ln2_mean, N) X(ln2_rstd, N) /* (N,C), (N), (N) */             \
     X(fch, N4C) X(fch_gelu, N4C)             /* (N,4C) */                      \
     X(res_out, NC)                           /* (N,C) the block's output */
 #define DLM_BLOCK_SCRATCH(X)                                                   \
     X(dres_a, NC) X(dres_b, NC) /* (N,C) residual gradients, used in turn */   \
-    X(dres_mid, NC) X(dln, NC) X(dqkv, N3C) X(datty, NC) X(dfch, N4C)          \
+    X(dres_mid, NC) X(dln, NC) X(dqkv, N3C) X(datty, NCl) X(dfch, N4C)         \
     X(datt, BHTT)               /* (B,H,T,T) */
 
+/* Under tensor parallelism N3C, N4C, BHTT, NCl (the attention output) and
+ * NV are this rank's share (split tp ways); N and NC are whole. */
 typedef struct {
-    size_t N, NC, N3C, N4C, BHTT, NV;
+    size_t N, NC, N3C, N4C, BHTT, NCl, NV;
 } dlm_act_dims;
 
 #define DLM_X_FIELD(field, size) float *field;
@@ -214,6 +218,10 @@ void dlm_param_init(const dlm_param_info *table, int n, int n_layer, float *base
 
 /* The whole model on one rank. */
 dlm_status dlm_model_create(const dlm_model_config *cfg, dlm_model **out);
+/* This rank's shard of the model in the tensor-parallel group tp (NULL:
+ * the whole model): heads, 4C and the padded vocabulary split tp ways.
+ * Refuses a split that is not even, naming the tensor. tp must outlive m. */
+dlm_status dlm_model_create_tp(const dlm_model_config *cfg, dlm_tp *tp, dlm_model **out);
 void dlm_model_destroy(dlm_model **m);
 void dlm_model_init(dlm_model *m, uint64_t seed);
 

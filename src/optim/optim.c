@@ -85,22 +85,26 @@ void dlm_optimizer_destroy(dlm_optimizer **po)
     *po = NULL;
 }
 
-dlm_status dlm_optimizer_step(dlm_optimizer *opt, dlm_model *model, double lr, double *grad_norm)
+double dlm_optimizer_grad_sumsq(const dlm_model *model, const char **bad_tensor)
 {
-    float *g = model->grad_arena.base;
+    const float *g = model->grad_arena.base;
     /* tensors in table order, each sum in fixed chunks: the norm is reproducible */
     double sumsq = 0.0;
+    if (bad_tensor) *bad_tensor = NULL;
     for (int i = 0; i < model->n_tensors; i++) {
         const dlm_param_info *p = &model->table[i];
+        if (!dlm_param_counts_in_norm(p, &model->layout)) continue;
         double s = dlm_sum_squares(g + p->offset, (int64_t)p->numel);
-        DLM_CHECK(isfinite(s), DLM_ERR_NUMERIC,
-                  "gradient of %s is not finite (sum of squares %g); parameters left unchanged",
-                  p->name, s);
+        if (!isfinite(s) && bad_tensor && !*bad_tensor) *bad_tensor = p->name;
         sumsq += s;
     }
-    double norm = sqrt(sumsq);
-    *grad_norm = norm;
-    float clip = dlm_clip_factor(norm, opt->cfg.grad_clip);
+    return sumsq;
+}
+
+void dlm_optimizer_apply(dlm_optimizer *opt, dlm_model *model, double lr, double grad_norm)
+{
+    float *g = model->grad_arena.base;
+    float clip = dlm_clip_factor(grad_norm, opt->cfg.grad_clip);
     opt->t++;
     for (int i = 0; i < model->n_tensors; i++) {
         const dlm_param_info *p = &model->table[i];
@@ -110,5 +114,15 @@ dlm_status dlm_optimizer_step(dlm_optimizer *opt, dlm_model *model, double lr, d
                          opt->cfg.beta2, opt->cfg.eps, p->decay ? opt->cfg.weight_decay : 0.0f,
                          opt->t);
     }
+}
+
+dlm_status dlm_optimizer_step(dlm_optimizer *opt, dlm_model *model, double lr, double *grad_norm)
+{
+    const char *bad;
+    double sumsq = dlm_optimizer_grad_sumsq(model, &bad);
+    DLM_CHECK(!bad, DLM_ERR_NUMERIC, "gradient of %s is not finite; parameters left unchanged",
+              bad);
+    *grad_norm = sqrt(sumsq);
+    dlm_optimizer_apply(opt, model, lr, *grad_norm);
     return DLM_OK;
 }

@@ -57,4 +57,13 @@ void dlm_optimizer_destroy(dlm_optimizer **opt);
  * parameters and moments untouched. */
 dlm_status dlm_optimizer_step(dlm_optimizer *opt, dlm_model *model, double lr, double *grad_norm);
 
+/* The two halves of a step, for a model split over ranks: the sum of
+ * squares of the gradients this rank counts (every element of the model
+ * once over the tensor-parallel group: replicated tensors on their owner
+ * only), to be summed over the group; *bad_tensor (may be NULL) names the
+ * first tensor holding a non-finite value, NULL if none. Then the update
+ * with the global norm. */
+double dlm_optimizer_grad_sumsq(const dlm_model *model, const char **bad_tensor);
+void dlm_optimizer_apply(dlm_optimizer *opt, dlm_model *model, double lr, double grad_norm);
+
 #endif

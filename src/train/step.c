@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "kernels/kernels.h"
+#include "parallel/tp.h"
 
 dlm_status dlm_step_buffers_create(const dlm_model *m, int max_batch, dlm_step_buffers *b)
 {
@@ -21,10 +22,11 @@ dlm_status dlm_step_buffers_create(const dlm_model *m, int max_batch, dlm_step_b
     b->row_targets = malloc(N * sizeof *b->row_targets);
     b->row_loss = malloc(N * sizeof *b->row_loss);
     b->row_dloss = malloc(N * sizeof *b->row_dloss);
+    b->row_lse = malloc(N * sizeof *b->row_lse);
     b->t = malloc((size_t)max_batch * sizeof *b->t);
     b->seq_wsum = malloc((size_t)max_batch * sizeof *b->seq_wsum);
     if (!b->seq_wsum || !b->inputs || !b->targets || !b->weights || !b->tok_loss || !b->dloss || !b->t ||
-        !b->rows || !b->row_targets || !b->row_loss || !b->row_dloss) {
+        !b->rows || !b->row_targets || !b->row_loss || !b->row_dloss || !b->row_lse) {
         dlm_step_buffers_destroy(b);
         DLM_CHECK(0, DLM_ERR_NOMEM, "allocating step buffers for %zu tokens", N);
     }
@@ -45,6 +47,7 @@ void dlm_step_buffers_destroy(dlm_step_buffers *b)
     free(b->row_targets);
     free(b->row_loss);
     free(b->row_dloss);
+    free(b->row_lse);
     memset(b, 0, sizeof *b);
 }
 
@@ -57,11 +60,13 @@ static dlm_status backward_reporting(dlm_model *m, dlm_acts *a, const int32_t *i
     float *dcur = s->dres_a, *dnext = s->dres_b;
     int L = m->cfg.n_layer;
     dlm_head_backward(m, a, B, dcur);
+    DLM_CALL(dlm_tp_status(m->tp));
     if (dp) DLM_CALL(dlm_dp_segment_done(dp, 0));
     for (int l = L - 1; l >= 0; l--) {
         dlm_block_backward(m, a, l, dcur, dnext, B, causal);
         float *t = dcur;
         dcur = dnext, dnext = t;
+        DLM_CALL(dlm_tp_status(m->tp));
         if (dp) DLM_CALL(dlm_dp_segment_done(dp, L - l));
     }
     dlm_embed_backward(m, a, inputs, dcur, B);
@@ -96,8 +101,12 @@ dlm_status dlm_step_micro(dlm_model *m, dlm_step_buffers *buf, const dlm_objecti
     const int32_t *targets = gather ? buf->row_targets : buf->targets;
     float *loss = gather ? buf->row_loss : buf->tok_loss, *dloss = gather ? buf->row_dloss : buf->dloss;
     DLM_CALL(dlm_model_forward_rows(m, a, buf->inputs, B, causal, gather ? buf->rows : NULL, n));
+    DLM_CALL(dlm_tp_status(m->tp));
     double t0 = a->timers ? dlm_now() : 0.0;
-    dlm_xent_forward(loss, a->logits, targets, n, c->vocab_padded, c->vocab_size);
+    /* vocabulary-parallel under tp: this rank's columns [v0, v0 + V) */
+    int V = c->vocab_padded / m->layout.tp_size, v0 = m->layout.tp_rank * V;
+    DLM_CALL(dlm_tp_xent_forward(m->tp, loss, buf->row_lse, a->logits, targets, n, V, v0,
+                                 c->vocab_size));
     if (gather) {
         memset(buf->tok_loss, 0, (size_t)N * sizeof *buf->tok_loss);
         for (int64_t j = 0; j < n; j++) buf->tok_loss[buf->rows[j]] = loss[j];
@@ -116,8 +125,8 @@ dlm_status dlm_step_micro(dlm_model *m, dlm_step_buffers *buf, const dlm_objecti
         double denom = (double)G * T;
         for (int64_t j = 0; j < n; j++)
             dloss[j] = (float)(buf->weights[gather ? buf->rows[j] : j] / denom);
-        dlm_xent_backward(a->logits, a->logits, targets, dloss, n, c->vocab_padded,
-                          c->vocab_size);
+        dlm_tp_xent_backward(m->tp, a->logits, a->logits, buf->row_lse, targets, dloss, n, V, v0,
+                             c->vocab_size);
         dlm_phase_lap(a->timers, DLM_PHASE_HEAD_BWD, &t0);
         DLM_CALL(backward_reporting(m, a, buf->inputs, B, causal, dp));
     }
@@ -188,7 +197,16 @@ dlm_status dlm_train_step_dp(dlm_model *m, dlm_optimizer *opt, dlm_step_buffers 
               "loss is not finite at step %u (%g); parameters left unchanged", step + 1, *loss);
     dlm_phase_timers *timers = buf->acts->timers;
     double t0 = timers ? dlm_now() : 0.0;
-    DLM_CALL(dlm_optimizer_step(opt, m, lr, grad_norm));
+    /* the norm over the whole model: each tp rank's share, summed */
+    const char *bad;
+    double sumsq = dlm_optimizer_grad_sumsq(m, &bad);
+    dlm_tp_allreduce(m->tp, &sumsq, 1, 1, DLM_TP_SUM);
+    DLM_CALL(dlm_tp_status(m->tp));
+    DLM_CHECK(isfinite(sumsq), DLM_ERR_NUMERIC,
+              "gradient of %s is not finite at step %u; parameters left unchanged",
+              bad ? bad : "a tensor on another tensor-parallel rank", step + 1);
+    *grad_norm = sqrt(sumsq);
+    dlm_optimizer_apply(opt, m, lr, *grad_norm);
     dlm_phase_lap(timers, DLM_PHASE_OPTIM, &t0);
     return DLM_OK;
 }

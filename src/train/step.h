@@ -30,6 +30,7 @@ typedef struct {
     /* the head's rows when it runs on the weighted positions only (mdlm) */
     int32_t *rows, *row_targets; /* (n) positions and their targets */
     float *row_loss, *row_dloss; /* (n) */
+    float *row_lse;            /* (n) log-sum-exp of each scored row (vocabulary-parallel head) */
     int all_rows;              /* 1: the head on every row (the reference path the
                                   gathered one is tested against) */
 } dlm_step_buffers;
