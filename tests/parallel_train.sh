@@ -8,8 +8,12 @@
 #              rows of a run straight through, bit for bit
 #   signal     SIGTERM to rank 1 alone: every rank checkpoints and exits 75
 #   one_rank_error  a shard missing on rank 1 only: all ranks end, one message
-#   bad_layout batch not divisible by dp x micro-batch, and world size not
-#              dp x tp x pp: one message from rank 0, no hang
+#   tp         tp2 against serial: every loss and gradient norm within
+#              relative 1e-5; stopped and resumed at tp2, the straight run's
+#              rows bit for bit; its checkpoint resumes on one rank
+#   bad_layout batch not divisible by dp x micro-batch, world size not
+#              dp x tp x pp, pp > 1, tp not dividing the heads: one message
+#              from rank 0, no hang
 #   nonfinite  a loss that overflows at step 2, seen by both ranks after the
 #              reductions: exit 1, one message (rank 0's), no MPI_Abort
 set -euo pipefail
@@ -46,6 +50,26 @@ dp)
   s1=$(grep '^train/loss 1 ' serial.txt); d1=$(grep '^train/loss 1 ' dp2.txt)
   [[ "$s1" == "$d1" ]] || fail "step 1 loss differs: '$s1' vs '$d1'"
   relclose dp2.txt serial.txt 1e-5 || fail "losses or gradient norms beyond 1e-5"
+  ;;
+tp)
+  args=("${common[@]}" --set train.steps=6 --set train.log_every=1 --set train.checkpoint_every=2)
+  "$train" "${args[@]}" --set run.dir=\"serial\" >serial.log
+  "${mpiexec[@]}" -n 2 "$train" "${args[@]}" --set parallel.tp=2 --set run.dir=\"tp2\" >tp2.log
+  "$print_losses" serial/run.h5 >serial.txt
+  "$print_losses" tp2/run.h5 >tp2.txt
+  relclose tp2.txt serial.txt 1e-5 || fail "tp2 losses or gradient norms beyond 1e-5 of serial"
+  set +e
+  "${mpiexec[@]}" -n 2 "$train" "${args[@]}" --set parallel.tp=2 --set run.dir=\"split\" \
+    --stop-at-step 3 >split1.log 2>&1
+  rc=$?
+  set -e
+  [[ $rc == 75 ]] || { cat split1.log; fail "stop at step 3: exit $rc, expected 75"; }
+  "${mpiexec[@]}" -n 2 "$train" "${args[@]}" --set parallel.tp=2 --set run.dir=\"split\" >split2.log
+  "$print_losses" split/run.h5 >split.txt
+  diff tp2.txt split.txt || fail "tp2 resumed rows differ from the straight tp2 run"
+  # the checkpoint holds whole tensors: one rank continues it
+  "$train" "${common[@]}" --set train.steps=8 --set train.log_every=1 --set run.dir=\"split\" >one.log
+  grep -q "resuming from .*step-00000006.h5 at step 6" one.log || fail "one rank did not resume the tp2 run"
   ;;
 resume)
   args=("${common[@]}" --set train.steps=10 --set train.log_every=1 --set train.checkpoint_every=4
@@ -103,17 +127,20 @@ bad_layout)
   rc1=$?
   timeout 60 "${mpiexec[@]}" -n 2 "$train" "${common[@]}" --set parallel.dp=4 >size.log 2>&1
   rc2=$?
-  timeout 60 "${mpiexec[@]}" -n 2 "$train" "${common[@]}" --set parallel.tp=2 >tp.log 2>&1
+  timeout 60 "${mpiexec[@]}" -n 2 "$train" "${common[@]}" --set parallel.pp=2 >pp.log 2>&1
   rc3=$?
+  timeout 60 "${mpiexec[@]}" -n 2 "$train" "${common[@]}" --set parallel.tp=2 --set model.heads=1 >tp.log 2>&1
+  rc4=$?
   set -e
-  for f in div size tp; do
+  for f in div size pp tp; do
     [[ $(grep -c "dlm-train failed" $f.log) == 1 ]] || { cat $f.log; fail "$f: not exactly one message"; }
     grep -q "^\[0\] dlm-train failed" $f.log || fail "$f: the message is not rank 0's"
   done
-  [[ $rc1 == 1 && $rc2 == 1 && $rc3 == 1 ]] || fail "exit statuses $rc1 $rc2 $rc3, expected 1"
+  [[ $rc1 == 1 && $rc2 == 1 && $rc3 == 1 && $rc4 == 1 ]] || fail "exit statuses $rc1 $rc2 $rc3 $rc4, expected 1"
   grep -q "train.batch = 8 does not split over parallel.dp = 2 ranks in micro-batches of train.micro_batch = 8" div.log || fail "div: wrong reason"
   grep -q "but the job has 2 MPI ranks" size.log || fail "size: wrong reason"
-  grep -q "tensor and pipeline parallelism are not built yet" tp.log || fail "tp: wrong reason"
+  grep -q "pipeline parallelism is not built yet" pp.log || fail "pp: wrong reason"
+  grep -q "parallel.tp = 2 must divide model.heads = 1" tp.log || fail "tp: wrong reason"
   ;;
 nonfinite)
   set +e

@@ -534,8 +534,14 @@ static void test_layout(void)
                  "parallel.dp = 2 ranks in micro-batches of train.micro_batch = 16");
     c.parallel.dp = 1;
     c.parallel.tp = 2;
-    EXPECT_ERROR(dlm_run_config_check_layout(&c, 2), "parallel.tp = 2 and parallel.pp = 1",
-                 "tensor and pipeline parallelism are not built yet");
+    c.train.micro_batch = 16;
+    DLM_TEST_OK(dlm_run_config_check_layout(&c, 2));
+    c.parallel.tp = 3;
+    EXPECT_ERROR(dlm_run_config_check_layout(&c, 3), "parallel.tp = 3 must divide model.heads = 4");
+    c.parallel.tp = 1;
+    c.parallel.pp = 2;
+    EXPECT_ERROR(dlm_run_config_check_layout(&c, 2), "parallel.pp = 2: pipeline parallelism is not built yet");
+    c.parallel.pp = 1;
     /* micro_batch follows batch / dp unless set */
     dlm_run_config d;
     const char *sets[] = {"parallel.dp=4", "train.batch=32"};

@@ -20,6 +20,7 @@
 #include "optim/optim.h"
 #include "parallel/dp.h"
 #include "parallel/grid.h"
+#include "parallel/replicas.h"
 #include "parallel/tp.h"
 #include "kernels/kernels.h"
 #include "train/step.h"
@@ -430,6 +431,31 @@ static void check_tp_against_serial(dlm_objective_kind kind)
     run_free(&ser);
 }
 
+/* One rank's copy of a replicated tensor perturbed by one ulp: every rank
+ * stops, naming the tensor; untouched replicas pass. */
+static void test_replica_check(void)
+{
+    if (world_size % 2) return;
+    dlm_grid *g;
+    DLM_TEST_OK(dlm_grid_create(MPI_COMM_WORLD, world_size / 2, 2, 1, &g));
+    dlm_tp *tp;
+    DLM_TEST_OK(dlm_tp_create(g->tp_comm, &tp));
+    dlm_model_config cfg;
+    dlm_model_config_bytes(&cfg, L, C, H, T);
+    dlm_model *m;
+    DLM_TEST_OK(dlm_model_create_tp(&cfg, tp, &m));
+    dlm_model_init(m, 7);
+    DLM_TEST_OK(dlm_replicas_check(g, m, 1));
+    if (world_rank == world_size - 1)
+        m->params.blocks[1].ln2_w[3] = nextafterf(m->params.blocks[1].ln2_w[3], 2.0f);
+    CU_ASSERT_EQUAL(dlm_replicas_check(g, m, 2), DLM_ERR_STATE);
+    CU_ASSERT(strstr(dlm_error_text(), "blocks.1.ln2.weight") != NULL);
+    dlm_error_clear();
+    dlm_model_destroy(&m);
+    dlm_tp_destroy(&tp);
+    dlm_grid_destroy(&g);
+}
+
 static void test_tp_mdlm(void) { check_tp_against_serial(DLM_OBJECTIVE_MDLM); }
 static void test_tp_ar(void) { check_tp_against_serial(DLM_OBJECTIVE_AR); }
 
@@ -447,6 +473,7 @@ static const dlm_test_case tp_cases[] = {
     {"vocabulary-parallel cross-entropy", test_tp_xent},
     {"mdlm steps against serial", test_tp_mdlm},
     {"ar steps against serial", test_tp_ar},
+    {"replica check", test_replica_check},
     {NULL, NULL}};
 static const dlm_test_suite suites[] = {
     {"grid", grid_cases}, {"dp", dp_cases}, {"tp", tp_cases}, {NULL, NULL}};

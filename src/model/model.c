@@ -345,7 +345,7 @@ int64_t dlm_model_nonembedding_params(const dlm_model_config *c)
 int64_t dlm_model_param_count(const dlm_model *m)
 {
     int64_t n = 0;
-    for (int i = 0; i < m->n_tensors; i++) n += (int64_t)m->table[i].numel;
+    for (int i = 0; i < m->n_tensors; i++) n += m->table[i].shape[0] * m->table[i].shape[1];
     return n;
 }
 

@@ -232,7 +232,8 @@ void dlm_acts_destroy(dlm_acts **a);
 
 /* Parameters that count in FLOPs and scaling laws: all but wte and lm_head. */
 int64_t dlm_model_nonembedding_params(const dlm_model_config *cfg);
-/* Logical parameter count (table numels, no alignment gaps). */
+/* Logical parameter count of the whole model (every tensor's full shape,
+ * whatever this rank's shard; no alignment gaps). */
 int64_t dlm_model_param_count(const dlm_model *m);
 /* FLOPs per token of a training step:
  * 6 N_nonembedding + 6 C V_padded (LM head) + 12 L C T (attention, full T x T). */

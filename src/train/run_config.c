@@ -59,6 +59,7 @@ static const dlm_config_key keys[] = {
     NUM("parallel", "tp", INT, parallel.tp, DLM_GE(1)),
     NUM("parallel", "pp", INT, parallel.pp, DLM_GE(1)),
     NUM("parallel", "bucket_mb", DOUBLE, parallel.bucket_mb, DLM_GT(0)),
+    NUM("parallel", "check_every", INT, parallel.check_every, DLM_GE(1)),
     NUM("run", "dir", STRING, run.dir, DLM_ANY),
 };
 
@@ -102,6 +103,7 @@ void dlm_run_config_defaults(dlm_run_config *c)
     c->data.source = DLM_DATA_SHARDS;
     c->parallel.dp = c->parallel.tp = c->parallel.pp = 1;
     c->parallel.bucket_mb = 25.0;
+    c->parallel.check_every = 100;
     snprintf(c->run.dir, sizeof c->run.dir, "%s", "runs/default");
 }
 
@@ -224,10 +226,15 @@ dlm_status dlm_run_config_check_layout(const dlm_run_config *c, int n_ranks)
               "parallel.dp x parallel.tp x parallel.pp = %d x %d x %d = %lld, but the job has %d "
               "MPI rank%s: the product must equal the number of ranks",
               dp, tp, pp, product, n_ranks, n_ranks == 1 ? "" : "s");
-    DLM_CHECK(tp == 1 && pp == 1, DLM_ERR_ARG,
-              "parallel.tp = %d and parallel.pp = %d: tensor and pipeline parallelism are not "
-              "built yet (data parallelism is); set parallel.tp = parallel.pp = 1 and "
-              "parallel.dp = %d", tp, pp, n_ranks);
+    DLM_CHECK(pp == 1, DLM_ERR_ARG,
+              "parallel.pp = %d: pipeline parallelism is not built yet (data and tensor "
+              "parallelism are); set parallel.pp = 1", pp);
+    const int C = c->model.width, H = c->model.heads;
+    DLM_CHECK(H % tp == 0, DLM_ERR_ARG,
+              "parallel.tp = %d must divide model.heads = %d (each tensor-parallel rank takes "
+              "whole heads)", tp, H);
+    DLM_CHECK((4 * C) % tp == 0, DLM_ERR_ARG,
+              "parallel.tp = %d must divide the MLP's 4 x model.width = %d", tp, 4 * C);
     const int G = c->train.batch, b = c->train.micro_batch;
     DLM_CHECK(G % ((long long)dp * b) == 0, DLM_ERR_ARG,
               "train.batch = %d does not split over parallel.dp = %d ranks in micro-batches of "

@@ -29,7 +29,8 @@
  *               checkpoint_every [100]; keep_checkpoints [3]; threads [0 = auto]; }
  *   data      { train [required unless source = "synthetic"]: "path" or ["a", "b"];
  *               val [none]: the same; format ["llmc"]; source ["shards"]; }
- *   parallel  { dp [1]; tp [1]; pp [1]; bucket_mb [25]: gradient all-reduce bucket size }
+ *   parallel  { dp [1]; tp [1]; pp [1]; bucket_mb [25]: gradient all-reduce bucket size;
+ *               check_every [100]: steps between replica checksum checks }
  *   run       { dir ["runs/default"]; }
  *
  * The general rules (unknown keys, integers and floats, 64-bit literals,
@@ -95,6 +96,7 @@ typedef struct {
     struct {
         int dp, tp, pp;
         double bucket_mb; /* MB (2^20 bytes) of gradients per data-parallel all-reduce */
+        int check_every;  /* steps between comparisons of the replicas' checksums */
     } parallel;
     struct {
         char dir[DLM_CONFIG_PATH_MAX];
@@ -123,8 +125,10 @@ dlm_status dlm_run_config_load_text(const char *text, const char *origin,
 dlm_status dlm_run_config_to_text(const dlm_run_config *c, char **text);
 
 /* Fails unless parallel.dp * tp * pp == n_ranks, the global batch splits
- * into whole micro-batches on every data-parallel rank and, until tensor
- * and pipeline parallelism land, tp = pp = 1. */
+ * into whole micro-batches on every data-parallel rank, tp divides the
+ * heads and the MLP width (the padded vocabulary is checked with the
+ * model, whose size the data decides) and, until pipeline parallelism
+ * lands, pp = 1. */
 dlm_status dlm_run_config_check_layout(const dlm_run_config *c, int n_ranks);
 
 /* Names used in files, indexed by dlm_data_source, NULL-ended. */

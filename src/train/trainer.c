@@ -25,6 +25,9 @@
 #include "optim/optim.h"
 #include "parallel/dp.h"
 #include "parallel/grid.h"
+#include "parallel/replicas.h"
+#include "parallel/shards.h"
+#include "parallel/tp.h"
 #include "train/step.h"
 
 #ifndef DLM_REVISION
@@ -35,6 +38,12 @@ struct dlm_trainer {
     const dlm_grid *grid;
     int root;            /* world rank 0: the one that logs, writes run.h5 and checkpoints */
     dlm_dp *dp;
+    dlm_tp *tp;          /* this rank's tensor-parallel group (size 1: none) */
+    /* rank 0 under tp > 1: the whole model, where shards are gathered for a
+     * checkpoint and read on resume (serial table; otherwise the arenas) */
+    dlm_param_info *full_table;
+    int n_full;
+    float *full[4];      /* params, ema, adam m, adam v */
     int n_local;         /* sequences of the global batch this rank runs: G / dp */
     dlm_run_config cfg;
     char *config_text;
@@ -144,29 +153,46 @@ static void describe_shape(dlm_trainer *t)
              m->d_model, m->n_head, m->seq_len, m->vocab_padded, m->tied_head);
 }
 
+/* This rank's four arenas (params, EMA or NULL, both moments) and where
+ * their whole-model images live on rank 0. */
+static void arenas(dlm_trainer *t, float *local[4], float *whole[4])
+{
+    dlm_model *m = t->model;
+    float *l[4] = {m->param_arena.base, t->ema, t->opt->m.base, t->opt->v.base};
+    for (int k = 0; k < 4; k++) {
+        local[k] = l[k];
+        whole[k] = !l[k] ? NULL : t->grid->tp > 1 ? t->full[k] : l[k];
+    }
+}
+
 /* Rank 0 decides: it finds the newest checkpoint that verifies and reads
- * it; every rank then gets the same state by broadcast (or all initialise
- * from the seed, which gives the same bits everywhere). Collective. */
+ * it; the first data-parallel replica gets its shards from rank 0, then
+ * every replica from the first (or all initialise from the seed, which
+ * gives every shard its slice of the same whole). Collective. */
 static dlm_status resume_or_init(dlm_trainer *t, int64_t *keep_through)
 {
     char path[DLM_CONFIG_PATH_MAX + 64] = "";
     int found = 0;
     dlm_model *m = t->model;
+    const dlm_grid *g = t->grid;
+    const dlm_param_info *table = g->tp > 1 ? t->full_table : m->table;
+    int n_table = g->tp > 1 ? t->n_full : m->n_tensors;
+    float *local[4], *whole[4];
+    arenas(t, local, whole);
     dlm_ckpt_state cs = {0};
     dlm_status st = DLM_OK;
     if (t->root) {
         st = dlm_ckpt_find_latest(t->cfg.run.dir, path, sizeof path, &found);
         if (st == DLM_OK && found)
-            st = dlm_ckpt_read(path, m->table, m->n_tensors, t->shape, m->param_arena.base,
-                               t->ema, t->opt->m.base, t->opt->v.base, &cs);
+            st = dlm_ckpt_read(path, table, n_table, t->shape, whole[0], whole[1], whole[2],
+                               whole[3], &cs);
     }
-    st = dlm_grid_agree(t->grid->world, st);
+    st = dlm_grid_agree(g->world, st);
     if (st != DLM_OK) {
         dlm_ckpt_state_free(&cs);
         DLM_CALL(st);
     }
-    MPI_Comm w = t->grid->world;
-    DLM_MPI(MPI_Bcast(&found, 1, MPI_INT, 0, w));
+    DLM_MPI(MPI_Bcast(&found, 1, MPI_INT, 0, g->world));
     if (!found) {
         dlm_model_init(m, t->cfg.train.seed);
         if (t->ema) memcpy(t->ema, m->param_arena.base, m->n_params * sizeof(float));
@@ -175,10 +201,12 @@ static dlm_status resume_or_init(dlm_trainer *t, int64_t *keep_through)
     }
     int64_t counters[3] = {cs.step, cs.tokens, cs.adam_t};
     dlm_ckpt_state_free(&cs);
-    DLM_MPI(MPI_Bcast(counters, 3, MPI_INT64_T, 0, w));
-    float *arenas[] = {m->param_arena.base, t->ema, t->opt->m.base, t->opt->v.base};
-    for (int k = 0; k < 4; k++) /* counts within int: checked against n_params at create */
-        if (arenas[k]) DLM_MPI(MPI_Bcast(arenas[k], (int)m->n_params, MPI_FLOAT, 0, w));
+    DLM_MPI(MPI_Bcast(counters, 3, MPI_INT64_T, 0, g->world));
+    for (int k = 0; k < 4; k++) { /* counts within int: checked against n_params at create */
+        if (!local[k]) continue;
+        if (g->dp_rank == 0) DLM_CALL(dlm_shards_scatter(g->tp_comm, m, local[k], table, whole[k]));
+        DLM_MPI(MPI_Bcast(local[k], (int)m->n_params, MPI_FLOAT, 0, g->dp_comm));
+    }
     t->step = counters[0];
     t->tokens = counters[1];
     t->opt->t = counters[2];
@@ -195,7 +223,18 @@ static dlm_status build_local(dlm_trainer *t)
     t->mcfg.tied_head = cfg->model.tied_head;
     t->mcfg.rope_theta = cfg->model.rope_theta;
     describe_shape(t);
-    DLM_CALL(dlm_model_create(&t->mcfg, &t->model));
+    DLM_CALL(dlm_tp_create(t->grid->tp_comm, &t->tp));
+    DLM_CALL(dlm_model_create_tp(&t->mcfg, t->tp, &t->model));
+    if (t->grid->tp > 1 && t->root) { /* the whole model, for checkpoints */
+        size_t floats;
+        DLM_CALL(dlm_shards_full_table(&t->mcfg, &t->full_table, &t->n_full, &floats));
+        for (int k = 0; k < 4; k++) {
+            if (k == 1 && cfg->train.ema_decay <= 0.0) continue;
+            t->full[k] = malloc(floats * sizeof(float));
+            DLM_CHECK(t->full[k] != NULL, DLM_ERR_NOMEM, "the whole model on rank 0 (%zu floats)",
+                      floats);
+        }
+    }
     DLM_CHECK(t->model->n_params <= INT32_MAX, DLM_ERR_ARG,
               "%zu parameter floats on one rank: more than one MPI message of floats holds "
               "(2^31 - 1); use tensor or pipeline parallelism", t->model->n_params);
@@ -289,6 +328,9 @@ void dlm_trainer_destroy(dlm_trainer **pt)
     dlm_dp_destroy(&t->dp);
     dlm_optimizer_destroy(&t->opt);
     dlm_model_destroy(&t->model);
+    dlm_tp_destroy(&t->tp);
+    free(t->full_table);
+    for (int k = 0; k < 4; k++) free(t->full[k]);
     if (t->train.shards) dlm_loader_close(&t->train);
     if (t->val.shards) dlm_loader_close(&t->val);
     free(t->config_text);
@@ -322,27 +364,18 @@ static dlm_status validate(dlm_trainer *t, dlm_val_row *row)
     return DLM_OK;
 }
 
-/* The replicas must hold the same weights: a hash of the parameter arena
- * compared over the world (a cheap guard against a rank that drifted). */
-static dlm_status check_replicas(dlm_trainer *t)
-{
-    if (t->grid->size == 1) return DLM_OK;
-    const dlm_model *m = t->model;
-    uint64_t h = dlm_fnv1a(DLM_FNV_OFFSET, m->param_arena.base, m->n_params * sizeof(float));
-    uint64_t lo = h, hi = h;
-    DLM_MPI(MPI_Allreduce(&h, &lo, 1, MPI_UINT64_T, MPI_MIN, t->grid->world));
-    DLM_MPI(MPI_Allreduce(&h, &hi, 1, MPI_UINT64_T, MPI_MAX, t->grid->world));
-    DLM_CHECK(lo == hi, DLM_ERR_STATE,
-              "the data-parallel replicas hold different weights at step %lld (rank %d: hash "
-              "%016llx); the gradient sum went wrong, please report it",
-              (long long)t->step, t->grid->rank, (unsigned long long)h);
-    return DLM_OK;
-}
-
-/* Rank 0 writes the replicated state; the verdict is agreed. */
+/* Rank 0 writes the state: the first data-parallel replica's shards
+ * assembled whole. The verdict is agreed. */
 static dlm_status checkpoint(dlm_trainer *t)
 {
-    DLM_CALL(check_replicas(t));
+    const dlm_grid *g = t->grid;
+    DLM_CALL(dlm_replicas_check(g, t->model, t->step));
+    float *local[4], *whole[4];
+    arenas(t, local, whole);
+    const dlm_param_info *table = g->tp > 1 ? t->full_table : t->model->table;
+    int n_table = g->tp > 1 ? t->n_full : t->model->n_tensors;
+    for (int k = 0; k < 4 && g->dp_rank == 0; k++)
+        if (local[k]) DLM_CALL(dlm_shards_gather(g->tp_comm, t->model, local[k], table, whole[k]));
     char path[DLM_CONFIG_PATH_MAX + 64];
     dlm_status st = DLM_OK;
     if (t->root) {
@@ -350,13 +383,11 @@ static dlm_status checkpoint(dlm_trainer *t)
                              .loader_seed = t->cfg.train.seed, .loader_step = (uint64_t)t->step,
                              .rng_seed = t->cfg.train.seed, .config_text = t->config_text,
                              .shape = t->shape};
-        dlm_model *m = t->model;
-        st = dlm_ckpt_write(t->cfg.run.dir, m->table, m->n_tensors, m->param_arena.base, t->ema,
-                            t->opt->m.base, t->opt->v.base, &cs, t->cfg.train.keep_checkpoints,
-                            path, sizeof path);
+        st = dlm_ckpt_write(t->cfg.run.dir, table, n_table, whole[0], whole[1], whole[2],
+                            whole[3], &cs, t->cfg.train.keep_checkpoints, path, sizeof path);
         if (st == DLM_OK) DLM_INFO("checkpoint %s", path);
     }
-    DLM_CALL(dlm_grid_agree(t->grid->world, st));
+    DLM_CALL(dlm_grid_agree(g->world, st));
     return DLM_OK;
 }
 
@@ -434,6 +465,8 @@ dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped)
             since_log = 0;
             step_s = 0.0;
         }
+        if (t->step % c->parallel.check_every == 0 && t->step % c->train.checkpoint_every != 0)
+            DLM_CALL(dlm_replicas_check(t->grid, t->model, t->step)); /* checkpoints check too */
         if (t->step % c->train.checkpoint_every == 0 || last || stop) {
             if (!log_now) DLM_CALL(flush_runfile(t));
             DLM_CALL(checkpoint(t));
