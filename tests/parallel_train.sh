@@ -8,8 +8,8 @@
 #              rows of a run straight through, bit for bit
 #   signal     SIGTERM to rank 1 alone: every rank checkpoints and exits 75
 #   one_rank_error  a shard missing on rank 1 only: all ranks end, one message
-#   tp         tp2 against serial: every loss and gradient norm within
-#              relative 1e-5; stopped and resumed at tp2, the straight run's
+#   tp         tp2 against serial, untied and tied head: every loss and
+#              gradient norm within relative 1e-5; stopped and resumed at tp2, the straight run's
 #              rows bit for bit; its checkpoint resumes on one rank
 #   bad_layout batch not divisible by dp x micro-batch, world size not
 #              dp x tp x pp, pp > 1, tp not dividing the heads: one message
@@ -58,6 +58,13 @@ tp)
   "$print_losses" serial/run.h5 >serial.txt
   "$print_losses" tp2/run.h5 >tp2.txt
   relclose tp2.txt serial.txt 1e-5 || fail "tp2 losses or gradient norms beyond 1e-5 of serial"
+  # the tied head stays tied: wte's vocabulary shard is also the head's
+  "$train" "${args[@]}" --set model.tied_head=true --set run.dir=\"serial-tied\" >serial-tied.log
+  "${mpiexec[@]}" -n 2 "$train" "${args[@]}" --set model.tied_head=true --set parallel.tp=2 \
+    --set run.dir=\"tp2-tied\" >tp2-tied.log
+  "$print_losses" serial-tied/run.h5 >serial-tied.txt
+  "$print_losses" tp2-tied/run.h5 >tp2-tied.txt
+  relclose tp2-tied.txt serial-tied.txt 1e-5 || fail "tied tp2 beyond 1e-5 of serial"
   set +e
   "${mpiexec[@]}" -n 2 "$train" "${args[@]}" --set parallel.tp=2 --set run.dir=\"split\" \
     --stop-at-step 3 >split1.log 2>&1
