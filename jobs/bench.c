@@ -27,6 +27,7 @@
 #include "parallel/dp.h"
 #include "parallel/grid.h"
 #include "parallel/placement.h"
+#include "parallel/tp.h"
 #include "train/step.h"
 
 typedef struct {
@@ -45,7 +46,7 @@ typedef struct {
     const char *shape, *objective, *layout;
     int steps, warmup, threads;
     int batch, micro_batch; /* 0: the shape's B, and B / dp */
-    int dp;                 /* from layout */
+    int dp, tp;             /* from layout */
     double bucket_mb;       /* gradient all-reduce bucket size */
 } bench_args;
 
@@ -54,18 +55,19 @@ static const char usage[] =
     "Times full training steps (forward, backward, AdamW, fp32) on synthetic tokens and\n"
     "prints, per case, the median step, the time per phase, and a replay of the step's\n"
     "own GEMM calls. With no options: l6-d384 and gpt2-124m, objectives ar and mdlm.\n"
-    "Data-parallel: mpiexec -n 2 --bind-to none dlm-bench --layout dp2 --threads 1\n"
-    "(the same global batch split over the ranks: strong scaling).\n\n";
+    "Parallel: mpiexec -n 2 --bind-to none dlm-bench --layout dp2 --threads 1 (or tp2,\n"
+    "dp2tp2 on 4 ranks): the same global batch split over the ranks (strong scaling).\n\n";
 
 static const char epilog[] =
     "One line per case for scripts:\n"
-    "  bench shape=<name> objective=<ar|mdlm> layout=<serial|dpN> batch=<G> micro_batch=<b>\n"
+    "  bench shape=<name> objective=<ar|mdlm> layout=<serial|dpN|tpM|dpNtpM> batch=<G> micro_batch=<b>\n"
     "        tokens_per_s=<x> step_ms=<x> gflops=<x> gemm_replay_ms=<x> ratio=<x>\n"
     "        comm_share=<x> comm_bytes=<x> peak_rss_mb=<x>\n"
     "ratio = GEMM replay time / whole step time (rank 0's GEMMs, its share of the batch).\n"
     "step_ms is the slowest rank's; tokens_per_s and GFLOP/s are the whole job's. comm_share\n"
-    "= rank 0's time inside MPI calls / step time; comm_bytes = bytes rank 0 sends per step\n"
-    "(a bandwidth-optimal all-reduce's 2 (p-1)/p of the gradients, plus the loss gather).\n"
+    "= rank 0's time inside MPI calls / step time; comm_bytes = bytes rank 0 sends per step,\n"
+    "counting 2 (p-1)/p of each all-reduce's payload (a bandwidth-optimal all-reduce: the\n"
+    "gradient sum over dp, tp's activation sums) plus the loss gather.\n"
     "peak_rss_mb is rank 0's (under --layout, the peak over the cases so far). GFLOP/s use\n"
     "  " DLM_FLOPS_DEFINITION "\n";
 
@@ -78,13 +80,16 @@ static dlm_status check_args(bench_args *a)
         DLM_CHECK(found, DLM_ERR_ARG,
                   "unknown shape '%s' (expected l6-d384, gpt2-124m, tiny or all)", a->shape);
     }
+    a->dp = a->tp = 1;
     if (a->layout && strcmp(a->layout, "serial") != 0) {
-        int n = -1;
-        DLM_CHECK(sscanf(a->layout, "dp%d%n", &a->dp, &n) == 1 && n == (int)strlen(a->layout) &&
-                      a->dp >= 1,
-                  DLM_ERR_ARG,
-                  "--layout %s: expected serial or dpN (tensor and pipeline parallelism are not "
-                  "built yet)", a->layout);
+        /* dpN, tpM or dpNtpM */
+        const char *p = a->layout;
+        int n = 0, ok = 1;
+        if (!strncmp(p, "dp", 2)) ok = sscanf(p, "dp%d%n", &a->dp, &n) == 1, p += n;
+        if (ok && !strncmp(p, "tp", 2)) ok = sscanf(p, "tp%d%n", &a->tp, &n) == 1, p += n;
+        DLM_CHECK(ok && *p == '\0' && p != a->layout && a->dp >= 1 && a->tp >= 1, DLM_ERR_ARG,
+                  "--layout %s: expected serial, dpN, tpM or dpNtpM (pipeline parallelism is "
+                  "not built yet)", a->layout);
     }
     DLM_CHECK(!strcmp(a->objective, "both") || !strcmp(a->objective, "ar") ||
                   !strcmp(a->objective, "mdlm"),
@@ -171,6 +176,7 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
 {
     dlm_status st = DLM_OK;
     int p = g ? g->dp : 1, G = a->batch ? a->batch : sh->B, T = sh->T;
+    dlm_tp *tp = NULL;
     int mb = a->micro_batch ? a->micro_batch : G / p, n = G / p;
     DLM_CHECK(G % p == 0 && mb >= 1 && n % mb == 0, DLM_ERR_ARG,
               "--batch %d does not split over %d data-parallel ranks in micro-batches of %d", G, p,
@@ -186,7 +192,8 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
     double *step_s = NULL, *phase_s = NULL;
     dlm_gemm_log log = {0};
     dlm_dp *dp = NULL;
-    DLM_CALL(dlm_model_create(&cfg, &m));
+    if (g) DLM_CALL(dlm_tp_create(g->tp_comm, &tp));
+    DLM_CALL_GOTO(st, dlm_model_create_tp(&cfg, tp, &m), done);
     dlm_model_init(m, 1);
     dlm_adamw_config oc;
     dlm_adamw_config_default(&oc);
@@ -219,6 +226,10 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
                                             &gnorm), done);
         double dt = slowest(g, dlm_now() - t0);
         dlm_dp_stats ds = dp ? dlm_dp_stats_take(dp) : (dlm_dp_stats){0};
+        if (tp) {
+            ds.comm_seconds += tp->comm_seconds, ds.bytes_sent += tp->bytes_sent;
+            tp->comm_seconds = tp->bytes_sent = 0.0;
+        }
         if (timed) {
             step_s[s - a->warmup] = dt;
             comm_s += ds.comm_seconds / a->steps;
@@ -246,7 +257,9 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
     double phases_sum = 0.0;
     const char *objname = dlm_objective_name(kind);
     char layout[32] = "serial";
-    if (g) snprintf(layout, sizeof layout, "dp%d", g->dp);
+    if (g && g->tp == 1) snprintf(layout, sizeof layout, "dp%d", g->dp);
+    else if (g && g->dp == 1) snprintf(layout, sizeof layout, "tp%d", g->tp);
+    else if (g) snprintf(layout, sizeof layout, "dp%dtp%d", g->dp, g->tp);
     printf("%s %s %s: L=%d d=%d H=%d T=%d batch=%d micro-batch=%d V=%d (padded %d), %lld "
            "parameters, %lld GEMM calls/step (rank 0)\n",
            sh->name, objname, layout, sh->L, sh->C, sh->H, sh->T, G, mb, cfg.vocab_size,
@@ -272,6 +285,7 @@ done:
     dlm_step_buffers_destroy(&buf);
     dlm_optimizer_destroy(&opt);
     dlm_model_destroy(&m);
+    dlm_tp_destroy(&tp);
     return st;
 }
 
@@ -288,7 +302,7 @@ static int chosen(const bench_args *a, int s, int k)
 static dlm_status run_mpi(bench_args *a)
 {
     dlm_grid *g;
-    DLM_CALL(dlm_grid_create(MPI_COMM_WORLD, a->dp, 1, 1, &g));
+    DLM_CALL(dlm_grid_create(MPI_COMM_WORLD, a->dp, a->tp, 1, &g));
     int threads;
     const char *source;
     dlm_status st = dlm_placement_threads(g, a->threads, "--threads", &threads, &source);
@@ -298,8 +312,8 @@ static dlm_status run_mpi(bench_args *a)
     st = dlm_grid_agree(g->world, st);
     if (st == DLM_OK) st = dlm_placement_report(g, threads, NULL, 0);
     if (st == DLM_OK && g->rank == 0) {
-        printf("dlm-bench: layout dp%d, %d BLIS threads per rank; %s\n%s\n", g->dp, threads,
-               DLM_FLOPS_DEFINITION, blis);
+        printf("dlm-bench: layout dp%d x tp%d, %d BLIS threads per rank; %s\n%s\n", g->dp, g->tp,
+               threads, DLM_FLOPS_DEFINITION, blis);
         fflush(stdout);
     }
     for (int s = 0; st == DLM_OK && s < N_SHAPES; s++)
@@ -319,7 +333,8 @@ int main(int argc, char **argv)
                        "l6-d384, gpt2-124m, tiny or all (default: l6-d384 and gpt2-124m)"),
         DLM_OPT_STRING("objective", &a.objective, "NAME", "ar, mdlm or both (default both)"),
         DLM_OPT_STRING("layout", &a.layout, "NAME",
-                       "serial (default, no MPI) or dpN: run under mpiexec -n N"),
+                       "serial (default, no MPI), dpN, tpM or dpNtpM: run under\n"
+                       "mpiexec -n N x M"),
         DLM_OPT_INT("batch", &a.batch, 1, INT_MAX, "G", "global batch (default: the shape's, 4)"),
         DLM_OPT_INT("micro-batch", &a.micro_batch, 1, INT_MAX, "B",
                     "micro-batch (default: the batch / dp)"),
@@ -343,7 +358,7 @@ int main(int argc, char **argv)
         dlm_args_help(&spec, stdout);
         return 0;
     }
-    if (a.dp > 0) { /* --layout dpN: an MPI job */
+    if (a.layout && strcmp(a.layout, "serial") != 0) { /* an MPI job */
         st = dlm_program_start(&argc, &argv, NULL, NULL);
         if (st == DLM_OK) st = run_mpi(&a);
         return dlm_program_finish("dlm-bench", st, 0);
