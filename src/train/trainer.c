@@ -327,15 +327,11 @@ static dlm_status validate(dlm_trainer *t, dlm_val_row *row)
 static dlm_status check_replicas(dlm_trainer *t)
 {
     if (t->grid->size == 1) return DLM_OK;
-    const dlm_model *m = t->model;
-    uint64_t h = dlm_fnv1a(DLM_FNV_OFFSET, m->param_arena.base, m->n_params * sizeof(float));
-    uint64_t lo = h, hi = h;
-    DLM_MPI(MPI_Allreduce(&h, &lo, 1, MPI_UINT64_T, MPI_MIN, t->grid->world));
-    DLM_MPI(MPI_Allreduce(&h, &hi, 1, MPI_UINT64_T, MPI_MAX, t->grid->world));
-    DLM_CHECK(lo == hi, DLM_ERR_STATE,
-              "the data-parallel replicas hold different weights at step %lld (rank %d: hash "
-              "%016llx); the gradient sum went wrong, please report it",
-              (long long)t->step, t->grid->rank, (unsigned long long)h);
+    char what[160];
+    snprintf(what, sizeof what,
+             "weights after step %lld (the data-parallel gradient sum went wrong, please report "
+             "it)", (long long)t->step);
+    DLM_CALL(dlm_grid_check_same(t->grid->world, dlm_model_hash(DLM_FNV_OFFSET, t->model), what));
     return DLM_OK;
 }
 
