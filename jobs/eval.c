@@ -13,7 +13,7 @@
 #include "core/status.h"
 #include "eval/report.h"
 #include "eval/session.h"
-#include "kernels/blis_info.h"
+#include "parallel/placement.h"
 
 static const char usage[] =
     "usage: dlm-eval <CHECKPOINT.h5 | RUN_FOLDER> [options]\n"
@@ -22,7 +22,12 @@ static const char usage[] =
     "each with its standard error over chunks and a 95% interval, in nats/token,\n"
     "bits/token, bits/byte (byte-level data) and perplexity. A run folder means its\n"
     "newest checkpoint that verifies; the shape, objective and schedule come from\n"
-    "the run config stored in the checkpoint.\n\n";
+    "the run config stored in the checkpoint.\n\n"
+    "Under MPI (mpiexec -n 4 dlm-eval ...) the ranks share the chunks, whole, and\n"
+    "gather every sample in chunk order: the numbers, eval.h5 and the report are\n"
+    "bit for bit those of one rank (the throughput aside); rank 0 writes and\n"
+    "prints. Each rank runs --threads BLIS threads (default: its share of the\n"
+    "cores it is bound to).\n\n";
 
 static const char epilog[] =
     "\nStandard errors come from the per-chunk means (each chunk's K samples averaged),\n"
@@ -39,25 +44,24 @@ typedef struct {
     int64_t seed;
 } eval_args;
 
+/* Collective over the world: every rank scores its share of the chunks;
+ * rank 0 writes the results and prints the report. */
 static dlm_status run(eval_args *a)
 {
-    a->o.seed = (uint64_t)a->seed;
-    DLM_CALL(dlm_eval_options_check(&a->o));
     if (a->json) dlm_log_set_level(DLM_LOG_WARN); /* stdout holds the JSON object only */
-    const char *source = "--threads";
-    int threads = a->threads ? a->threads : dlm_threads_default(&source);
-    DLM_CALL(dlm_blis_init(threads, source));
-    char blis[512];
-    DLM_CALL(dlm_blis_describe(blis, sizeof blis));
-    DLM_INFO("%s", blis);
-    dlm_eval_session *s;
-    DLM_CALL(dlm_eval_session_create(&a->o, &s));
-    dlm_status st = dlm_eval_session_run(s);
+    dlm_grid *grid;
+    DLM_CALL(dlm_placement_start_dp(MPI_COMM_WORLD, a->threads, &grid));
+    dlm_eval_session *s = NULL;
+    dlm_status st = dlm_eval_session_create(grid, &a->o, &s);
+    if (st == DLM_OK) st = dlm_eval_session_run(s);
     if (st == DLM_OK) st = dlm_eval_session_write(s);
-    if (st == DLM_OK && a->json) dlm_eval_report_json(stdout, s);
-    else if (st == DLM_OK) dlm_eval_report_text(stdout, s);
+    if (st == DLM_OK && grid->rank == 0) {
+        if (a->json) dlm_eval_report_json(stdout, s);
+        else dlm_eval_report_text(stdout, s);
+    }
     fflush(stdout);
     dlm_eval_session_destroy(&s);
+    dlm_grid_destroy(&grid);
     DLM_CALL(st);
     return DLM_OK;
 }
@@ -118,22 +122,25 @@ int main(int argc, char **argv)
         DLM_OPT_INT("batch", &o->batch, 1, INT_MAX, "N",
                     "sequences per forward pass (default: the run's micro_batch)"),
         DLM_OPT_INT("threads", &a.threads, 1, INT_MAX, "N",
-                    "BLIS and OpenMP threads (default: OMP_NUM_THREADS or cores)"),
+                    "BLIS and OpenMP threads per rank (default: OMP_NUM_THREADS,\n"
+                    "else this rank's share of its cores)"),
         DLM_OPT_END};
     const dlm_args_spec spec = {.opts = opts, .usage = usage, .epilog = epilog,
                                 .positional = &o->ckpt, .max_positional = 1,
                                 .positional_name = "checkpoint",
                                 .positional_hint = "(to compare two, use --compare)"};
-    int size, help = 0;
-    dlm_status st = dlm_program_start(&argc, &argv, NULL, &size);
-    if (st == DLM_OK && size != 1)
-        st = dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
-                            "dlm-eval runs on one rank for now, not %d", size);
-    if (st == DLM_OK) st = dlm_args_parse(&spec, argc, argv, &help);
-    if (st == DLM_OK && help) dlm_args_help(&spec, stdout);
-    else if (st == DLM_OK && !o->ckpt)
-        st = dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
-                            "no checkpoint or run folder given (see --help)");
-    else if (st == DLM_OK) st = run(&a);
+    int rank, help = 0;
+    dlm_status st = dlm_program_start(&argc, &argv, &rank, NULL);
+    if (st == DLM_OK) { /* every rank reads the same command line: a bad one fails all together */
+        st = dlm_args_parse(&spec, argc, argv, &help);
+        if (st == DLM_OK && !help && !o->ckpt)
+            st = dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
+                                "no checkpoint or run folder given (see --help)");
+        o->seed = (uint64_t)a.seed;
+        if (st == DLM_OK && !help) st = dlm_eval_options_check(o);
+        st = dlm_grid_agree(MPI_COMM_WORLD, st);
+    }
+    if (st == DLM_OK && help && rank == 0) dlm_args_help(&spec, stdout);
+    else if (st == DLM_OK && !help) st = run(&a);
     return dlm_program_finish("dlm-eval", st, 0);
 }

@@ -8,7 +8,7 @@
 #include "core/args.h"
 #include "core/program.h"
 #include "core/status.h"
-#include "kernels/blis_info.h"
+#include "parallel/placement.h"
 #include "sample/driver.h"
 
 static const char usage[] =
@@ -16,13 +16,31 @@ static const char usage[] =
     "Draws samples from a trained model and measures them. A run folder means its\n"
     "newest checkpoint that verifies; the model shape comes from the run config\n"
     "stored in the checkpoint. A masked-diffusion (mdlm) model samples by\n"
-    "unmasking, an AR model left to right.\n\n";
+    "unmasking, an AR model left to right.\n\n"
+    "Under MPI (mpiexec -n 4 dlm-sample ...) the ranks share each group's samples\n"
+    "(sample i depends only on the seed and i) and gather them in order: rank 0\n"
+    "writes the same text, table and samples.h5 as one rank (the timings aside).\n"
+    "Each rank runs --threads BLIS threads (default: its share of the cores it is\n"
+    "bound to).\n\n";
 
 static const char epilog[] =
     "\nByte-level text is written as bytes, the separator as a newline. The table\n"
     "per sampler and S: NFE/sample, tokens/s, generative perplexity (exp of the\n"
     "scoring model's mean NLL per token), unigram entropy (nats, per sample,\n"
     "averaged: collapse shows as a low value) and the repeated 4-gram rate.\n";
+
+/* Collective over the world: the samples are shared over the ranks; rank
+ * 0 writes the text, the table and samples.h5. */
+static dlm_status run(const dlm_sample_driver_options *o, int requested)
+{
+    dlm_grid *grid;
+    DLM_CALL(dlm_placement_start_dp(MPI_COMM_WORLD, requested, &grid));
+    dlm_status st = dlm_sample_driver_run(grid, o, stdout);
+    fflush(stdout);
+    dlm_grid_destroy(&grid);
+    DLM_CALL(st);
+    return DLM_OK;
+}
 
 int main(int argc, char **argv)
 {
@@ -73,24 +91,23 @@ int main(int argc, char **argv)
                        "(generative perplexity)"),
         DLM_OPT_CHOICE("weights", &o.weights, "ema|raw", "W", "ema (default when present) or raw"),
         DLM_OPT_INT("threads", &threads, 1, INT_MAX, "N",
-                    "BLIS and OpenMP threads (default: OMP_NUM_THREADS or cores)"),
+                    "BLIS and OpenMP threads per rank (default: OMP_NUM_THREADS,\n"
+                    "else this rank's share of its cores)"),
         DLM_OPT_END};
     const dlm_args_spec spec = {.opts = opts, .usage = usage, .epilog = epilog,
                                 .positional = &o.ckpt, .max_positional = 1,
                                 .positional_name = "checkpoint"};
     int rank, help = 0;
     dlm_status st = dlm_program_start(&argc, &argv, &rank, NULL);
-    if (st == DLM_OK && rank == 0) { /* sampling is serial */
+    if (st == DLM_OK) { /* every rank reads the same command line: a bad one fails all together */
         st = dlm_args_parse(&spec, argc, argv, &help);
-        o.seed = (uint64_t)seed;
-        if (st == DLM_OK && help) dlm_args_help(&spec, stdout);
-        else if (st == DLM_OK && !o.ckpt)
+        if (st == DLM_OK && !help && !o.ckpt)
             st = dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
                                 "no checkpoint or run folder given (see --help)");
-        const char *source = "--threads";
-        if (st == DLM_OK && !help)
-            st = dlm_blis_init(threads ? threads : dlm_threads_default(&source), source);
-        if (st == DLM_OK && !help) st = dlm_sample_driver_run(&o, stdout);
+        st = dlm_grid_agree(MPI_COMM_WORLD, st);
     }
+    o.seed = (uint64_t)seed;
+    if (st == DLM_OK && help && rank == 0) dlm_args_help(&spec, stdout);
+    else if (st == DLM_OK && !help) st = run(&o, threads);
     return dlm_program_finish("dlm-sample", st, 0);
 }

@@ -2,17 +2,19 @@
 #include "eval/evalmodel.h"
 
 #include <hdf5.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
 #include "core/log.h"
+#include "core/mpicall.h"
 #include "io/checkpoint.h"
 #include "io/h5.h"
 #include "io/meta.h"
 
-dlm_status dlm_eval_resolve_checkpoint(const char *arg, char *path, size_t len)
+static dlm_status resolve_here(const char *arg, char *path, size_t len)
 {
     struct stat sb;
     DLM_CHECK(stat(arg, &sb) == 0, DLM_ERR_IO,
@@ -26,6 +28,14 @@ dlm_status dlm_eval_resolve_checkpoint(const char *arg, char *path, size_t len)
     DLM_CALL(dlm_ckpt_find_latest(arg, path, len, &found));
     DLM_CHECK(found, DLM_ERR_IO,
               "run folder %s has no checkpoint that verifies (looked in %s/checkpoints)", arg, arg);
+    return DLM_OK;
+}
+
+dlm_status dlm_eval_resolve_checkpoint(const dlm_grid *g, const char *arg, char *path, size_t len)
+{
+    DLM_CHECK(len <= INT_MAX, DLM_ERR_ARG, "a path buffer of %zu bytes", len);
+    DLM_CALL(dlm_grid_agree(g->world, g->rank == 0 ? resolve_here(arg, path, len) : DLM_OK));
+    DLM_MPI(MPI_Bcast(path, (int)len, MPI_CHAR, 0, g->world));
     return DLM_OK;
 }
 

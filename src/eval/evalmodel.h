@@ -3,7 +3,7 @@
  * objective, schedule), and its raw or EMA weights.
  *
  *   char path[4096];
- *   DLM_CALL(dlm_eval_resolve_checkpoint("runs/a", path, sizeof path));
+ *   DLM_CALL(dlm_eval_resolve_checkpoint(grid, "runs/a", path, sizeof path)); // collective
  *   dlm_ckpt_info info;
  *   DLM_CALL(dlm_eval_ckpt_info(path, &info));      // config, shape, step, has_ema
  *   dlm_model *m;
@@ -21,6 +21,7 @@
 #include "train/run_config.h"
 #include "core/status.h"
 #include "model/model.h"
+#include "parallel/grid.h"
 
 typedef struct {
     char path[4096];
@@ -33,8 +34,11 @@ typedef struct {
 } dlm_ckpt_info;
 
 /* arg is a checkpoint file, or a run folder whose newest verifying
- * checkpoint is taken (the others are skipped with a warning). */
-dlm_status dlm_eval_resolve_checkpoint(const char *arg, char *path, size_t len);
+ * checkpoint is taken (the others are skipped with a warning). Collective
+ * over g->world: rank 0 looks and every rank gets its answer, so all score
+ * one file even if the run writes a checkpoint meanwhile; an error is
+ * agreed. */
+dlm_status dlm_eval_resolve_checkpoint(const dlm_grid *g, const char *arg, char *path, size_t len);
 
 /* Reads the root attributes of a checkpoint (no tensors) and parses its config. */
 dlm_status dlm_eval_ckpt_info(const char *path, dlm_ckpt_info *out);

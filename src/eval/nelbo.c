@@ -399,6 +399,50 @@ dlm_status dlm_evaluator_run(dlm_evaluator *ev, const dlm_estimator *e, const dl
     return DLM_OK;
 }
 
+dlm_status dlm_evaluator_split(const dlm_evaluator *ev, const dlm_estimator *e,
+                               const dlm_chunk_set *cs, int j0, int j1, int p, int64_t *bounds)
+{
+    int64_t n = cs->n;
+    bounds[0] = 0;
+    for (int r = 1; r <= p; r++) bounds[r] = n;
+    if (p == 1 || n == 0) return DLM_OK;
+    int T = cs->T, B = ev->acts->max_batch;
+    /* before[c]: rows dlm_evaluator_run stages before chunk c (samples with nothing
+     * masked stage none); a forward pass ends wherever that is a multiple of B */
+    int64_t *before = malloc(((size_t)n + 1) * sizeof *before);
+    uint8_t *mask = malloc((size_t)T);
+    if (!before || !mask) {
+        free(before), free(mask);
+        DLM_CHECK(0, DLM_ERR_NOMEM, "planning %lld chunks over %d ranks", (long long)n, p);
+    }
+    before[0] = 0;
+    for (int64_t c = 0; c < n; c++) {
+        int64_t rows = 0;
+        for (int j = j0; j < j1; j++) {
+            dlm_sample_info info;
+            dlm_estimator_draw(e, T, cs->index[c], j, mask, &info);
+            rows += info.n_masked > 0;
+        }
+        before[c + 1] = before[c] + rows;
+    }
+    /* boundary r at the allowed chunk whose rows before it are nearest r/p of
+     * the total (the earlier one on a tie), never before boundary r - 1 */
+    int64_t total = before[n];
+    for (int r = 1; r < p; r++) {
+        double want = (double)total * r / p;
+        int64_t best = -1;
+        for (int64_t c = bounds[r - 1]; c <= n; c++) {
+            if (c < n && before[c] % B) continue; /* the end of the chunks is always one */
+            if (best < 0 || fabs((double)before[c] - want) < fabs((double)before[best] - want))
+                best = c;
+            if ((double)before[c] >= want) break;
+        }
+        bounds[r] = best;
+    }
+    free(before), free(mask);
+    return DLM_OK;
+}
+
 dlm_status dlm_nelbo_enumerate(dlm_evaluator *ev, const int32_t *x, double *sums, double *S)
 {
     const dlm_model_config *mc = &ev->m->cfg;

@@ -145,6 +145,19 @@ dlm_status dlm_evaluator_run(dlm_evaluator *ev, const dlm_estimator *e, const dl
                              int64_t c0, int64_t c1, int j0, int j1, dlm_sample_result *res,
                              size_t ld);
 
+/* Chunk boundaries for p ranks that score samples [j0, j1) of every chunk
+ * of cs between them: rank r takes chunks [bounds[r], bounds[r + 1]),
+ * bounds (p + 1) running from 0 to cs->n. A boundary is only placed where
+ * one rank's dlm_evaluator_run over all the chunks would end a forward pass
+ * (the rows staged so far fill whole batches), so every rank's forward
+ * passes hold exactly the rows, in the same order, of the one-rank run's:
+ * the numbers are bit-identical (a GEMM's rounding may depend on how many
+ * rows it has). Among those places the rows are shared as evenly as they
+ * allow; a rank may get none. Draws the masks (no forward pass); p = 1
+ * draws nothing. The same inputs give the same bounds on every rank. */
+dlm_status dlm_evaluator_split(const dlm_evaluator *ev, const dlm_estimator *e,
+                               const dlm_chunk_set *cs, int j0, int j1, int p, int64_t *bounds);
+
 /* Tokens through the model and seconds spent since creation. */
 void dlm_evaluator_counters(const dlm_evaluator *ev, int64_t *tokens, double *seconds);
 

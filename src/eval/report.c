@@ -49,12 +49,9 @@ static void model_table(FILE *f, const dlm_eval_model *em, const dlm_chunk_set *
                    "true NLL = %.4f +- %.4f (paired over chunks)\n",
                 truth.mean, ar ? "NLL" : "bound", gap.mean, gap.se);
     }
-    int64_t tok;
-    double s;
-    dlm_evaluator_counters(em->ev, &tok, &s);
     double train = em->train_tokens_per_s, tps = dlm_eval_model_tokens_per_s(em);
     fprintf(f, "  throughput %.0f tokens/s forward (%lld sequences of %d tokens in %.2f s)", tps,
-            (long long)(tok / cs->T), cs->T, s);
+            (long long)(em->tokens / cs->T), cs->T, em->seconds);
     if (isfinite(train))
         fprintf(f, "; training ran at %.0f tokens/s (median in run.h5): %.2fx", train,
                 tps / train);

@@ -1,17 +1,21 @@
 /* The evaluation session: models opened against one chunk set, scored in
- * chunk ranges and blocks of K, the paired difference, the adaptive-K stop
- * rule with its variance split, the training throughput from run.h5, and
- * the eval.h5 records. */
+ * blocks of K with the chunks shared over the ranks and the samples
+ * gathered in chunk order, the paired difference, the adaptive-K stop rule
+ * with its variance split, the training throughput from run.h5, and the
+ * eval.h5 records. */
 #define _GNU_SOURCE
 #include "eval/session.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/hash.h"
 #include "core/log.h"
+#include "core/mpicall.h"
 #include "eval/evalfile.h"
 #include "io/runfile.h"
 #include "io/synthetic.h"
@@ -64,10 +68,7 @@ int dlm_eval_model_is_ar(const dlm_eval_model *em)
 
 double dlm_eval_model_tokens_per_s(const dlm_eval_model *em)
 {
-    int64_t tok;
-    double s;
-    dlm_evaluator_counters(em->ev, &tok, &s);
-    return s > 0 ? (double)tok / s : NAN;
+    return em->seconds > 0 ? (double)em->tokens / em->seconds : NAN;
 }
 
 static void model_free(dlm_eval_model *em)
@@ -125,14 +126,66 @@ static dlm_status open_model(const dlm_eval_options *o, const char *path, const 
     return DLM_OK;
 }
 
-/* Scores samples [K, K_new) of every chunk (AR: its one sample, once). The
- * chunk range is the unit a data-parallel version splits over ranks. */
-static dlm_status score_to(dlm_eval_model *em, const dlm_chunk_set *cs, int K_new)
+/* A sample result as doubles for the gather: value, coord, ce_sum and
+ * n_masked (an int32, exact in a double). */
+#define RESULT_DOUBLES 4
+
+static void pack(const dlm_sample_result *res, size_t ld, int64_t n, int J, double *out)
 {
+    for (int64_t c = 0; c < n; c++)
+        for (int j = 0; j < J; j++, out += RESULT_DOUBLES) {
+            const dlm_sample_result *r = res + (size_t)c * ld + (size_t)j;
+            out[0] = r->value, out[1] = r->coord, out[2] = r->ce_sum, out[3] = r->n_masked;
+        }
+}
+
+static void unpack(const double *in, int64_t n, int J, dlm_sample_result *res, size_t ld)
+{
+    for (int64_t c = 0; c < n; c++)
+        for (int j = 0; j < J; j++, in += RESULT_DOUBLES)
+            res[(size_t)c * ld + (size_t)j] = (dlm_sample_result){
+                .value = in[0], .coord = in[1], .ce_sum = in[2], .n_masked = (int32_t)in[3]};
+}
+
+/* Scores samples [K, K_new) of every chunk (AR: its one sample, once): this
+ * rank its share of the chunks (dlm_evaluator_split: the one-rank run's
+ * forward passes, whole), then every rank gathers every chunk's samples in
+ * chunk order, so what the statistics see is the one-rank run's arrays.
+ * One rank gets the same chunks and gathers from itself. Collective. */
+static dlm_status score_to(dlm_eval_session *s, dlm_eval_model *em, int K_new)
+{
+    const dlm_chunk_set *cs = &s->cs;
     if (em->est.kind == DLM_EST_AR) K_new = 1;
     if (K_new <= em->K) return DLM_OK;
-    DLM_CALL(dlm_evaluator_run(em->ev, &em->est, cs, 0, cs->n, em->K, K_new, em->res + em->K,
-                               em->ld));
+    int p = dlm_dp_size(s->dp), r = dlm_dp_rank(s->dp), J = K_new - em->K;
+    int64_t *bounds = malloc(((size_t)p + 1) * sizeof *bounds);
+    int *counts = malloc((size_t)p * sizeof *counts);
+    double *mine = NULL, *all = NULL;
+    dlm_status st = DLM_OK;
+    DLM_CHECK_GOTO(st, bounds && counts, DLM_ERR_NOMEM, done, "gather counts for %d ranks", p);
+    DLM_CHECK_GOTO(st, (double)cs->n * J * RESULT_DOUBLES <= INT_MAX, DLM_ERR_ARG, done,
+                   "%lld chunks x %d samples: more results than one MPI gather holds (2^31 - 1 "
+                   "doubles); score fewer chunks per run (--chunks) or grow K in smaller steps",
+                   (long long)cs->n, J);
+    DLM_CALL_GOTO(st, dlm_evaluator_split(em->ev, &em->est, cs, em->K, K_new, p, bounds), done);
+    int64_t c0 = bounds[r], c1 = bounds[r + 1];
+    mine = malloc(((size_t)(c1 - c0) * J * RESULT_DOUBLES + 1) * sizeof *mine);
+    all = malloc(((size_t)cs->n * J * RESULT_DOUBLES + 1) * sizeof *all);
+    DLM_CHECK_GOTO(st, mine && all, DLM_ERR_NOMEM, done, "results of %lld chunks x %d samples",
+                   (long long)cs->n, J);
+    DLM_CALL_GOTO(st, dlm_evaluator_run(em->ev, &em->est, cs, c0, c1, em->K, K_new,
+                                        em->res + (size_t)c0 * em->ld + em->K, em->ld), done);
+    pack(em->res + (size_t)c0 * em->ld + em->K, em->ld, c1 - c0, J, mine);
+done:
+    /* a rank that failed (memory, a non-finite loss) keeps the others out of the gather */
+    st = dlm_grid_agree(s->grid->world, st);
+    if (st == DLM_OK) {
+        for (int q = 0; q < p; q++) counts[q] = (int)(bounds[q + 1] - bounds[q]) * J * RESULT_DOUBLES;
+        st = dlm_dp_allgatherv(s->dp, mine, counts, all);
+    }
+    if (st == DLM_OK) unpack(all, cs->n, J, em->res + em->K, em->ld);
+    free(bounds), free(counts), free(mine), free(all);
+    DLM_CALL(st);
     em->K = K_new;
     em->est.K = K_new; /* what the chunk values now average */
     dlm_chunk_means(em->res, cs->n, em->K, em->ld, em->chunk_values);
@@ -204,32 +257,68 @@ static dlm_status open_chunks(const dlm_eval_options *o, const dlm_ckpt_info *in
     return DLM_OK;
 }
 
-dlm_status dlm_eval_session_create(const dlm_eval_options *o, dlm_eval_session **out)
+/* What every rank reads for itself: the checkpoints' configs and weights
+ * and the chunks. Nothing collective, so a failure is agreed by the caller. */
+static dlm_status open_local(dlm_eval_session *s, const char *path_a, const char *path_b)
+{
+    const dlm_eval_options *o = &s->opt;
+    DLM_CALL(dlm_eval_ckpt_info(path_a, &s->a.info));
+    dlm_status st = open_chunks(o, &s->a.info, &s->cs);
+    dlm_eval_ckpt_info_free(&s->a.info);
+    DLM_CALL(st);
+    s->ld = (size_t)(o->target_se > 0 ? o->max_K / o->K * o->K : o->K);
+    DLM_CALL(open_model(o, path_a, &s->cs, s->ld, &s->a));
+    if (o->compare) DLM_CALL(open_model(o, path_b, &s->cs, s->ld, &s->b));
+    s->diff = calloc((size_t)s->cs.n, sizeof *s->diff);
+    DLM_CHECK(s->diff != NULL, DLM_ERR_NOMEM, "differences for %lld chunks", (long long)s->cs.n);
+    DLM_CALL(dlm_dp_create(s->grid->dp_comm, NULL, 0, &s->dp));
+    return DLM_OK;
+}
+
+/* Every rank must score the same chunks with the same weights, or the
+ * gathered numbers are nobody's (a relative path or a copy of the data
+ * that differs between nodes). Collective; the verdict is agreed. */
+static dlm_status check_same_inputs(const dlm_eval_session *s)
+{
+    uint64_t h = dlm_fnv1a(DLM_FNV_OFFSET, &s->cs.hash, sizeof s->cs.hash);
+    h = dlm_model_hash(h, s->a.m);
+    if (s->opt.compare) h = dlm_model_hash(h, s->b.m);
+    DLM_CALL(dlm_grid_check_same(s->grid->world, h,
+                                 "chunks or weights: every rank must see the same checkpoint and "
+                                 "data files"));
+    return DLM_OK;
+}
+
+dlm_status dlm_eval_session_create(const dlm_grid *grid, const dlm_eval_options *o,
+                                   dlm_eval_session **out)
 {
     *out = NULL;
     dlm_eval_session *s = calloc(1, sizeof *s);
-    DLM_CHECK(s != NULL, DLM_ERR_NOMEM, "an evaluation session");
+    dlm_status st = s ? DLM_OK
+                      : dlm_error_push(DLM_ERR_NOMEM, __FILE__, __LINE__, __func__,
+                                       "an evaluation session");
+    DLM_CALL(dlm_grid_agree(grid->world, st));
     s->opt = *o;
-    dlm_status st = DLM_OK;
+    s->grid = grid;
+    s->root = grid->rank == 0;
     char path_a[4096], path_b[4096];
-    DLM_CALL_GOTO(st, dlm_eval_resolve_checkpoint(o->ckpt, path_a, sizeof path_a), fail);
+    /* each phase ends in an agreement, so no rank waits in a collective for one that failed */
+    DLM_CALL_GOTO(st, dlm_eval_resolve_checkpoint(grid, o->ckpt, path_a, sizeof path_a), fail);
     if (o->compare)
-        DLM_CALL_GOTO(st, dlm_eval_resolve_checkpoint(o->compare, path_b, sizeof path_b), fail);
-    DLM_CALL_GOTO(st, dlm_eval_ckpt_info(path_a, &s->a.info), fail);
-    DLM_CALL_GOTO(st, open_chunks(o, &s->a.info, &s->cs), fail);
-    dlm_eval_ckpt_info_free(&s->a.info);
-    s->ld = (size_t)(o->target_se > 0 ? o->max_K / o->K * o->K : o->K);
-    DLM_CALL_GOTO(st, open_model(o, path_a, &s->cs, s->ld, &s->a), fail);
-    if (o->compare) DLM_CALL_GOTO(st, open_model(o, path_b, &s->cs, s->ld, &s->b), fail);
+        DLM_CALL_GOTO(st, dlm_eval_resolve_checkpoint(grid, o->compare, path_b, sizeof path_b),
+                      fail);
+    st = open_local(s, path_a, path_b);
+    DLM_CALL_GOTO(st, dlm_grid_agree(grid->world, st), fail);
     const dlm_chunk_set *cs = &s->cs;
     dlm_chunk_set_hash_text(cs, s->hash, sizeof s->hash);
+    DLM_CALL_GOTO(st, check_same_inputs(s), fail);
     DLM_INFO("data: %s: %lld of %lld chunks of %d tokens, chunk set %s", cs->source,
              (long long)cs->n, (long long)cs->available, cs->T, s->hash);
-    if (cs->n < 2)
+    if (grid->size > 1)
+        DLM_INFO("data parallel over %d ranks: whole chunks each, gathered in chunk order",
+                 grid->size);
+    if (cs->n < 2 && s->root)
         DLM_WARN("only one chunk: no standard error or interval (give more data or --chunks)");
-    s->diff = calloc((size_t)cs->n, sizeof *s->diff);
-    st = s->diff ? DLM_OK : DLM_ERR_NOMEM;
-    DLM_CALL_GOTO(st, st, fail);
     s->target_reached = 1;
     *out = s;
     return DLM_OK;
@@ -279,50 +368,79 @@ static double training_tokens_per_s(const char *ckpt)
     return med;
 }
 
-dlm_status dlm_eval_session_run(dlm_eval_session *s)
+/* After scoring K samples per chunk: 1 to double K for o->target_se, 0 to
+ * stop (the target reached, or out of reach: then a warning from rank 0). */
+static int more_samples(dlm_eval_session *s, int K, int *stalls, double *prev_se)
 {
     const dlm_eval_options *o = &s->opt;
     const dlm_chunk_set *cs = &s->cs;
-    dlm_eval_model *A = &s->a, *B = o->compare ? &s->b : NULL;
+    const dlm_eval_model *A = &s->a, *B = o->compare ? &s->b : NULL;
+    const dlm_estimate *x = B ? &s->d : &A->nats;
     size_t ld = s->ld;
-    int K = o->K, stalls = 0;
-    double prev_se = INFINITY;
-    for (;;) {
-        DLM_CALL(score_to(A, cs, K));
-        if (B) {
-            DLM_CALL(score_to(B, cs, K));
-            paired(A, B, cs->n, s->diff, &s->d);
-        }
-        const dlm_estimate *x = B ? &s->d : &A->nats;
-        int diffusion = !dlm_eval_model_is_ar(A) || (B && !dlm_eval_model_is_ar(B));
-        if (!(o->target_se > 0) || !diffusion) break;
-        DLM_INFO("K = %d: %s %.4f, standard error %.4f (target %.4g)", K,
-                 B ? "difference" : "estimate", x->mean, x->se, o->target_se);
-        if (x->se <= o->target_se) break;
-        /* stop early when even K = max-K would clearly miss the target (the chunks' own
-         * spread). The split of the variance is noisy (heavy-tailed for mc-t), so only
-         * after doubling K twice in a row failed to cut the standard error by 10%. */
-        stalls = x->se > 0.9 * prev_se ? stalls + 1 : 0;
-        prev_se = x->se;
-        double within = 0.0, between = 0.0, se_cap = 0.0;
-        if (stalls >= 2 && cs->n >= 2) {
-            variance_parts(A, B, cs->n, K, x->sd * x->sd, &within, &between);
-            se_cap = sqrt((between + within / (double)ld) / (double)cs->n);
-        }
-        if (2 * K > (int)ld || se_cap > 1.2 * o->target_se) {
-            s->target_reached = 0;
+    int diffusion = !dlm_eval_model_is_ar(A) || (B && !dlm_eval_model_is_ar(B));
+    if (!(o->target_se > 0) || !diffusion) return 0;
+    DLM_INFO("K = %d: %s %.4f, standard error %.4f (target %.4g)", K,
+             B ? "difference" : "estimate", x->mean, x->se, o->target_se);
+    if (x->se <= o->target_se) return 0;
+    /* stop early when even K = max-K would clearly miss the target (the chunks' own
+     * spread). The split of the variance is noisy (heavy-tailed for mc-t), so only
+     * after doubling K twice in a row failed to cut the standard error by 10%. */
+    *stalls = x->se > 0.9 * *prev_se ? *stalls + 1 : 0;
+    *prev_se = x->se;
+    double within = 0.0, between = 0.0, se_cap = 0.0;
+    if (*stalls >= 2 && cs->n >= 2) {
+        variance_parts(A, B, cs->n, K, x->sd * x->sd, &within, &between);
+        se_cap = sqrt((between + within / (double)ld) / (double)cs->n);
+    }
+    if (2 * K > (int)ld || se_cap > 1.2 * o->target_se) {
+        s->target_reached = 0;
+        if (s->root)
             DLM_WARN("standard error %.4g is above the target %.4g at K = %d%s; more samples "
                      "per chunk cannot beat the spread between chunks: about %.0f chunks are "
                      "needed at this K (--chunks)",
                      x->se, o->target_se, K,
                      2 * K > (int)ld ? " (--max-K)" : ", and would be at --max-K too",
                      ceil((double)cs->n * (x->se / o->target_se) * (x->se / o->target_se)));
-            break;
+        return 0;
+    }
+    return 1;
+}
+
+/* The job's forward tokens and its slowest rank's time, for tokens/s. */
+static dlm_status job_counters(const dlm_eval_session *s, dlm_eval_model *em)
+{
+    int64_t tokens;
+    double seconds;
+    dlm_evaluator_counters(em->ev, &tokens, &seconds);
+    DLM_MPI(MPI_Allreduce(&tokens, &em->tokens, 1, MPI_INT64_T, MPI_SUM, s->grid->world));
+    DLM_MPI(MPI_Allreduce(&seconds, &em->seconds, 1, MPI_DOUBLE, MPI_MAX, s->grid->world));
+    return DLM_OK;
+}
+
+dlm_status dlm_eval_session_run(dlm_eval_session *s)
+{
+    dlm_eval_model *A = &s->a, *B = s->opt.compare ? &s->b : NULL;
+    int K = s->opt.K, stalls = 0;
+    double prev_se = INFINITY;
+    for (;;) {
+        DLM_CALL(score_to(s, A, K));
+        if (B) {
+            DLM_CALL(score_to(s, B, K));
+            paired(A, B, s->cs.n, s->diff, &s->d);
         }
+        int more = more_samples(s, K, &stalls, &prev_se);
+        /* every rank decided from the same gathered bits; rank 0's verdict is
+         * sent all the same, since a rank going on alone would wait in the
+         * next gather for ever */
+        DLM_MPI(MPI_Bcast(&more, 1, MPI_INT, 0, s->grid->world));
+        if (!more) break;
         K *= 2;
     }
-    A->train_tokens_per_s = training_tokens_per_s(A->info.path);
-    if (B) B->train_tokens_per_s = training_tokens_per_s(B->info.path);
+    DLM_CALL(job_counters(s, A));
+    if (B) DLM_CALL(job_counters(s, B));
+    /* for the report, which rank 0 prints */
+    A->train_tokens_per_s = s->root ? training_tokens_per_s(A->info.path) : NAN;
+    if (B) B->train_tokens_per_s = s->root ? training_tokens_per_s(B->info.path) : NAN;
     return DLM_OK;
 }
 
@@ -380,7 +498,9 @@ dlm_status dlm_eval_session_write(dlm_eval_session *s)
         pair = (dlm_eval_pair){.group = pair_group, .a = A->group, .b = B->group, .diff = s->diff,
                                .d = s->d};
     }
-    DLM_CALL(dlm_evalfile_write(s->out, recs, o->compare ? 2 : 1, o->compare ? &pair : NULL));
+    dlm_status st = DLM_OK;
+    if (s->root) st = dlm_evalfile_write(s->out, recs, o->compare ? 2 : 1, o->compare ? &pair : NULL);
+    DLM_CALL(dlm_grid_agree(s->grid->world, st));
     return DLM_OK;
 }
 
@@ -388,6 +508,7 @@ void dlm_eval_session_destroy(dlm_eval_session **s)
 {
     if (!s || !*s) return;
     free((*s)->diff);
+    dlm_dp_destroy(&(*s)->dp);
     dlm_chunk_set_free(&(*s)->cs);
     model_free(&(*s)->a);
     model_free(&(*s)->b);

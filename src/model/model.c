@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "core/rng.h"
 #include "kernels/kernels.h"
 
@@ -340,6 +341,11 @@ int64_t dlm_model_nonembedding_params(const dlm_model_config *c)
     DLM_BLOCK_TENSORS(DLM_X_COUNT)
 #undef DLM_X_COUNT
     return (int64_t)c->n_layer * per_block + 2 * C;
+}
+
+uint64_t dlm_model_hash(uint64_t h, const dlm_model *m)
+{
+    return dlm_fnv1a(h, m->param_arena.base, m->n_params * sizeof(float));
 }
 
 int64_t dlm_model_param_count(const dlm_model *m)

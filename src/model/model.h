@@ -235,6 +235,9 @@ int64_t dlm_model_nonembedding_params(const dlm_model_config *cfg);
 /* Logical parameter count of the whole model (every tensor's full shape,
  * whatever this rank's shard; no alignment gaps). */
 int64_t dlm_model_param_count(const dlm_model *m);
+/* FNV-1a continued from h over the parameter arena: whether two processes
+ * hold the same weights. */
+uint64_t dlm_model_hash(uint64_t h, const dlm_model *m);
 /* FLOPs per token of a training step:
  * 6 N_nonembedding + 6 C V_padded (LM head) + 12 L C T (attention, full T x T). */
 double dlm_model_flops_per_token(const dlm_model_config *cfg);

@@ -57,6 +57,10 @@ dlm_status dlm_dp_create(MPI_Comm comm, dlm_model *m, size_t bucket_bytes, dlm_d
             return dlm_mpi_error(e, __FILE__, __LINE__, __func__, "MPI_Comm_size");
         }
     }
+    if (!m) { /* a group for the ordered gathers only (evaluation, sampling) */
+        *out = dp;
+        return DLM_OK;
+    }
     dp->grads = m->grad_arena.base;
     dp->n_segments = m->cfg.n_layer + 2;
     dp->buckets = calloc((size_t)dp->n_segments, sizeof *dp->buckets);

@@ -17,7 +17,9 @@
  *   DLM_CALL(dlm_dp_grads_finish(dp));       // every rank holds the summed gradient
  *
  * A group of one sends nothing: the serial run goes through the same code.
- * comm may be MPI_COMM_NULL for a run without MPI (unit tests): size 1. */
+ * comm may be MPI_COMM_NULL for a run without MPI (unit tests): size 1.
+ * m may be NULL for a group that only gathers (dlm-eval, dlm-sample): no
+ * buckets, no segments. */
 #ifndef DLM_DP_H
 #define DLM_DP_H
 

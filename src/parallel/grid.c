@@ -110,3 +110,17 @@ dlm_status dlm_grid_any(MPI_Comm comm, int flag, int *any)
     DLM_MPI(MPI_Allreduce(&mine, any, 1, MPI_INT, MPI_MAX, comm));
     return DLM_OK;
 }
+
+dlm_status dlm_grid_check_same(MPI_Comm comm, uint64_t value, const char *what)
+{
+    uint64_t lo = value, hi = value;
+    DLM_MPI(MPI_Allreduce(&value, &lo, 1, MPI_UINT64_T, MPI_MIN, comm));
+    DLM_MPI(MPI_Allreduce(&value, &hi, 1, MPI_UINT64_T, MPI_MAX, comm));
+    /* every rank sees the same lo and hi, so all fail or none: agreed */
+    dlm_status st = DLM_OK;
+    if (lo != hi)
+        st = dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
+                            "the ranks hold different %s (hashes from %016llx to %016llx)", what,
+                            (unsigned long long)lo, (unsigned long long)hi);
+    return dlm_grid_agree(comm, st);
+}

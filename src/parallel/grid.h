@@ -29,6 +29,7 @@
 #define DLM_GRID_H
 
 #include <mpi.h>
+#include <stdint.h>
 
 #include "core/status.h"
 
@@ -62,5 +63,10 @@ dlm_status dlm_grid_agree(MPI_Comm comm, dlm_status st);
 
 /* Collective over comm: 1 when flag is non-zero on any rank. */
 dlm_status dlm_grid_any(MPI_Comm comm, int flag, int *any);
+
+/* Collective over comm: DLM_OK when every rank passed the same value (a
+ * hash of what the ranks must hold alike), else on every rank an agreed
+ * error, "the ranks hold different <what>", from rank 0. */
+dlm_status dlm_grid_check_same(MPI_Comm comm, uint64_t value, const char *what);
 
 #endif

@@ -131,3 +131,27 @@ dlm_status dlm_placement_report(const dlm_grid *g, int threads, char *hosts, int
     free(all);
     return DLM_OK;
 }
+
+dlm_status dlm_placement_start_dp(MPI_Comm world, int requested, dlm_grid **out)
+{
+    *out = NULL;
+    int size;
+    DLM_MPI(MPI_Comm_size(world, &size));
+    dlm_grid *g;
+    DLM_CALL(dlm_grid_create(world, size, 1, 1, &g));
+    const char *source = "--threads";
+    int threads = 0;
+    char blis[512];
+    dlm_status st = dlm_placement_threads(g, requested, source, &threads, &source);
+    if (st == DLM_OK) st = dlm_blis_init(threads, source);
+    if (st == DLM_OK) st = dlm_blis_describe(blis, sizeof blis);
+    st = dlm_grid_agree(g->world, st);
+    if (st == DLM_OK) DLM_INFO("%s", blis);
+    if (st == DLM_OK && size > 1) st = dlm_placement_report(g, threads, NULL, 0);
+    if (st != DLM_OK) {
+        dlm_grid_destroy(&g);
+        return dlm_error_push(st, __FILE__, __LINE__, __func__, NULL);
+    }
+    *out = g;
+    return DLM_OK;
+}

@@ -47,13 +47,18 @@ dlm_status dlm_replicas_check(const dlm_grid *g, const dlm_model *m, int64_t ste
     /* a verdict every rank shares: any group's mismatch stops all */
     int bad[2] = {bad_dp, bad_tp};
     DLM_MPI(MPI_Allreduce(MPI_IN_PLACE, bad, 2, MPI_INT, MPI_MAX, g->world));
-    DLM_CHECK(bad[0] < 0, DLM_ERR_STATE,
-              "after step %lld the data-parallel replicas hold different values of %s (the "
-              "gradient sum went wrong); the last checkpoint is untouched, please report it",
-              (long long)step, m->table[bad[0]].name);
-    DLM_CHECK(bad[1] < 0, DLM_ERR_STATE,
-              "after step %lld the tensor-parallel ranks hold different copies of %s, a "
-              "replicated tensor; the last checkpoint is untouched, please report it",
-              (long long)step, m->table[bad[1]].name);
-    return DLM_OK;
+    /* every rank sees the same verdict; agreed, so rank 0 alone speaks */
+    if (bad[0] >= 0)
+        st = dlm_error_push(DLM_ERR_STATE, __FILE__, __LINE__, __func__,
+                            "after step %lld the data-parallel replicas hold different values of "
+                            "%s (the gradient sum went wrong); the last checkpoint is untouched, "
+                            "please report it",
+                            (long long)step, m->table[bad[0]].name);
+    else if (bad[1] >= 0)
+        st = dlm_error_push(DLM_ERR_STATE, __FILE__, __LINE__, __func__,
+                            "after step %lld the tensor-parallel ranks hold different copies of "
+                            "%s, a replicated tensor; the last checkpoint is untouched, please "
+                            "report it",
+                            (long long)step, m->table[bad[1]].name);
+    return dlm_grid_agree(g->world, st);
 }

@@ -1,5 +1,6 @@
 /* dlm-sample's run: the models, the conditioning from --prompt and
- * --infill, one group of samples per sampler and step count, the text, the
+ * --infill, one group of samples per sampler and step count (each rank a
+ * share of the sample indices, gathered in sample order), the text, the
  * table of measures and samples.h5. */
 #include "sample/driver.h"
 
@@ -10,8 +11,10 @@
 #include <string.h>
 
 #include "core/args.h"
+#include "core/hash.h"
 #include "core/log.h"
 #include "eval/evalmodel.h"
+#include "parallel/dp.h"
 #include "sample/sample.h"
 #include "sample/samplefile.h"
 
@@ -21,16 +24,15 @@ void dlm_sample_driver_options_default(dlm_sample_driver_options *o)
     o->n = 4, o->temperature = 1.0, o->top_p = 1.0, o->seed = 1;
 }
 
-/* The model of a checkpoint with the vocabulary its run trained on. */
-static dlm_status load(const char *arg, const char *weights, dlm_ckpt_info *info, dlm_model **m,
-                       int *use_ema)
+/* The model of a checkpoint (path already resolved) with the vocabulary
+ * its run trained on. Local: the caller agrees on the verdict. */
+static dlm_status load(const char *path, const char *weights, int root, dlm_ckpt_info *info,
+                       dlm_model **m, int *use_ema)
 {
-    char path[4096];
-    DLM_CALL(dlm_eval_resolve_checkpoint(arg, path, sizeof path));
     DLM_CALL(dlm_eval_ckpt_info(path, info));
     int V = DLM_BYTE_VOCAB, sep = DLM_BYTE_SEP, found = 0;
     DLM_CALL(dlm_eval_train_vocab(info, &V, &sep, &found));
-    if (!found)
+    if (!found && root)
         DLM_WARN("%s: the run's training shards are gone; assuming the byte vocabulary (%d ids)",
                  path, V);
     *use_ema = weights ? !strcmp(weights, "ema") : info->has_ema;
@@ -100,57 +102,128 @@ static dlm_status split_list(const char *s, char items[][32], int max, int *n)
 /* What every group of one run shares. */
 typedef struct {
     const dlm_sample_driver_options *o;
+    const dlm_grid *grid;
+    dlm_dp *dp;           /* the ordered gathers */
     dlm_model *m, *scorer;
     dlm_acts *scorer_acts;
     int L;
     const int32_t *given;
     const uint8_t *fixed; /* NULL without conditioning */
-    FILE *text;
+    FILE *text;           /* rank 0's; NULL on the others */
 } run_ctx;
 
-/* Draws the o->n samples of one sampler config into g (its buffers
- * allocated here, freed by the caller) and adds its row to the table. */
-static dlm_status run_group(const run_ctx *r, const dlm_sample_config *c, dlm_sample_group *g,
-                            char *table, size_t cap, int *tl)
+/* One sample as doubles for the gather: its L tokens, nfe, steps (ids and
+ * counts, exact in a double), seconds, entropy, repeat4, nll. */
+#define SAMPLE_EXTRA 6
+
+static void pack_samples(const dlm_sample_group *g, int L, int k0, int k1, double *out)
 {
-    const dlm_sample_driver_options *o = r->o;
-    int n = o->n, L = r->L;
-    g->cfg = *c, g->n = n;
-    int32_t *gt = malloc((size_t)n * L * sizeof *gt);
-    int64_t *gn = malloc((size_t)n * 2 * sizeof *gn);
-    double *gd = malloc((size_t)n * 4 * sizeof *gd);
-    g->tokens = gt, g->nfe = gn, g->steps = gn + n, g->seconds = gd;
-    g->entropy = gd + n, g->repeat4 = gd + 2 * n, g->nll = gd + 3 * n;
-    if (!gt || !gn || !gd) {
-        free(gt), free(gn), free(gd);
-        g->tokens = NULL, g->nfe = NULL, g->seconds = NULL;
-        DLM_CHECK(0, DLM_ERR_NOMEM, "sample buffers");
+    for (int k = k0; k < k1; k++) {
+        for (int i = 0; i < L; i++) *out++ = g->tokens[(int64_t)k * L + i];
+        *out++ = (double)g->nfe[k], *out++ = (double)g->steps[k];
+        *out++ = g->seconds[k], *out++ = g->entropy[k], *out++ = g->repeat4[k], *out++ = g->nll[k];
     }
+}
+
+static void unpack_samples(const double *in, int L, int n, int32_t *tokens, int64_t *nfe,
+                           int64_t *steps, double *d)
+{
+    for (int k = 0; k < n; k++) {
+        for (int i = 0; i < L; i++) tokens[(int64_t)k * L + i] = (int32_t)*in++;
+        nfe[k] = (int64_t)*in++, steps[k] = (int64_t)*in++;
+        for (int q = 0; q < 4; q++) d[q * n + k] = *in++; /* seconds, entropy, repeat4, nll */
+    }
+}
+
+/* This rank's samples [k0, k1) of one group into g's arrays. Local. */
+static dlm_status draw_share(const run_ctx *r, const dlm_sample_config *c, dlm_sample_group *g,
+                             int k0, int k1)
+{
+    int L = r->L;
+    int32_t *gt = (int32_t *)g->tokens;
+    int64_t *gn = (int64_t *)g->nfe, *gs = (int64_t *)g->steps;
+    double *gd = (double *)g->seconds, *ge = (double *)g->entropy, *gr = (double *)g->repeat4,
+           *gl = (double *)g->nll;
     dlm_sampler *smp;
     DLM_CALL(dlm_sampler_create(r->m, c, &smp));
     dlm_status st = DLM_OK;
-    double secs = 0, nll_sum = 0, mean_nfe = 0, mean_ent = 0, mean_rep = 0;
-    for (int k = 0; k < n && st == DLM_OK; k++) {
+    for (int k = k0; k < k1 && st == DLM_OK; k++) {
         dlm_sample_stats ss;
         int32_t *x = gt + (int64_t)k * L;
         st = dlm_sampler_run(smp, (uint64_t)k, r->given, r->fixed, x, &ss);
         if (st != DLM_OK) break;
-        gn[k] = ss.nfe, gn[n + k] = ss.steps, gd[k] = ss.seconds;
-        gd[n + k] = dlm_sample_unigram_entropy(x, L);
-        gd[2 * n + k] = dlm_sample_repeat_rate(x, L, 4);
-        gd[3 * n + k] = NAN;
-        if (r->scorer) {
-            st = dlm_sample_ar_nll(r->scorer, r->scorer_acts, x, L, &gd[3 * n + k]);
-            nll_sum += gd[3 * n + k];
-        }
-        secs += ss.seconds, mean_nfe += (double)ss.nfe / n;
-        mean_ent += gd[n + k] / n, mean_rep += gd[2 * n + k] / n;
-        fprintf(r->text, "=== sample %d (%s, S=%d, %lld NFE) ===\n", k, dlm_sampler_name(c->kind),
-                c->kind == DLM_SAMPLER_AR ? L : c->steps, (long long)ss.nfe);
-        write_text(r->text, r->m, x, L);
+        gn[k] = ss.nfe, gs[k] = ss.steps, gd[k] = ss.seconds;
+        ge[k] = dlm_sample_unigram_entropy(x, L);
+        gr[k] = dlm_sample_repeat_rate(x, L, 4);
+        gl[k] = NAN;
+        if (r->scorer) st = dlm_sample_ar_nll(r->scorer, r->scorer_acts, x, L, &gl[k]);
     }
     dlm_sampler_destroy(&smp);
     DLM_CALL(st);
+    return DLM_OK;
+}
+
+/* Draws the o->n samples of one sampler config into g (its buffers
+ * allocated here, freed by the caller): each rank a contiguous share of
+ * the sample indices (a sample is a pure function of its index), gathered
+ * in sample order, so every measure is summed as one rank sums it. Rank 0
+ * writes the text and adds the row to the table. Collective. */
+static dlm_status run_group(const run_ctx *r, const dlm_sample_config *c, dlm_sample_group *g,
+                            char *table, size_t cap, int *tl)
+{
+    int n = r->o->n, L = r->L, per = L + SAMPLE_EXTRA;
+    int p = dlm_dp_size(r->dp), q = dlm_dp_rank(r->dp);
+    int k0 = (int)((int64_t)n * q / p), k1 = (int)((int64_t)n * (q + 1) / p);
+    g->cfg = *c, g->n = n;
+    int32_t *gt = NULL;
+    int64_t *gn = NULL;
+    double *gd = NULL, *mine = NULL, *all = NULL;
+    int *counts = NULL;
+    dlm_status st = DLM_OK;
+    DLM_CHECK_GOTO(st, (double)n * per <= INT_MAX, DLM_ERR_ARG, done,
+                   "%d samples of %d tokens: more than one MPI gather holds (2^31 - 1 values); "
+                   "draw fewer per run (--n)", n, L);
+    gt = malloc((size_t)n * L * sizeof *gt);
+    gn = malloc((size_t)n * 2 * sizeof *gn);
+    gd = malloc((size_t)n * 4 * sizeof *gd);
+    g->tokens = gt, g->nfe = gn, g->steps = gn + n, g->seconds = gd;
+    g->entropy = gd + n, g->repeat4 = gd + 2 * n, g->nll = gd + 3 * n;
+    mine = malloc(((size_t)(k1 - k0) * per + 1) * sizeof *mine);
+    all = malloc(((size_t)n * per + 1) * sizeof *all);
+    counts = malloc((size_t)p * sizeof *counts);
+    DLM_CHECK_GOTO(st, gt && gn && gd && mine && all && counts, DLM_ERR_NOMEM, done,
+                   "buffers for %d samples of %d tokens", n, L);
+    DLM_CALL_GOTO(st, draw_share(r, c, g, k0, k1), done);
+    pack_samples(g, L, k0, k1, mine);
+done:
+    /* a rank that failed keeps the others out of the gather */
+    st = dlm_grid_agree(r->grid->world, st);
+    if (st == DLM_OK) {
+        for (int j = 0; j < p; j++)
+            counts[j] = (int)((int64_t)n * (j + 1) / p - (int64_t)n * j / p) * per;
+        st = dlm_dp_allgatherv(r->dp, mine, counts, all);
+    }
+    if (st == DLM_OK) unpack_samples(all, L, n, gt, gn, gn + n, gd);
+    free(mine), free(all), free(counts);
+    if (st != DLM_OK) {
+        free(gt), free(gn), free(gd);
+        g->tokens = NULL, g->nfe = NULL, g->seconds = NULL;
+        DLM_CALL(st);
+    }
+    /* the sums in sample order, as one rank draws them */
+    double secs = 0, nll_sum = 0, mean_nfe = 0, mean_ent = 0, mean_rep = 0;
+    for (int k = 0; k < n; k++) {
+        if (r->scorer) nll_sum += g->nll[k];
+        secs += g->seconds[k], mean_nfe += (double)g->nfe[k] / n;
+        mean_ent += g->entropy[k] / n, mean_rep += g->repeat4[k] / n;
+        if (r->text) {
+            fprintf(r->text, "=== sample %d (%s, S=%d, %lld NFE) ===\n", k,
+                    dlm_sampler_name(c->kind), c->kind == DLM_SAMPLER_AR ? L : c->steps,
+                    (long long)g->nfe[k]);
+            write_text(r->text, r->m, gt + (int64_t)k * L, L);
+        }
+    }
+    /* one process's speed (the samples' summed time), the same measure at any rank count */
     g->tokens_per_s = (double)n * L / secs;
     g->gen_ppl = r->scorer ? exp(nll_sum / ((double)n * L)) : NAN;
     char ppl[32] = "-";
@@ -162,12 +235,13 @@ static dlm_status run_group(const run_ctx *r, const dlm_sample_config *c, dlm_sa
     return DLM_OK;
 }
 
-/* The scoring model: AR, with the sampled model's vocabulary. */
-static dlm_status open_scorer(const dlm_sample_driver_options *o, const dlm_model *m,
-                              dlm_ckpt_info *sinfo, dlm_model **scorer, dlm_acts **acts)
+/* The scoring model: AR, with the sampled model's vocabulary. Local. */
+static dlm_status open_scorer(const dlm_sample_driver_options *o, const char *path, int root,
+                              const dlm_model *m, dlm_ckpt_info *sinfo, dlm_model **scorer,
+                              dlm_acts **acts)
 {
     int s_ema;
-    DLM_CALL(load(o->score, NULL, sinfo, scorer, &s_ema));
+    DLM_CALL(load(path, NULL, root, sinfo, scorer, &s_ema));
     DLM_CHECK(sinfo->cfg.objective.kind == DLM_OBJECTIVE_AR &&
                   (*scorer)->cfg.vocab_size == m->cfg.vocab_size,
               DLM_ERR_ARG,
@@ -178,78 +252,124 @@ static dlm_status open_scorer(const dlm_sample_driver_options *o, const dlm_mode
     return DLM_OK;
 }
 
-dlm_status dlm_sample_driver_run(const dlm_sample_driver_options *o, FILE *report)
+/* The groups to draw: one per sampler and step count (the AR sampler has
+ * one), each config checked against the model. Local (the same on every
+ * rank: the same arguments, the same checkpoint). */
+static dlm_status plan_groups(const dlm_sample_driver_options *o, const dlm_ckpt_info *info,
+                              int T, int L, int block, dlm_sample_config *cfgs, int max,
+                              int *n_groups)
 {
-    dlm_ckpt_info info, sinfo;
-    memset(&sinfo, 0, sizeof sinfo);
-    dlm_model *m = NULL;
-    int use_ema = 0;
-    DLM_CALL(load(o->ckpt, o->weights, &info, &m, &use_ema));
-    int is_ar = info.cfg.objective.kind == DLM_OBJECTIVE_AR;
-    int T = m->cfg.seq_len;
-    run_ctx r = {.o = o, .m = m, .text = report};
-    dlm_status st = DLM_OK;
-    int32_t *given = NULL;
-    uint8_t *fixed = NULL;
-    dlm_sample_group *groups = NULL;
-
+    int is_ar = info->cfg.objective.kind == DLM_OBJECTIVE_AR;
     char kinds[8][32], stepl[16][32];
     int n_kinds = 0, n_steps = 0;
-    DLM_CALL_GOTO(st, split_list(o->samplers ? o->samplers : is_ar ? "ar" : "ancestral", kinds, 8,
-                                 &n_kinds), done);
-    if (o->steps) DLM_CALL_GOTO(st, split_list(o->steps, stepl, 16, &n_steps), done);
+    DLM_CALL(split_list(o->samplers ? o->samplers : is_ar ? "ar" : "ancestral", kinds, 8,
+                        &n_kinds));
+    if (o->steps) DLM_CALL(split_list(o->steps, stepl, 16, &n_steps));
     else snprintf(stepl[0], 32, "%d", T), n_steps = 1;
-    int L = r.L = o->length ? o->length : T;
-    int block = o->block ? o->block : L <= T ? L : T / 2;
-    if (o->score) DLM_CALL_GOTO(st, open_scorer(o, m, &sinfo, &r.scorer, &r.scorer_acts), done);
-    given = calloc((size_t)L, sizeof *given);
-    fixed = calloc((size_t)L, 1);
-    groups = calloc((size_t)n_kinds * n_steps, sizeof *groups);
-    if (!given || !fixed || !groups) {
-        st = dlm_error_push(DLM_ERR_NOMEM, __FILE__, __LINE__, __func__, "%d samples of %d tokens",
-                            o->n, L);
-        goto done;
+    *n_groups = 0;
+    for (int ki = 0; ki < n_kinds; ki++) {
+        dlm_sample_config c;
+        dlm_sample_config_default(&c, T);
+        DLM_CALL(dlm_sampler_parse(kinds[ki], &c.kind));
+        DLM_CHECK((c.kind == DLM_SAMPLER_AR) == is_ar, DLM_ERR_ARG,
+                  "sampler %s needs %s model; %s was trained with objective %s", kinds[ki],
+                  is_ar ? "a masked-diffusion" : "an AR", info->path,
+                  dlm_objective_name(info->cfg.objective.kind));
+        for (int si = 0; si < (c.kind == DLM_SAMPLER_AR ? 1 : n_steps); si++) {
+            long long S = T;
+            DLM_CALL(dlm_args_int64("--steps", stepl[si], 1, INT_MAX, &S));
+            c.steps = (int)S, c.cache = !o->no_cache, c.temperature = o->temperature;
+            c.top_k = o->top_k, c.top_p = o->top_p, c.length = L, c.block = block, c.seed = o->seed;
+            DLM_CHECK(*n_groups < max, DLM_ERR_ARG, "more than %d sampler and step groups", max);
+            cfgs[(*n_groups)++] = c;
+        }
     }
+    return DLM_OK;
+}
+
+#define MAX_GROUPS (8 * 16)
+
+/* Everything one rank reads and builds for itself before sampling. Local:
+ * the caller agrees on the verdict. */
+static dlm_status open_local(const dlm_sample_driver_options *o, const char *path,
+                             const char *spath, run_ctx *r, dlm_ckpt_info *info,
+                             dlm_ckpt_info *sinfo, int *use_ema, int32_t **given,
+                             uint8_t **fixed, dlm_sample_config *cfgs, int *n_groups, int *block)
+{
+    int root = r->grid->rank == 0;
+    DLM_CALL(load(path, o->weights, root, info, &r->m, use_ema));
+    int T = r->m->cfg.seq_len;
+    int L = r->L = o->length ? o->length : T;
+    *block = o->block ? o->block : L <= T ? L : T / 2;
+    DLM_CALL(plan_groups(o, info, T, L, *block, cfgs, MAX_GROUPS, n_groups));
+    if (o->score) DLM_CALL(open_scorer(o, spath, root, r->m, sinfo, &r->scorer, &r->scorer_acts));
+    *given = calloc((size_t)L, sizeof **given);
+    *fixed = calloc((size_t)L, 1);
+    DLM_CHECK(*given && *fixed, DLM_ERR_NOMEM, "conditioning for %d tokens", L);
     int any_given;
-    DLM_CALL_GOTO(st, conditioning(o, m, L, given, fixed, &any_given), done);
-    r.given = given, r.fixed = any_given ? fixed : NULL;
-    if (o->out && !(r.text = fopen(o->out, "w"))) {
-        st = dlm_error_push(DLM_ERR_IO, __FILE__, __LINE__, __func__, "cannot write --out %s: %s",
-                            o->out, strerror(errno));
-        r.text = report;
-        goto done;
-    }
-    int n_groups = 0;
+    DLM_CALL(conditioning(o, r->m, L, *given, *fixed, &any_given));
+    r->given = *given, r->fixed = any_given ? *fixed : NULL;
+    DLM_CALL(dlm_dp_create(r->grid->dp_comm, NULL, 0, &r->dp));
+    if (root && o->out && !(r->text = fopen(o->out, "w")))
+        DLM_CHECK(0, DLM_ERR_IO, "cannot write --out %s: %s", o->out, strerror(errno));
+    return DLM_OK;
+}
+
+/* Every rank must sample the same weights (and score with the same): a
+ * checkpoint path that means another file on another node would give
+ * samples that are nobody's. Collective; the verdict is agreed. */
+static dlm_status check_same_models(const run_ctx *r)
+{
+    uint64_t h = dlm_model_hash(DLM_FNV_OFFSET, r->m);
+    if (r->scorer) h = dlm_model_hash(h, r->scorer);
+    DLM_CALL(dlm_grid_check_same(r->grid->world, h,
+                                 "weights: every rank must see the same checkpoint files"));
+    return DLM_OK;
+}
+
+dlm_status dlm_sample_driver_run(const dlm_grid *grid, const dlm_sample_driver_options *o,
+                                 FILE *report)
+{
+    int root = grid->rank == 0;
+    char path[4096], spath[4096] = "";
+    DLM_CALL(dlm_eval_resolve_checkpoint(grid, o->ckpt, path, sizeof path));
+    if (o->score) DLM_CALL(dlm_eval_resolve_checkpoint(grid, o->score, spath, sizeof spath));
+    dlm_ckpt_info info, sinfo;
+    memset(&info, 0, sizeof info);
+    memset(&sinfo, 0, sizeof sinfo);
+    run_ctx r = {.o = o, .grid = grid};
+    int32_t *given = NULL;
+    uint8_t *fixed = NULL;
+    dlm_sample_config cfgs[MAX_GROUPS];
+    dlm_sample_group groups[MAX_GROUPS];
+    memset(groups, 0, sizeof groups);
+    int n_groups = 0, block = 0, use_ema = 0;
+    dlm_status st = open_local(o, path, spath, &r, &info, &sinfo, &use_ema, &given, &fixed, cfgs,
+                               &n_groups, &block);
+    DLM_CALL_GOTO(st, dlm_grid_agree(grid->world, st), done);
+    DLM_CALL_GOTO(st, check_same_models(&r), done);
+    if (root && !r.text) r.text = report;
+    if (grid->size > 1)
+        DLM_INFO("data parallel over %d ranks: %d samples per group shared, gathered in order",
+                 grid->size, o->n);
+    int L = r.L, T = r.m->cfg.seq_len;
     char table[8192];
     int tl = snprintf(table, sizeof table,
                       "%-11s %6s %10s %10s %9s %9s %8s\n", "sampler", "S", "NFE/sample",
                       "tokens/s", "gen_ppl", "entropy", "rep4");
-    for (int ki = 0; ki < n_kinds; ki++) {
-        dlm_sample_config c;
-        dlm_sample_config_default(&c, T);
-        DLM_CALL_GOTO(st, dlm_sampler_parse(kinds[ki], &c.kind), done);
-        if ((c.kind == DLM_SAMPLER_AR) != is_ar) {
-            st = dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
-                                "sampler %s needs %s model; %s was trained with objective %s",
-                                kinds[ki], is_ar ? "a masked-diffusion" : "an AR", info.path,
-                                dlm_objective_name(info.cfg.objective.kind));
-            goto done;
-        }
-        for (int si = 0; si < (c.kind == DLM_SAMPLER_AR ? 1 : n_steps); si++) {
-            long long S = T;
-            DLM_CALL_GOTO(st, dlm_args_int64("--steps", stepl[si], 1, INT_MAX, &S), done);
-            c.steps = (int)S, c.cache = !o->no_cache, c.temperature = o->temperature;
-            c.top_k = o->top_k, c.top_p = o->top_p, c.length = L, c.block = block, c.seed = o->seed;
-            dlm_sample_group *g = &groups[n_groups++];
-            g->prompt = o->prompt, g->infill = o->infill;
-            g->scored_with = r.scorer ? sinfo.path : "";
-            DLM_CALL_GOTO(st, run_group(&r, &c, g, table, sizeof table, &tl), done);
-        }
+    for (int i = 0; i < n_groups; i++) {
+        dlm_sample_group *g = &groups[i];
+        g->prompt = o->prompt, g->infill = o->infill;
+        g->scored_with = r.scorer ? sinfo.path : "";
+        DLM_CALL_GOTO(st, run_group(&r, &cfgs[i], g, table, sizeof table, &tl), done);
     }
-    fflush(r.text);
-    fprintf(report, "%s: step %lld, %s weights, %d samples of %d tokens (T = %d, block %d)%s%s\n%s",
-            info.path, (long long)info.step, use_ema ? "ema" : "raw", o->n, L, T, block,
-            r.scorer ? ", scored by " : "", r.scorer ? sinfo.path : "", table);
+    if (root) {
+        fflush(r.text);
+        fprintf(report,
+                "%s: step %lld, %s weights, %d samples of %d tokens (T = %d, block %d)%s%s\n%s",
+                info.path, (long long)info.step, use_ema ? "ema" : "raw", o->n, L, T, block,
+                r.scorer ? ", scored by " : "", r.scorer ? sinfo.path : "", table);
+    }
     if (!o->h5 || strcmp(o->h5, "none")) {
         char h5[4200];
         if (o->h5) snprintf(h5, sizeof h5, "%s", o->h5);
@@ -260,21 +380,22 @@ dlm_status dlm_sample_driver_run(const dlm_sample_driver_options *o, FILE *repor
         }
         dlm_sample_file_attrs fa = {info.path, use_ema ? "ema" : "raw", info.config_text,
                                     info.step};
-        DLM_CALL_GOTO(st, dlm_samplefile_write(h5, &fa, groups, n_groups), done);
-        fprintf(report, "wrote %s\n", h5);
+        st = root ? dlm_samplefile_write(h5, &fa, groups, n_groups) : DLM_OK;
+        DLM_CALL_GOTO(st, dlm_grid_agree(grid->world, st), done);
+        if (root) fprintf(report, "wrote %s\n", h5);
     }
 done:
-    if (r.text != report) fclose(r.text);
-    if (groups)
-        for (int i = 0; i < n_kinds * n_steps; i++) {
-            free((void *)groups[i].tokens);
-            free((void *)groups[i].nfe);
-            free((void *)groups[i].seconds);
-        }
-    free(groups), free(given), free(fixed);
+    if (r.text && r.text != report) fclose(r.text);
+    for (int i = 0; i < n_groups; i++) {
+        free((void *)groups[i].tokens);
+        free((void *)groups[i].nfe);
+        free((void *)groups[i].seconds);
+    }
+    free(given), free(fixed);
+    dlm_dp_destroy(&r.dp);
     dlm_acts_destroy(&r.scorer_acts);
     dlm_model_destroy(&r.scorer);
-    dlm_model_destroy(&m);
+    dlm_model_destroy(&r.m);
     dlm_eval_ckpt_info_free(&sinfo);
     dlm_eval_ckpt_info_free(&info);
     DLM_CALL(st);

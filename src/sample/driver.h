@@ -9,7 +9,12 @@
  *   o.ckpt = "runs/a";
  *   o.samplers = "ancestral,confidence";
  *   o.steps = "8,32";
- *   DLM_CALL(dlm_sample_driver_run(&o, stdout));
+ *   DLM_CALL(dlm_sample_driver_run(grid, &o, stdout));  // collective over grid->world
+ *
+ * Under several ranks each draws a contiguous share of every group's
+ * samples (sample i is a pure function of the seed and i) and all are
+ * gathered in sample order, so rank 0 writes the text, the table and
+ * samples.h5 of a one-rank run (the timings aside).
  */
 #ifndef DLM_SAMPLE_DRIVER_H
 #define DLM_SAMPLE_DRIVER_H
@@ -18,6 +23,7 @@
 #include <stdio.h>
 
 #include "core/status.h"
+#include "parallel/grid.h"
 
 typedef struct {
     const char *ckpt;     /* checkpoint file or run folder */
@@ -40,7 +46,10 @@ typedef struct {
 void dlm_sample_driver_options_default(dlm_sample_driver_options *o);
 
 /* Draws and measures the samples: each sample's text goes to o->out (or
- * report), then the table and the samples file's name to report. */
-dlm_status dlm_sample_driver_run(const dlm_sample_driver_options *o, FILE *report);
+ * report), then the table and the samples file's name to report, all from
+ * rank 0. The grid is data parallel only (dp = its size). Collective over
+ * grid->world; an error on any rank fails every rank. */
+dlm_status dlm_sample_driver_run(const dlm_grid *grid, const dlm_sample_driver_options *o,
+                                 FILE *report);
 
 #endif
