@@ -20,6 +20,8 @@ static const char usage[] =
     "Under MPI (mpiexec -n 4 dlm-sample ...) the ranks share each group's samples\n"
     "(sample i depends only on the seed and i) and gather them in order: rank 0\n"
     "writes the same text, table and samples.h5 as one rank (the timings aside).\n"
+    "With --tp M each model is split over groups of M ranks; a rounding difference\n"
+    "can then flip a draw, so samples may differ from one rank's.\n"
     "Each rank runs --threads BLIS threads (default: its share of the cores it is\n"
     "bound to).\n\n";
 
@@ -31,10 +33,10 @@ static const char epilog[] =
 
 /* Collective over the world: the samples are shared over the ranks; rank
  * 0 writes the text, the table and samples.h5. */
-static dlm_status run(const dlm_sample_driver_options *o, int requested)
+static dlm_status run(const dlm_sample_driver_options *o, int tp, int requested)
 {
     dlm_grid *grid;
-    DLM_CALL(dlm_placement_start_dp(MPI_COMM_WORLD, requested, &grid));
+    DLM_CALL(dlm_placement_start(MPI_COMM_WORLD, tp, requested, &grid));
     dlm_status st = dlm_sample_driver_run(grid, o, stdout);
     fflush(stdout);
     dlm_grid_destroy(&grid);
@@ -47,7 +49,7 @@ int main(int argc, char **argv)
     dlm_sample_driver_options o;
     dlm_sample_driver_options_default(&o);
     int64_t seed = 1;
-    int threads = 0;
+    int threads = 0, tp = 1;
     const dlm_arg_opt opts[] = {
         DLM_OPT_INT("n", &o.n, 1, INT_MAX, "N", "samples (default 4)"),
         DLM_OPT_STRING("steps", &o.steps, "S[,S..]",
@@ -90,6 +92,9 @@ int main(int argc, char **argv)
                        "an AR checkpoint or run folder scoring the samples\n"
                        "(generative perplexity)"),
         DLM_OPT_CHOICE("weights", &o.weights, "ema|raw", "W", "ema (default when present) or raw"),
+        DLM_OPT_INT("tp", &tp, 1, INT_MAX, "M",
+                    "tensor-parallel ranks per model (default 1): every layer\n"
+                    "split over M ranks, whole logits gathered for each draw"),
         DLM_OPT_INT("threads", &threads, 1, INT_MAX, "N",
                     "BLIS and OpenMP threads per rank (default: OMP_NUM_THREADS,\n"
                     "else this rank's share of its cores)"),
@@ -108,6 +113,6 @@ int main(int argc, char **argv)
     }
     o.seed = (uint64_t)seed;
     if (st == DLM_OK && help && rank == 0) dlm_args_help(&spec, stdout);
-    else if (st == DLM_OK && !help) st = run(&o, threads);
+    else if (st == DLM_OK && !help) st = run(&o, tp, threads);
     return dlm_program_finish("dlm-sample", st, 0);
 }

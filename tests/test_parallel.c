@@ -16,12 +16,14 @@
 #include "diffusion/objective.h"
 #include "harness.h"
 #include "io/synthetic.h"
+#include "model/kvcache.h"
 #include "model/model.h"
 #include "optim/optim.h"
 #include "parallel/dp.h"
 #include "parallel/grid.h"
 #include "parallel/replicas.h"
 #include "parallel/tp.h"
+#include "sample/sample.h"
 #include "kernels/kernels.h"
 #include "train/step.h"
 
@@ -462,6 +464,98 @@ static void test_replica_check(void)
     dlm_grid_destroy(&g);
 }
 
+/* ---- inference under tp: the logits every sampler draw and every
+ * evaluation score sees ---- */
+
+/* Worst over rows of max_j |a - b| / max_j |b| (each row's own scale). */
+static double rows_error(const float *a, const float *b, int64_t n, int V)
+{
+    double worst = 0.0;
+    for (int64_t i = 0; i < n; i++) {
+        double d = 0.0, scale = 0.0;
+        for (int j = 0; j < V; j++) {
+            d = fmax(d, fabs((double)a[i * V + j] - b[i * V + j]));
+            scale = fmax(scale, fabs((double)b[i * V + j]));
+        }
+        worst = fmax(worst, d / scale);
+    }
+    return worst;
+}
+
+/* The serial model's weights cut into tp2 shards give, gathered, the
+ * serial logits within a relative 1e-5 (per row): the full forward both
+ * ways (mdlm's and AR's attention), each key/value-cached step, and the AR
+ * scorer's -log p, with every weight moved off its initial value. The
+ * cut of the initial weights equals the tp model's own initialisation. */
+static void test_tp_inference(void)
+{
+    if (world_size % 2) return;
+    dlm_grid *g;
+    DLM_TEST_OK(dlm_grid_create(MPI_COMM_WORLD, world_size / 2, 2, 1, &g));
+    dlm_tp *tp;
+    DLM_TEST_OK(dlm_tp_create(g->tp_comm, &tp));
+    dlm_model_config cfg;
+    dlm_model_config_bytes(&cfg, L, C, H, T);
+    dlm_model *ser, *m;
+    DLM_TEST_OK(dlm_model_create(&cfg, &ser));
+    DLM_TEST_OK(dlm_model_create_tp(&cfg, tp, &m));
+    dlm_model_init(ser, 11);
+    dlm_model_init(m, 11);
+    float *own = malloc(m->n_params * sizeof *own);
+    memcpy(own, m->param_arena.base, m->n_params * sizeof *own);
+    dlm_model_cut_shards(m, ser->table, ser->param_arena.base, m->param_arena.base);
+    CU_ASSERT(memcmp(own, m->param_arena.base, m->n_params * sizeof *own) == 0);
+    /* biases and LayerNorms start at 0 and 1: moved, so a bias added on every tp rank shows */
+    for (size_t i = 0; i < ser->n_params; i++)
+        ser->param_arena.base[i] += 0.05f * (float)(dlm_rng_uniform(3, (uint32_t)i, 0, 0, 0) - 0.5);
+    dlm_model_cut_shards(m, ser->table, ser->param_arena.base, m->param_arena.base);
+    int Vp = cfg.vocab_padded;
+    dlm_acts *sa, *ta;
+    DLM_TEST_OK(dlm_acts_create(ser, 1, 0, &sa));
+    DLM_TEST_OK(dlm_acts_create(m, 1, 0, &ta));
+    float *whole = malloc((size_t)T * Vp * sizeof *whole);
+    int32_t x[T];
+    for (int i = 0; i < T; i++) x[i] = i % 3 ? (int32_t)(37 * i % 256) : cfg.mask_id;
+    double worst = 0.0;
+    for (int causal = 0; causal <= 1; causal++) {
+        DLM_TEST_OK(dlm_model_forward(ser, sa, x, 1, causal));
+        DLM_TEST_OK(dlm_model_forward(m, ta, x, 1, causal));
+        DLM_TEST_OK(dlm_model_whole_logits(m, ta->logits, T, whole));
+        worst = fmax(worst, rows_error(whole, sa->logits, T, Vp));
+    }
+    DLM_TEST_BELOW(worst, 1e-5, "tp2 forward logits vs serial (relative, per row)");
+    dlm_kv_cache *skv, *tkv;
+    DLM_TEST_OK(dlm_kv_cache_create(ser, &skv));
+    DLM_TEST_OK(dlm_kv_cache_create(m, &tkv));
+    float *sl = malloc((size_t)Vp * sizeof *sl), *tl = malloc((size_t)Vp * sizeof *tl);
+    double worst_step = 0.0;
+    for (int i = 0; i < T; i++) {
+        int32_t tok = i ? x[i - 1] % 256 : cfg.bos_id;
+        DLM_TEST_OK(dlm_model_forward_step(ser, skv, tok, sl));
+        DLM_TEST_OK(dlm_model_forward_step(m, tkv, tok, tl));
+        worst_step = fmax(worst_step, rows_error(tl, sl, 1, Vp));
+    }
+    DLM_TEST_BELOW(worst_step, 1e-5, "tp2 cached step logits vs serial");
+    int32_t y[T + 5];
+    for (int i = 0; i < T + 5; i++) y[i] = (int32_t)(91 * i % 256);
+    double nll_s, nll_t;
+    DLM_TEST_OK(dlm_sample_ar_nll(ser, sa, y, T + 5, &nll_s));
+    DLM_TEST_OK(dlm_sample_ar_nll(m, ta, y, T + 5, &nll_t));
+    DLM_TEST_NEAR(nll_t, nll_s, 1e-5 * nll_s, "tp2 AR score vs serial");
+    if (world_rank == 0)
+        printf("\n  tp2 logits: forward %.2g, cached steps %.2g, AR score %.2g (relative)\n", worst,
+               worst_step, fabs(nll_t / nll_s - 1));
+    free(sl), free(tl), free(whole), free(own);
+    dlm_kv_cache_destroy(&skv);
+    dlm_kv_cache_destroy(&tkv);
+    dlm_acts_destroy(&sa);
+    dlm_acts_destroy(&ta);
+    dlm_model_destroy(&m);
+    dlm_model_destroy(&ser);
+    dlm_tp_destroy(&tp);
+    dlm_grid_destroy(&g);
+}
+
 static void test_tp_mdlm(void) { check_tp_against_serial(DLM_OBJECTIVE_MDLM); }
 static void test_tp_ar(void) { check_tp_against_serial(DLM_OBJECTIVE_AR); }
 
@@ -480,6 +574,7 @@ static const dlm_test_case tp_cases[] = {
     {"mdlm steps against serial", test_tp_mdlm},
     {"ar steps against serial", test_tp_ar},
     {"replica check", test_replica_check},
+    {"inference logits", test_tp_inference},
     {NULL, NULL}};
 static const dlm_test_suite suites[] = {
     {"grid", grid_cases}, {"dp", dp_cases}, {"tp", tp_cases}, {NULL, NULL}};

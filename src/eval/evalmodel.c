@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "core/hash.h"
 #include "core/log.h"
 #include "core/mpicall.h"
 #include "io/checkpoint.h"
@@ -119,7 +120,7 @@ dlm_status dlm_eval_train_vocab(const dlm_ckpt_info *info, int *vocab_size, int 
 }
 
 dlm_status dlm_eval_model_load(const dlm_ckpt_info *info, int vocab_size, int bos_id, int use_ema,
-                               dlm_model **out)
+                               dlm_tp *tp, dlm_model **out, uint64_t *hash)
 {
     *out = NULL;
     const dlm_run_config *c = &info->cfg;
@@ -138,11 +139,33 @@ dlm_status dlm_eval_model_load(const dlm_ckpt_info *info, int vocab_size, int bo
     DLM_CHECK(!use_ema || info->has_ema, DLM_ERR_ARG,
               "%s has no EMA weights (the run had train.ema_decay = 0); use --weights raw",
               info->path);
-    DLM_CALL(dlm_model_create(&mc, out));
+    DLM_CALL(dlm_model_create_tp(&mc, tp, out));
     dlm_model *m = *out;
-    float *w = m->param_arena.base; /* the one group wanted, read into the weights */
-    dlm_status st = dlm_ckpt_read(info->path, m->table, m->n_tensors, info->shape,
-                                  use_ema ? NULL : w, use_ema ? w : NULL, NULL, NULL, NULL);
+    /* under tp every rank reads the whole tensors and cuts its shards out (a stopgap
+     * until checkpoints are read in parts) */
+    dlm_param_info *full_table = NULL;
+    int n_full = m->n_tensors;
+    size_t n_floats = m->n_params;
+    float *whole = NULL;
+    dlm_status st = DLM_OK;
+    if (m->layout.tp_size > 1) {
+        st = dlm_param_table_create(&mc, DLM_LAYOUT_SERIAL, &full_table, &n_full, &n_floats);
+        whole = st == DLM_OK ? malloc(n_floats * sizeof *whole) : NULL;
+        if (st == DLM_OK && !whole)
+            st = dlm_error_push(DLM_ERR_NOMEM, __FILE__, __LINE__, __func__,
+                                "the whole model (%zu floats) to cut this rank's shards from",
+                                n_floats);
+    }
+    float *w = whole ? whole : m->param_arena.base; /* the one group wanted, read into it */
+    if (st == DLM_OK)
+        st = dlm_ckpt_read(info->path, whole ? full_table : m->table, n_full, info->shape,
+                           use_ema ? NULL : w, use_ema ? w : NULL, NULL, NULL, NULL);
+    if (st == DLM_OK) {
+        *hash = dlm_fnv1a(DLM_FNV_OFFSET, w, n_floats * sizeof *w);
+        if (whole) dlm_model_cut_shards(m, full_table, whole, m->param_arena.base);
+    }
+    free(whole);
+    free(full_table);
     if (st != DLM_OK) {
         dlm_model_destroy(out);
         return dlm_error_push(st, __FILE__, __LINE__, __func__, NULL);

@@ -7,7 +7,8 @@
  *   dlm_ckpt_info info;
  *   DLM_CALL(dlm_eval_ckpt_info(path, &info));      // config, shape, step, has_ema
  *   dlm_model *m;
- *   DLM_CALL(dlm_eval_model_load(&info, 257, 256, info.has_ema, 8, &m));
+ *   uint64_t hash;
+ *   DLM_CALL(dlm_eval_model_load(&info, 257, 256, info.has_ema, NULL, &m, &hash));
  *   ...
  *   dlm_model_destroy(&m);
  *   dlm_eval_ckpt_info_free(&info);
@@ -21,6 +22,7 @@
 #include "train/run_config.h"
 #include "core/status.h"
 #include "model/model.h"
+#include "model/tp.h"
 #include "parallel/grid.h"
 
 typedef struct {
@@ -52,9 +54,11 @@ dlm_status dlm_eval_train_vocab(const dlm_ckpt_info *info, int *vocab_size, int 
                                 int *found);
 
 /* Builds the model of info's shape for vocab_size data ids (BOS =
- * bos_id), and reads the EMA
- * (use_ema) or raw weights; every tensor is checked against its checksum. */
+ * bos_id), this rank's shards under tp (NULL: serial), and reads the EMA
+ * (use_ema) or raw weights; every tensor is checked against its checksum.
+ * *hash: FNV-1a of the whole weights read, the same on every rank that
+ * read the same file whatever its tp rank. */
 dlm_status dlm_eval_model_load(const dlm_ckpt_info *info, int vocab_size, int bos_id, int use_ema,
-                               dlm_model **out);
+                               dlm_tp *tp, dlm_model **out, uint64_t *hash);
 
 #endif

@@ -11,6 +11,7 @@
 #include "core/rng.h"
 #include "core/timer.h"
 #include "kernels/kernels.h"
+#include "parallel/tp.h"
 
 #define PI 3.14159265358979323846
 
@@ -256,6 +257,7 @@ struct dlm_evaluator {
     dlm_acts *acts;             /* forward only, for B sequences */
     int32_t *inputs, *targets;  /* (B,T) */
     float *tok_loss;            /* (B,T) CE of each head row */
+    float *lse;                 /* (B,T) its log-sum-exp (the cross-entropy's scratch) */
     uint8_t *mask;              /* (B,T) scored positions */
     int32_t *rows, *row_targets; /* (B,T) the scored positions, gathered, and their targets */
     double *scale;              /* (B) */
@@ -274,12 +276,13 @@ dlm_status dlm_evaluator_create(dlm_model *m, int max_batch, dlm_evaluator **out
     ev->inputs = malloc(N * sizeof *ev->inputs);
     ev->targets = malloc(N * sizeof *ev->targets);
     ev->tok_loss = malloc(N * sizeof *ev->tok_loss);
+    ev->lse = malloc(N * sizeof *ev->lse);
     ev->mask = malloc(N);
     ev->rows = malloc(N * sizeof *ev->rows);
     ev->row_targets = malloc(N * sizeof *ev->row_targets);
     ev->scale = malloc(B * sizeof *ev->scale);
     ev->slot = malloc(B * sizeof *ev->slot);
-    if (!ev->inputs || !ev->targets || !ev->tok_loss || !ev->mask || !ev->rows ||
+    if (!ev->inputs || !ev->targets || !ev->tok_loss || !ev->lse || !ev->mask || !ev->rows ||
         !ev->row_targets || !ev->scale || !ev->slot ||
         dlm_acts_create(m, max_batch, 0, &ev->acts) != DLM_OK) {
         dlm_evaluator_destroy(&ev);
@@ -297,6 +300,7 @@ void dlm_evaluator_destroy(dlm_evaluator **pev)
     free(ev->inputs);
     free(ev->targets);
     free(ev->tok_loss);
+    free(ev->lse);
     free(ev->mask);
     free(ev->rows);
     free(ev->row_targets);
@@ -328,8 +332,12 @@ static dlm_status flush(dlm_evaluator *ev, int nb, int causal)
     for (int64_t j = 0; gather && j < n; j++) ev->row_targets[j] = ev->targets[ev->rows[j]];
     DLM_CALL(dlm_model_forward_rows(ev->m, ev->acts, ev->inputs, nb, causal,
                                     gather ? ev->rows : NULL, gather ? n : N));
-    dlm_xent_forward(ev->tok_loss, ev->acts->logits, gather ? ev->row_targets : ev->targets,
-                     gather ? n : N, c->vocab_padded, c->vocab_size);
+    /* vocabulary-parallel under tp (this rank's columns [v0, v0 + V)); on one rank the
+     * serial kernel's bits */
+    int V = c->vocab_padded / ev->m->layout.tp_size, v0 = ev->m->layout.tp_rank * V;
+    DLM_CALL(dlm_tp_xent_forward(ev->m->tp, ev->tok_loss, ev->lse, ev->acts->logits,
+                                 gather ? ev->row_targets : ev->targets, gather ? n : N, V, v0,
+                                 c->vocab_size));
     /* head row j is position rows[j] (gathered, ascending) or j; each
      * sequence's sum is added in position order either way */
     for (int b = 0; b < nb; b++) ev->slot[b]->ce_sum = 0.0;

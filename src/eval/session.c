@@ -83,7 +83,7 @@ static void model_free(dlm_eval_model *em)
 
 /* path: a checkpoint file (already resolved from a run folder). */
 static dlm_status open_model(const dlm_eval_options *o, const char *path, const dlm_chunk_set *cs,
-                             size_t ld, dlm_eval_model *em)
+                             size_t ld, dlm_tp *tp, dlm_eval_model *em)
 {
     DLM_CALL(dlm_eval_ckpt_info(path, &em->info));
     const dlm_run_config *c = &em->info.cfg;
@@ -99,8 +99,8 @@ static dlm_status open_model(const dlm_eval_options *o, const char *path, const 
                   path, vocab, sep, cs->source, cs->vocab_size, cs->separator_id);
     em->use_ema = o->weights ? !strcmp(o->weights, "ema") : em->info.has_ema;
     int batch = o->batch ? o->batch : c->train.micro_batch;
-    DLM_CALL(dlm_eval_model_load(&em->info, cs->vocab_size, cs->separator_id, em->use_ema,
-                                 &em->m));
+    DLM_CALL(dlm_eval_model_load(&em->info, cs->vocab_size, cs->separator_id, em->use_ema, tp,
+                                 &em->m, &em->hash));
     DLM_CALL(dlm_evaluator_create(em->m, batch, &em->ev));
     /* the estimator */
     dlm_estimator_kind kind;
@@ -267,8 +267,9 @@ static dlm_status open_local(dlm_eval_session *s, const char *path_a, const char
     dlm_eval_ckpt_info_free(&s->a.info);
     DLM_CALL(st);
     s->ld = (size_t)(o->target_se > 0 ? o->max_K / o->K * o->K : o->K);
-    DLM_CALL(open_model(o, path_a, &s->cs, s->ld, &s->a));
-    if (o->compare) DLM_CALL(open_model(o, path_b, &s->cs, s->ld, &s->b));
+    DLM_CALL(dlm_tp_create(s->grid->tp_comm, &s->tp));
+    DLM_CALL(open_model(o, path_a, &s->cs, s->ld, s->tp, &s->a));
+    if (o->compare) DLM_CALL(open_model(o, path_b, &s->cs, s->ld, s->tp, &s->b));
     s->diff = calloc((size_t)s->cs.n, sizeof *s->diff);
     DLM_CHECK(s->diff != NULL, DLM_ERR_NOMEM, "differences for %lld chunks", (long long)s->cs.n);
     DLM_CALL(dlm_dp_create(s->grid->dp_comm, NULL, 0, &s->dp));
@@ -281,8 +282,8 @@ static dlm_status open_local(dlm_eval_session *s, const char *path_a, const char
 static dlm_status check_same_inputs(const dlm_eval_session *s)
 {
     uint64_t h = dlm_fnv1a(DLM_FNV_OFFSET, &s->cs.hash, sizeof s->cs.hash);
-    h = dlm_model_hash(h, s->a.m);
-    if (s->opt.compare) h = dlm_model_hash(h, s->b.m);
+    h = dlm_fnv1a(h, &s->a.hash, sizeof s->a.hash); /* of the whole weights, so tp ranks compare */
+    if (s->opt.compare) h = dlm_fnv1a(h, &s->b.hash, sizeof s->b.hash);
     DLM_CALL(dlm_grid_check_same(s->grid->world, h,
                                  "chunks or weights: every rank must see the same checkpoint and "
                                  "data files"));
@@ -314,9 +315,12 @@ dlm_status dlm_eval_session_create(const dlm_grid *grid, const dlm_eval_options 
     DLM_CALL_GOTO(st, check_same_inputs(s), fail);
     DLM_INFO("data: %s: %lld of %lld chunks of %d tokens, chunk set %s", cs->source,
              (long long)cs->n, (long long)cs->available, cs->T, s->hash);
-    if (grid->size > 1)
+    if (grid->dp > 1)
         DLM_INFO("data parallel over %d ranks: whole chunks each, gathered in chunk order",
-                 grid->size);
+                 grid->dp);
+    if (grid->tp > 1)
+        DLM_INFO("tensor parallel over %d ranks: every layer split, the cross-entropy "
+                 "vocabulary-parallel", grid->tp);
     if (cs->n < 2 && s->root)
         DLM_WARN("only one chunk: no standard error or interval (give more data or --chunks)");
     s->target_reached = 1;
@@ -512,6 +516,7 @@ void dlm_eval_session_destroy(dlm_eval_session **s)
     dlm_chunk_set_free(&(*s)->cs);
     model_free(&(*s)->a);
     model_free(&(*s)->b);
+    dlm_tp_destroy(&(*s)->tp);
     free(*s);
     *s = NULL;
 }

@@ -30,6 +30,7 @@
 #include "eval/nelbo.h"
 #include "parallel/dp.h"
 #include "parallel/grid.h"
+#include "parallel/tp.h"
 
 typedef struct {
     const char *ckpt;    /* checkpoint file or run folder */
@@ -61,6 +62,7 @@ dlm_status dlm_eval_options_check(dlm_eval_options *o);
 typedef struct {
     dlm_ckpt_info info;
     dlm_model *m;
+    uint64_t hash;          /* FNV-1a of the whole weights read */
     dlm_evaluator *ev;
     dlm_estimator est;
     int use_ema;
@@ -80,6 +82,7 @@ typedef struct {
     const dlm_grid *grid; /* borrowed; every rank holds the whole session */
     int root;             /* world rank 0: writes the file, warns */
     dlm_dp *dp;           /* the ordered gathers over grid->dp_comm */
+    dlm_tp *tp;           /* the models' tensor-parallel group (grid->tp_comm) */
     dlm_chunk_set cs;
     char hash[64];       /* the chunk set's, as text */
     size_t ld;           /* room for samples per chunk: K, or with target_se max_K */

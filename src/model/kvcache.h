@@ -19,8 +19,10 @@
 typedef struct {
     int len;        /* positions filled, 0..T */
     int T, C, L;
+    int Cl;         /* this rank's attention channels: C / tp */
     float *qkv;     /* (L, T, 3C) rotated q, k and v of every position so far */
     float *x, *h, *h2, *row3, *row4, *att, *stat; /* one-row scratch */
+    float *logits;  /* this rank's vocabulary shard of the logits (tp > 1) */
 } dlm_kv_cache;
 
 dlm_status dlm_kv_cache_create(const dlm_model *m, dlm_kv_cache **out);
@@ -28,7 +30,8 @@ void dlm_kv_cache_destroy(dlm_kv_cache **kv);
 void dlm_kv_cache_reset(dlm_kv_cache *kv);
 
 /* Appends token tok at position kv->len (< T) and writes the causal model's
- * logits for the next token to logits (V_padded floats). */
+ * logits for the next token to logits (V_padded floats: under tp every rank
+ * gets the whole row, gathered). */
 dlm_status dlm_model_forward_step(const dlm_model *m, dlm_kv_cache *kv, int32_t tok, float *logits);
 
 #endif

@@ -159,6 +159,12 @@ dlm_status dlm_param_table_create(const dlm_model_config *cfg, const dlm_shard_l
     DLM_CHECK(cfg->n_head % lay->tp_size == 0, DLM_ERR_ARG,
               "model.heads (%d) must be a multiple of the tensor-parallel size %d", cfg->n_head,
               lay->tp_size);
+    DLM_CHECK(4 * cfg->d_model % lay->tp_size == 0, DLM_ERR_ARG,
+              "the MLP's 4 x width (%d) must be a multiple of the tensor-parallel size %d",
+              4 * cfg->d_model, lay->tp_size);
+    DLM_CHECK(cfg->vocab_padded % lay->tp_size == 0, DLM_ERR_ARG,
+              "the padded vocabulary (%d ids) must be a multiple of the tensor-parallel size %d",
+              cfg->vocab_padded, lay->tp_size);
     table_builder tb = {.lay = lay};
     dlm_status st = build_table(cfg, &tb);
     if (st != DLM_OK) {
@@ -346,6 +352,17 @@ int64_t dlm_model_nonembedding_params(const dlm_model_config *c)
 uint64_t dlm_model_hash(uint64_t h, const dlm_model *m)
 {
     return dlm_fnv1a(h, m->param_arena.base, m->n_params * sizeof(float));
+}
+
+void dlm_model_cut_shards(const dlm_model *m, const dlm_param_info *full_table, const float *full,
+                          float *base)
+{
+    for (int i = 0; i < m->n_tensors; i++) {
+        const dlm_param_info *p = &m->table[i];
+        const float *whole = full + full_table[i].offset;
+        for (size_t j = 0; j < p->numel; j++)
+            base[p->offset + j] = whole[dlm_param_global_index(p, (int64_t)j)];
+    }
 }
 
 int64_t dlm_model_param_count(const dlm_model *m)
@@ -538,13 +555,31 @@ void dlm_embed_backward(dlm_model *m, const dlm_acts *a, const int32_t *inputs, 
     dlm_phase_lap(a->timers, DLM_PHASE_EMBED_BWD, &t0);
 }
 
+dlm_status dlm_model_whole_logits(const dlm_model *m, const float *local, int64_t n, float *whole)
+{
+    int tp = m->layout.tp_size, Vp = m->cfg.vocab_padded, Vl = Vp / tp;
+    if (tp == 1) {
+        memcpy(whole, local, (size_t)n * Vp * sizeof *whole);
+        return DLM_OK;
+    }
+    float *all = malloc((size_t)n * Vp * sizeof *all); /* (tp, n, Vl): rank-major */
+    DLM_CHECK(all != NULL, DLM_ERR_NOMEM, "%lld rows of logits", (long long)n);
+    dlm_tp_allgather(m->tp, local, n * Vl, all);
+    for (int r = 0; r < tp; r++)
+        for (int64_t i = 0; i < n; i++)
+            memcpy(whole + i * Vp + (int64_t)r * Vl, all + ((int64_t)r * n + i) * Vl,
+                   (size_t)Vl * sizeof *whole);
+    free(all);
+    return dlm_tp_status(m->tp);
+}
+
 dlm_status dlm_model_forward_rows(const dlm_model *m, dlm_acts *a, const int32_t *inputs, int B,
                                   int causal, const int32_t *rows, int64_t n)
 {
     DLM_CALL(dlm_embed_forward(m, a, inputs, B));
     for (int l = 0; l < m->cfg.n_layer; l++) dlm_block_forward(m, a, l, B, causal);
     dlm_head_forward(m, a, B, rows, n);
-    return DLM_OK;
+    return dlm_tp_status(m->tp);
 }
 
 dlm_status dlm_model_forward(const dlm_model *m, dlm_acts *a, const int32_t *inputs, int B,

@@ -238,6 +238,11 @@ int64_t dlm_model_param_count(const dlm_model *m);
 /* FNV-1a continued from h over the parameter arena: whether two processes
  * hold the same weights. */
 uint64_t dlm_model_hash(uint64_t h, const dlm_model *m);
+/* This rank's shards, into m's arena at base, cut from whole tensors laid
+ * out by the serial table full_table (full): how a tp rank takes its part
+ * of a checkpoint read whole. No message. */
+void dlm_model_cut_shards(const dlm_model *m, const dlm_param_info *full_table, const float *full,
+                          float *base);
 /* FLOPs per token of a training step:
  * 6 N_nonembedding + 6 C V_padded (LM head) + 12 L C T (attention, full T x T). */
 double dlm_model_flops_per_token(const dlm_model_config *cfg);
@@ -275,6 +280,11 @@ dlm_status dlm_model_forward(const dlm_model *m, dlm_acts *a, const int32_t *inp
 /* Embedding and blocks, then the head on rows (NULL: all); see dlm_head_forward. */
 dlm_status dlm_model_forward_rows(const dlm_model *m, dlm_acts *a, const int32_t *inputs, int B,
                                   int causal, const int32_t *rows, int64_t n);
+/* Whole rows of logits: n rows of vocab_padded in whole from the head's
+ * column shards in local (n rows of vocab_padded / tp), gathered through
+ * the tp handle (the sampler draws from whole rows); on one rank a copy.
+ * whole must not alias local. */
+dlm_status dlm_model_whole_logits(const dlm_model *m, const float *local, int64_t n, float *whole);
 /* Whole model backward from dlogits already in a->logits; accumulates into m->grads. */
 void dlm_model_backward(dlm_model *m, dlm_acts *a, const int32_t *inputs, int B, int causal);
 void dlm_model_zero_grad(dlm_model *m);

@@ -26,6 +26,8 @@ typedef struct dlm_tp {
     int rank, size;
     /* in place over the group; doubles when is_double, else floats */
     dlm_status (*allreduce)(struct dlm_tp *tp, void *x, int64_t n, int is_double, dlm_tp_op op);
+    /* all (size x n floats) = every rank's mine (n floats), in rank order */
+    dlm_status (*allgather)(struct dlm_tp *tp, const float *mine, int64_t n, float *all);
     void *ctx;
     dlm_status error;   /* the first failure, DLM_OK until then */
     double comm_seconds, bytes_sent; /* since the owner last reset them (dlm-bench) */
@@ -39,6 +41,18 @@ static inline void dlm_tp_allreduce(dlm_tp *tp, void *x, int64_t n, int is_doubl
 {
     if (!tp || tp->size == 1 || tp->error != DLM_OK) return;
     tp->error = tp->allreduce(tp, x, n, is_double, op);
+}
+
+/* Inference only (the sampler wants whole rows of logits): all gets every
+ * rank's n floats of mine in rank order; on a group of one, mine. */
+static inline void dlm_tp_allgather(dlm_tp *tp, const float *mine, int64_t n, float *all)
+{
+    if (!tp || tp->size == 1) {
+        for (int64_t i = 0; i < n; i++) all[i] = mine[i];
+        return;
+    }
+    if (tp->error != DLM_OK) return;
+    tp->error = tp->allgather(tp, mine, n, all);
 }
 
 /* copy's backward: sum the input gradient dx (n floats) over the group. */

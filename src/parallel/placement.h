@@ -22,12 +22,13 @@ dlm_status dlm_placement_threads(const dlm_grid *g, int requested, const char *s
  * name, "r0=host r1=host ..." (for the run file). Collective over g->world. */
 dlm_status dlm_placement_report(const dlm_grid *g, int threads, char *hosts, int hosts_len);
 
-/* The start of a program data parallel over every rank (dlm-eval,
- * dlm-sample): the grid (dp = the world's size, tp = pp = 1), this rank's
- * BLIS threads (requested > 0, from --threads, else as
+/* The start of an inference program (dlm-eval, dlm-sample): the grid
+ * (tp ranks per model, from --tp; dp = the world's size / tp; pp = 1),
+ * this rank's BLIS threads (requested > 0, from --threads, else as
  * dlm_placement_threads chooses), BLIS started and described in the log,
  * and with more than one rank the placement report. Collective over
- * world; a failure is agreed. dlm_grid_destroy(out) when done. */
-dlm_status dlm_placement_start_dp(MPI_Comm world, int requested, dlm_grid **out);
+ * world; a failure (tp not dividing the ranks) is agreed.
+ * dlm_grid_destroy(out) when done. */
+dlm_status dlm_placement_start(MPI_Comm world, int tp, int requested, dlm_grid **out);
 
 #endif

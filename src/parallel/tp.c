@@ -1,4 +1,4 @@
-/* The tp handle's all-reduce over MPI and the vocabulary-parallel cross-entropy. */
+/* The tp handle's all-reduce and all-gather over MPI and the vocabulary-parallel cross-entropy. */
 #include "parallel/tp.h"
 
 #include <limits.h>
@@ -30,6 +30,18 @@ static dlm_status tp_allreduce(dlm_tp *tp, void *x, int64_t n, int is_double, dl
     return DLM_OK;
 }
 
+static dlm_status tp_allgather(dlm_tp *tp, const float *mine, int64_t n, float *all)
+{
+    tp_ctx *c = tp->ctx;
+    DLM_CHECK(n <= INT_MAX, DLM_ERR_ARG, "gathering %lld floats per rank: more than one MPI call "
+              "sends", (long long)n);
+    double t0 = dlm_now();
+    DLM_MPI(MPI_Allgather(mine, (int)n, MPI_FLOAT, all, (int)n, MPI_FLOAT, c->comm));
+    tp->comm_seconds += dlm_now() - t0;
+    tp->bytes_sent += (double)(tp->size - 1) * (double)n * sizeof(float);
+    return DLM_OK;
+}
+
 dlm_status dlm_tp_create(MPI_Comm comm, dlm_tp **out)
 {
     *out = NULL;
@@ -51,6 +63,7 @@ dlm_status dlm_tp_create(MPI_Comm comm, dlm_tp **out)
     }
     tp->ctx = c;
     tp->allreduce = tp_allreduce;
+    tp->allgather = tp_allgather;
     *out = tp;
     return DLM_OK;
 }

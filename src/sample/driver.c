@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "eval/evalmodel.h"
 #include "parallel/dp.h"
+#include "parallel/tp.h"
 #include "sample/sample.h"
 #include "sample/samplefile.h"
 
@@ -26,8 +27,8 @@ void dlm_sample_driver_options_default(dlm_sample_driver_options *o)
 
 /* The model of a checkpoint (path already resolved) with the vocabulary
  * its run trained on. Local: the caller agrees on the verdict. */
-static dlm_status load(const char *path, const char *weights, int root, dlm_ckpt_info *info,
-                       dlm_model **m, int *use_ema)
+static dlm_status load(const char *path, const char *weights, int root, dlm_tp *tp,
+                       dlm_ckpt_info *info, dlm_model **m, int *use_ema, uint64_t *hash)
 {
     DLM_CALL(dlm_eval_ckpt_info(path, info));
     int V = DLM_BYTE_VOCAB, sep = DLM_BYTE_SEP, found = 0;
@@ -36,7 +37,7 @@ static dlm_status load(const char *path, const char *weights, int root, dlm_ckpt
         DLM_WARN("%s: the run's training shards are gone; assuming the byte vocabulary (%d ids)",
                  path, V);
     *use_ema = weights ? !strcmp(weights, "ema") : info->has_ema;
-    DLM_CALL(dlm_eval_model_load(info, V, sep, *use_ema, m));
+    DLM_CALL(dlm_eval_model_load(info, V, sep, *use_ema, tp, m, hash));
     return DLM_OK;
 }
 
@@ -104,7 +105,9 @@ typedef struct {
     const dlm_sample_driver_options *o;
     const dlm_grid *grid;
     dlm_dp *dp;           /* the ordered gathers */
+    dlm_tp *tp;           /* the tensor-parallel group both models are split over */
     dlm_model *m, *scorer;
+    uint64_t hash;        /* of the whole weights read (both models) */
     dlm_acts *scorer_acts;
     int L;
     const int32_t *given;
@@ -237,18 +240,21 @@ done:
 
 /* The scoring model: AR, with the sampled model's vocabulary. Local. */
 static dlm_status open_scorer(const dlm_sample_driver_options *o, const char *path, int root,
-                              const dlm_model *m, dlm_ckpt_info *sinfo, dlm_model **scorer,
-                              dlm_acts **acts)
+                              run_ctx *r, dlm_ckpt_info *sinfo)
 {
     int s_ema;
-    DLM_CALL(load(path, NULL, root, sinfo, scorer, &s_ema));
+    uint64_t h;
+    const dlm_model *m = r->m;
+    dlm_model **scorer = &r->scorer;
+    DLM_CALL(load(path, NULL, root, r->tp, sinfo, scorer, &s_ema, &h));
+    r->hash = dlm_fnv1a(r->hash, &h, sizeof h);
     DLM_CHECK(sinfo->cfg.objective.kind == DLM_OBJECTIVE_AR &&
                   (*scorer)->cfg.vocab_size == m->cfg.vocab_size,
               DLM_ERR_ARG,
               "--score-with %s: needs an AR model with the sampled model's vocabulary (%d ids); "
               "it is %s with %d ids", o->score, m->cfg.vocab_size,
               dlm_objective_name(sinfo->cfg.objective.kind), (*scorer)->cfg.vocab_size);
-    DLM_CALL(dlm_acts_create(*scorer, 1, 0, acts));
+    DLM_CALL(dlm_acts_create(*scorer, 1, 0, &r->scorer_acts));
     return DLM_OK;
 }
 
@@ -297,12 +303,13 @@ static dlm_status open_local(const dlm_sample_driver_options *o, const char *pat
                              uint8_t **fixed, dlm_sample_config *cfgs, int *n_groups, int *block)
 {
     int root = r->grid->rank == 0;
-    DLM_CALL(load(path, o->weights, root, info, &r->m, use_ema));
+    DLM_CALL(dlm_tp_create(r->grid->tp_comm, &r->tp));
+    DLM_CALL(load(path, o->weights, root, r->tp, info, &r->m, use_ema, &r->hash));
     int T = r->m->cfg.seq_len;
     int L = r->L = o->length ? o->length : T;
     *block = o->block ? o->block : L <= T ? L : T / 2;
     DLM_CALL(plan_groups(o, info, T, L, *block, cfgs, MAX_GROUPS, n_groups));
-    if (o->score) DLM_CALL(open_scorer(o, spath, root, r->m, sinfo, &r->scorer, &r->scorer_acts));
+    if (o->score) DLM_CALL(open_scorer(o, spath, root, r, sinfo));
     *given = calloc((size_t)L, sizeof **given);
     *fixed = calloc((size_t)L, 1);
     DLM_CHECK(*given && *fixed, DLM_ERR_NOMEM, "conditioning for %d tokens", L);
@@ -317,12 +324,11 @@ static dlm_status open_local(const dlm_sample_driver_options *o, const char *pat
 
 /* Every rank must sample the same weights (and score with the same): a
  * checkpoint path that means another file on another node would give
- * samples that are nobody's. Collective; the verdict is agreed. */
+ * samples that are nobody's. The hash is of the whole tensors read, so tp
+ * ranks compare too. Collective; the verdict is agreed. */
 static dlm_status check_same_models(const run_ctx *r)
 {
-    uint64_t h = dlm_model_hash(DLM_FNV_OFFSET, r->m);
-    if (r->scorer) h = dlm_model_hash(h, r->scorer);
-    DLM_CALL(dlm_grid_check_same(r->grid->world, h,
+    DLM_CALL(dlm_grid_check_same(r->grid->world, r->hash,
                                  "weights: every rank must see the same checkpoint files"));
     return DLM_OK;
 }
@@ -349,9 +355,12 @@ dlm_status dlm_sample_driver_run(const dlm_grid *grid, const dlm_sample_driver_o
     DLM_CALL_GOTO(st, dlm_grid_agree(grid->world, st), done);
     DLM_CALL_GOTO(st, check_same_models(&r), done);
     if (root && !r.text) r.text = report;
-    if (grid->size > 1)
+    if (grid->dp > 1)
         DLM_INFO("data parallel over %d ranks: %d samples per group shared, gathered in order",
-                 grid->size, o->n);
+                 grid->dp, o->n);
+    if (grid->tp > 1)
+        DLM_INFO("tensor parallel over %d ranks: every layer split, whole logits gathered for "
+                 "each draw", grid->tp);
     int L = r.L, T = r.m->cfg.seq_len;
     char table[8192];
     int tl = snprintf(table, sizeof table,
@@ -396,6 +405,7 @@ done:
     dlm_acts_destroy(&r.scorer_acts);
     dlm_model_destroy(&r.scorer);
     dlm_model_destroy(&r.m);
+    dlm_tp_destroy(&r.tp);
     dlm_eval_ckpt_info_free(&sinfo);
     dlm_eval_ckpt_info_free(&info);
     DLM_CALL(st);

@@ -26,6 +26,9 @@ struct dlm_sampler {
     } *cand;               /* (T) positions that may unmask this step */
     dlm_kv_cache *kv;      /* AR only: incremental causal inference */
     float *step_logits;    /* AR only: (Vp) the cached step's logits */
+    float *logits;         /* (T, Vp) whole rows of the last forward: acts->logits, or under
+                              tp gathered from the vocabulary shards into whole */
+    float *whole;
 };
 
 void dlm_sample_config_default(dlm_sample_config *c, int T)
@@ -99,6 +102,14 @@ dlm_status dlm_sampler_create(dlm_model *m, const dlm_sample_config *c, dlm_samp
         dlm_sampler_destroy(&s);
         DLM_CHECK(0, DLM_ERR_NOMEM, "sampler buffers for L = %d, T = %d", c->length, T);
     }
+    s->logits = s->acts->logits;
+    if (m->layout.tp_size > 1) {
+        s->logits = s->whole = malloc((size_t)T * s->Vp * sizeof *s->whole);
+        if (!s->whole) {
+            dlm_sampler_destroy(&s);
+            DLM_CHECK(0, DLM_ERR_NOMEM, "whole logits for T = %d", T);
+        }
+    }
     if (c->kind == DLM_SAMPLER_AR && c->cache) {
         dlm_status st = dlm_kv_cache_create(m, &s->kv);
         s->step_logits = st == DLM_OK ? malloc((size_t)s->Vp * sizeof *s->step_logits) : NULL;
@@ -123,6 +134,7 @@ void dlm_sampler_destroy(dlm_sampler **ps)
     dlm_acts_destroy(&s->acts);
     dlm_kv_cache_destroy(&s->kv);
     free(s->step_logits);
+    free(s->whole);
     free(s);
     *ps = NULL;
 }
@@ -194,6 +206,14 @@ int32_t dlm_sample_categorical(const float *logits, int V, double temperature, i
 /* The noise schedule the models are trained with: loglinear, alpha(t) = 1 - t. */
 static double alpha_of(double t) { return 1.0 - t; }
 
+/* One window through the network; s->logits gets its whole rows. */
+static dlm_status forward(dlm_sampler *s, int causal)
+{
+    DLM_CALL(dlm_model_forward(s->m, s->acts, s->inputs, 1, causal));
+    if (s->whole) DLM_CALL(dlm_model_whole_logits(s->m, s->acts->logits, s->T, s->whole));
+    return DLM_OK;
+}
+
 static dlm_status network(dlm_sampler *s, int w0, dlm_sample_stats *st)
 {
     int L = s->c.length;
@@ -201,7 +221,7 @@ static dlm_status network(dlm_sampler *s, int w0, dlm_sample_stats *st)
         int p = w0 + q;
         s->inputs[q] = p < L ? s->x[p] : s->m->cfg.mask_id; /* beyond the output: unknown */
     }
-    DLM_CALL(dlm_model_forward(s->m, s->acts, s->inputs, 1, 0));
+    DLM_CALL(forward(s, 0));
     st->nfe++;
     return DLM_OK;
 }
@@ -210,7 +230,7 @@ static int32_t draw(dlm_sampler *s, int row, uint32_t step, uint64_t sample, int
 {
     double u = dlm_rng_uniform(s->c.seed, step, (uint32_t)sample, (uint32_t)pos,
                                DLM_RNG_SAMPLE_TOKEN);
-    const float *logits = s->acts->logits + (size_t)row * s->Vp;
+    const float *logits = s->logits + (size_t)row * s->Vp;
     return dlm_sample_categorical(logits, s->V, s->c.temperature, s->c.top_k, s->c.top_p, u, prob,
                                   s->work, s->idx);
 }
@@ -303,7 +323,7 @@ static dlm_status ar_sample_full(dlm_sampler *s, uint64_t sample, const uint8_t 
             int src = w + q - 1;
             s->inputs[q] = src < p ? s->x[src] : bos; /* after p: unseen under causal attention */
         }
-        DLM_CALL(dlm_model_forward(s->m, s->acts, s->inputs, 1, 1));
+        DLM_CALL(forward(s, 1));
         st->nfe++;
         st->steps++;
         s->x[p] = draw(s, p - w, (uint32_t)p, sample, p, NULL);
@@ -441,7 +461,12 @@ dlm_status dlm_sample_ar_nll(const dlm_model *ar, dlm_acts *acts, const int32_t 
 {
     int T = ar->cfg.seq_len, V = ar->cfg.vocab_size, Vp = ar->cfg.vocab_padded;
     int32_t *in = malloc((size_t)T * sizeof *in);
-    DLM_CHECK(in != NULL, DLM_ERR_NOMEM, "scoring buffer");
+    /* under tp the head's vocabulary shards gathered into whole rows */
+    float *whole = ar->layout.tp_size > 1 ? malloc((size_t)T * Vp * sizeof *whole) : NULL;
+    if (!in || (ar->layout.tp_size > 1 && !whole)) {
+        free(in), free(whole);
+        DLM_CHECK(0, DLM_ERR_NOMEM, "scoring buffer");
+    }
     double total = 0.0;
     dlm_status st = DLM_OK;
     for (int start = 0; start < len && st == DLM_OK; start += T) {
@@ -449,8 +474,9 @@ dlm_status dlm_sample_ar_nll(const dlm_model *ar, dlm_acts *acts, const int32_t 
         in[0] = ar->cfg.bos_id;
         for (int q = 1; q < T; q++) in[q] = q < n ? x[start + q - 1] : ar->cfg.bos_id;
         st = dlm_model_forward(ar, acts, in, 1, 1);
+        if (st == DLM_OK && whole) st = dlm_model_whole_logits(ar, acts->logits, T, whole);
         for (int q = 0; q < n && st == DLM_OK; q++) {
-            const float *lg = acts->logits + (size_t)q * Vp;
+            const float *lg = (whole ? whole : acts->logits) + (size_t)q * Vp;
             int32_t y = x[start + q];
             if (y < 0 || y >= V) {
                 st = dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
@@ -464,7 +490,7 @@ dlm_status dlm_sample_ar_nll(const dlm_model *ar, dlm_acts *acts, const int32_t 
             total += mx + log(sum) - (double)lg[y];
         }
     }
-    free(in);
+    free(in), free(whole);
     DLM_CALL(st);
     *nll = total;
     return DLM_OK;
