@@ -433,20 +433,27 @@ static void check_tp_against_serial(dlm_objective_kind kind)
     run_free(&ser);
 }
 
+/* The world as dp x tp2 and the test shape's model split over the tp
+ * group, initialised from seed. */
+static void tp2_model(uint64_t seed, dlm_grid **g, dlm_tp **tp, dlm_model **m)
+{
+    DLM_TEST_OK(dlm_grid_create(MPI_COMM_WORLD, world_size / 2, 2, 1, g));
+    DLM_TEST_OK(dlm_tp_create((*g)->tp_comm, tp));
+    dlm_model_config cfg;
+    dlm_model_config_bytes(&cfg, L, C, H, T);
+    DLM_TEST_OK(dlm_model_create_tp(&cfg, *tp, m));
+    dlm_model_init(*m, seed);
+}
+
 /* One rank's copy of a replicated tensor perturbed by one ulp: every rank
  * stops, rank 0 naming the tensor (the others a quiet peer error); untouched replicas pass. */
 static void test_replica_check(void)
 {
     if (world_size % 2) return;
     dlm_grid *g;
-    DLM_TEST_OK(dlm_grid_create(MPI_COMM_WORLD, world_size / 2, 2, 1, &g));
     dlm_tp *tp;
-    DLM_TEST_OK(dlm_tp_create(g->tp_comm, &tp));
-    dlm_model_config cfg;
-    dlm_model_config_bytes(&cfg, L, C, H, T);
     dlm_model *m;
-    DLM_TEST_OK(dlm_model_create_tp(&cfg, tp, &m));
-    dlm_model_init(m, 7);
+    tp2_model(7, &g, &tp, &m);
     DLM_TEST_OK(dlm_replicas_check(g, m, 1));
     if (world_rank == world_size - 1)
         m->params.blocks[1].ln2_w[3] = nextafterf(m->params.blocks[1].ln2_w[3], 2.0f);
@@ -491,16 +498,12 @@ static void test_tp_inference(void)
 {
     if (world_size % 2) return;
     dlm_grid *g;
-    DLM_TEST_OK(dlm_grid_create(MPI_COMM_WORLD, world_size / 2, 2, 1, &g));
     dlm_tp *tp;
-    DLM_TEST_OK(dlm_tp_create(g->tp_comm, &tp));
-    dlm_model_config cfg;
-    dlm_model_config_bytes(&cfg, L, C, H, T);
     dlm_model *ser, *m;
+    tp2_model(11, &g, &tp, &m);
+    const dlm_model_config cfg = m->cfg;
     DLM_TEST_OK(dlm_model_create(&cfg, &ser));
-    DLM_TEST_OK(dlm_model_create_tp(&cfg, tp, &m));
     dlm_model_init(ser, 11);
-    dlm_model_init(m, 11);
     float *own = malloc(m->n_params * sizeof *own);
     memcpy(own, m->param_arena.base, m->n_params * sizeof *own);
     dlm_model_cut_shards(m, ser->table, ser->param_arena.base, m->param_arena.base);
