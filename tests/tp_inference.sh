@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# tests/tp_inference.sh: dlm-eval and dlm-sample with --tp against one rank.
+#   tp_inference.sh CASE DLM_EVAL DLM_SAMPLE RUNS WORK MPIEXEC...
+# RUNS holds the tiny mdlm/ and ar/ runs of the eval fixture. Cases:
+#   eval    every number of the --json report (both models, mdlm against
+#           AR paired) at tp2 (2 ranks) and dp2 x tp2 (4 ranks) within a
+#           relative 1e-5 of one rank (the tp sums round differently)
+#   sample  the samplers run at tp2 and dp2 x tp2 and write the samples
+#           (their logits are checked against serial in test_parallel; a
+#           rounding difference may flip a draw, so the text is not compared)
+#   bad     --tp not dividing the ranks, and tp not dividing the model's
+#           heads: one message from rank 0, no hang
+set -euo pipefail
+case_=$1 eval=$2 sample=$3 runs=$4 work=$5
+shift 5
+mpi=("$@")
+rm -rf "$work/$case_"
+mkdir -p "$work/$case_"
+cd "$work/$case_"
+
+# the numeric fields of a --json report, one "key value" per line
+numbers() { grep -E '^ *"[a-z_]+": -?[0-9]' "$1" | sed -E 's/^ *"([a-z_]+)": (-?[0-9.eE+-]+),?$/\1 \2/' | grep -v -E '^(seconds|tokens_per_s|train_tokens_per_s|time)'; }
+
+case $case_ in
+eval)
+  args=("$runs/mdlm" --compare "$runs/ar" --chunks 13 --K 4 --no-out --json --threads 1)
+  "${mpi[@]}" -n 1 "$eval" "${args[@]}" >serial.json
+  numbers serial.json | grep -v tokens_per_s >serial.num
+  [[ $(wc -l <serial.num) -ge 10 ]] || { echo "too few numbers in the report"; cat serial.json; exit 1; }
+  for layout in "2 2" "4 2"; do
+    set -- $layout
+    "${mpi[@]}" -n "$1" "$eval" "${args[@]}" --tp "$2" >np$1.json
+    numbers np$1.json | grep -v tokens_per_s >np$1.num
+    # keys in the same order; values within 1e-5 relative (1e-9 absolute for zeros)
+    paste -d' ' serial.num np$1.num | awk -v n="$1" '
+      $1 != $3 { print "field order differs: " $1 " vs " $3; bad = 1; exit }
+      { d = $2 - $4; if (d < 0) d = -d; s = $2 < 0 ? -$2 : $2
+        if (d > 1e-5 * s + 1e-9) { print $1 ": serial " $2 ", -n " n " tp2 " $4; bad = 1 }
+        if (d / (s + 1e-30) > worst) worst = d / (s + 1e-30); k++ }
+      END { if (bad) exit 1; printf "-n %s tp2: %d numbers within 1e-5 of serial (worst %.2g)\n", n, k, worst }'
+  done ;;
+sample)
+  for layout in "2 2" "4 2"; do
+    set -- $layout
+    "${mpi[@]}" -n "$1" "$sample" "$runs/mdlm" --tp "$2" --threads 1 --n 3 --steps 4 \
+      --sampler ancestral,confidence --score-with "$runs/ar" --h5 np$1.h5 >np$1.txt
+    "${mpi[@]}" -n "$1" "$sample" "$runs/ar" --tp "$2" --threads 1 --n 3 --length 24 --h5 none >>np$1.txt
+    for s in ancestral confidence ar; do
+      grep -q "^$s " np$1.txt || { echo "no $s row at -n $1"; cat np$1.txt; exit 1; }
+    done
+    [[ $(grep -c '^=== sample' np$1.txt) == 9 ]] || { echo "expected 9 samples at -n $1"; cat np$1.txt; exit 1; }
+    [[ -s np$1.h5 ]] || { echo "no samples.h5 at -n $1"; exit 1; }
+  done
+  echo "samples drawn at tp2 and dp2 x tp2" ;;
+bad)
+  check() { # expected message, then the command; one line from rank 0, none from others
+    local want=$1; shift
+    if "$@" >out.txt 2>err.txt; then echo "succeeded: $*"; exit 1; fi
+    grep -q "^\[0\] .*failed: .*$want" err.txt || { echo "no '$want' from rank 0:"; cat err.txt; exit 1; }
+    if grep -q '^\[[1-9][0-9]*\] ' err.txt; then echo "other ranks spoke:"; cat err.txt; exit 1; fi
+  }
+  check "--tp 2 must divide the 3 MPI ranks" "${mpi[@]}" -n 3 "$eval" "$runs/ar" --tp 2 --no-out --threads 1
+  check "model.heads (2) must be a multiple of the tensor-parallel size 4" \
+    "${mpi[@]}" -n 4 "$sample" "$runs/mdlm" --tp 4 --h5 none --threads 1
+  echo "bad layouts refused with one message" ;;
+*) echo "unknown case $case_"; exit 2 ;;
+esac
+echo "tp_inference $case_: ok"
