@@ -12,7 +12,8 @@
 #              gradient norm within relative 1e-5; stopped and resumed at tp2, the straight run's
 #              rows bit for bit; its checkpoint resumes on one rank
 #   bad_layout batch not divisible by dp x micro-batch, world size not
-#              dp x tp x pp, pp > 1, tp not dividing the heads: one message
+#              dp x tp x pp, pp > 1, tp not dividing the heads or the padded
+#              vocabulary: one message
 #              from rank 0, no hang
 #   nonfinite  a loss that overflows at step 2, seen by both ranks after the
 #              reductions: exit 1, one message (rank 0's), no MPI_Abort
@@ -138,16 +139,23 @@ bad_layout)
   rc3=$?
   timeout 60 "${mpiexec[@]}" -n 2 "$train" "${common[@]}" --set parallel.tp=2 --set model.heads=1 >tp.log 2>&1
   rc4=$?
+  # 3 heads of 16 and an MLP of 192 split over 3, but not the 320 padded ids
+  timeout 60 "${mpiexec[@]}" -n 3 "$train" "${common[@]}" --set parallel.tp=3 --set model.heads=3 \
+    --set model.width=48 >vocab.log 2>&1
+  rc5=$?
   set -e
-  for f in div size pp tp; do
+  for f in div size pp tp vocab; do
     [[ $(grep -c "dlm-train failed" $f.log) == 1 ]] || { cat $f.log; fail "$f: not exactly one message"; }
     grep -q "^\[0\] dlm-train failed" $f.log || fail "$f: the message is not rank 0's"
   done
-  [[ $rc1 == 1 && $rc2 == 1 && $rc3 == 1 && $rc4 == 1 ]] || fail "exit statuses $rc1 $rc2 $rc3 $rc4, expected 1"
+  [[ $rc1 == 1 && $rc2 == 1 && $rc3 == 1 && $rc4 == 1 && $rc5 == 1 ]] ||
+    fail "exit statuses $rc1 $rc2 $rc3 $rc4 $rc5, expected 1"
   grep -q "train.batch = 8 does not split over parallel.dp = 2 ranks in micro-batches of train.micro_batch = 8" div.log || fail "div: wrong reason"
   grep -q "but the job has 2 MPI ranks" size.log || fail "size: wrong reason"
   grep -q "pipeline parallelism is not built yet" pp.log || fail "pp: wrong reason"
   grep -q "parallel.tp = 2 must divide model.heads = 1" tp.log || fail "tp: wrong reason"
+  grep -q "the padded vocabulary (320 ids) must be a multiple of the tensor-parallel size 3" vocab.log ||
+    fail "vocab: wrong reason"
   ;;
 nonfinite)
   set +e
