@@ -27,8 +27,9 @@ static const char usage[] =
     "gather every sample in chunk order: the numbers, eval.h5 and the report are\n"
     "bit for bit those of one rank (the throughput aside); rank 0 writes and\n"
     "prints. With --tp M every model is split over groups of M ranks (its heads,\n"
-    "MLP and vocabulary), for models too big for one rank's memory or time. Each rank runs --threads BLIS threads (default: its share of the\n"
-    "cores it is bound to).\n\n";
+    "MLP and vocabulary): then within a relative 1e-5 of one rank, not to the\n"
+    "bit. Each rank runs --threads BLIS threads (default: its share of the cores\n"
+    "it is bound to).\n\n";
 
 static const char epilog[] =
     "\nStandard errors come from the per-chunk means (each chunk's K samples averaged),\n"

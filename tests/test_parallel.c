@@ -114,6 +114,21 @@ static void test_agree(void)
     CU_ASSERT_EQUAL(got, world_rank == 0 ? DLM_ERR_ARG : DLM_ERR_PEER);
     dlm_error_clear();
     CU_ASSERT_EQUAL(dlm_grid_agree(MPI_COMM_WORLD, DLM_OK), DLM_OK);
+    /* nested: agreed in pairs first, then over the world; the real failure
+     * (the last rank's) still speaks although lower ranks hold peer errors */
+    if (world_size % 2 == 0) {
+        MPI_Comm pair;
+        MPI_Comm_split(MPI_COMM_WORLD, world_rank / 2, world_rank, &pair);
+        st = world_rank == last ? dlm_error_push(DLM_ERR_IO, __FILE__, __LINE__, __func__,
+                                                 "disk gone")
+                                : DLM_OK;
+        st = dlm_grid_agree(pair, st);
+        got = dlm_grid_agree(MPI_COMM_WORLD, st);
+        CU_ASSERT_EQUAL(got, world_rank == last ? DLM_ERR_IO : DLM_ERR_PEER);
+        if (world_rank == last) CU_ASSERT(strstr(dlm_error_text(), "disk gone") != NULL);
+        dlm_error_clear();
+        MPI_Comm_free(&pair);
+    }
     int any = -1;
     DLM_TEST_OK(dlm_grid_any(MPI_COMM_WORLD, world_rank == last, &any));
     CU_ASSERT_EQUAL(any, 1);
@@ -523,7 +538,7 @@ static void test_tp_inference(void)
     for (int causal = 0; causal <= 1; causal++) {
         DLM_TEST_OK(dlm_model_forward(ser, sa, x, 1, causal));
         DLM_TEST_OK(dlm_model_forward(m, ta, x, 1, causal));
-        DLM_TEST_OK(dlm_model_whole_logits(m, ta->logits, T, whole));
+        DLM_TEST_OK(dlm_model_whole_logits(m, ta->logits, T, whole, NULL));
         worst = fmax(worst, rows_error(whole, sa->logits, T, Vp));
     }
     DLM_TEST_BELOW(worst, 1e-5, "tp2 forward logits vs serial (relative, per row)");

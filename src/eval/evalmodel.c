@@ -150,7 +150,8 @@ dlm_status dlm_eval_model_load(const dlm_ckpt_info *info, int vocab_size, int bo
     dlm_status st = DLM_OK;
     if (m->layout.tp_size > 1) {
         st = dlm_param_table_create(&mc, DLM_LAYOUT_SERIAL, &full_table, &n_full, &n_floats);
-        whole = st == DLM_OK ? malloc(n_floats * sizeof *whole) : NULL;
+        /* zeroed: the alignment gaps between tensors are hashed too */
+        whole = st == DLM_OK ? calloc(n_floats, sizeof *whole) : NULL;
         if (st == DLM_OK && !whole)
             st = dlm_error_push(DLM_ERR_NOMEM, __FILE__, __LINE__, __func__,
                                 "the whole model (%zu floats) to cut this rank's shards from",

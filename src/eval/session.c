@@ -161,6 +161,7 @@ static dlm_status score_to(dlm_eval_session *s, dlm_eval_model *em, int K_new)
     int64_t *bounds = malloc(((size_t)p + 1) * sizeof *bounds);
     int *counts = malloc((size_t)p * sizeof *counts);
     double *mine = NULL, *all = NULL;
+    int64_t c0 = 0, c1 = 0;
     dlm_status st = DLM_OK;
     DLM_CHECK_GOTO(st, bounds && counts, DLM_ERR_NOMEM, done, "gather counts for %d ranks", p);
     DLM_CHECK_GOTO(st, (double)cs->n * J * RESULT_DOUBLES <= INT_MAX, DLM_ERR_ARG, done,
@@ -168,17 +169,29 @@ static dlm_status score_to(dlm_eval_session *s, dlm_eval_model *em, int K_new)
                    "doubles); score fewer chunks per run (--chunks) or grow K in smaller steps",
                    (long long)cs->n, J);
     DLM_CALL_GOTO(st, dlm_evaluator_split(em->ev, &em->est, cs, em->K, K_new, p, bounds), done);
-    int64_t c0 = bounds[r], c1 = bounds[r + 1];
+    c0 = bounds[r], c1 = bounds[r + 1];
     mine = malloc(((size_t)(c1 - c0) * J * RESULT_DOUBLES + 1) * sizeof *mine);
     all = malloc(((size_t)cs->n * J * RESULT_DOUBLES + 1) * sizeof *all);
     DLM_CHECK_GOTO(st, mine && all, DLM_ERR_NOMEM, done, "results of %lld chunks x %d samples",
                    (long long)cs->n, J);
-    DLM_CALL_GOTO(st, dlm_evaluator_run(em->ev, &em->est, cs, c0, c1, em->K, K_new,
-                                        em->res + (size_t)c0 * em->ld + em->K, em->ld), done);
-    pack(em->res + (size_t)c0 * em->ld + em->K, em->ld, c1 - c0, J, mine);
 done:
-    /* a rank that failed (memory, a non-finite loss) keeps the others out of the gather */
+    /* agreed before the first forward: under tp a rank that stopped here would leave its
+     * group waiting in the forward's all-reduces */
     st = dlm_grid_agree(s->grid->world, st);
+    if (st == DLM_OK) {
+        st = dlm_evaluator_run(em->ev, &em->est, cs, c0, c1, em->K, K_new,
+                               em->res + (size_t)c0 * em->ld + em->K, em->ld);
+        if (st == DLM_OK) pack(em->res + (size_t)c0 * em->ld + em->K, em->ld, c1 - c0, J, mine);
+        /* a non-finite loss is the same on every rank of a tp group (they share every sum),
+         * so it is agreed and keeps the others out of the gather; any other failure (memory)
+         * under tp may have left the group's other ranks inside an all-reduce: returned
+         * unagreed, it ends the job through MPI_Abort with this rank's message */
+        if (st != DLM_OK && s->grid->tp > 1 && st != DLM_ERR_NUMERIC) {
+            free(bounds), free(counts), free(mine), free(all);
+            return st;
+        }
+        st = dlm_grid_agree(s->grid->world, st);
+    }
     if (st == DLM_OK) {
         for (int q = 0; q < p; q++) counts[q] = (int)(bounds[q + 1] - bounds[q]) * J * RESULT_DOUBLES;
         st = dlm_dp_allgatherv(s->dp, mine, counts, all);
@@ -416,7 +429,8 @@ static dlm_status job_counters(const dlm_eval_session *s, dlm_eval_model *em)
     int64_t tokens;
     double seconds;
     dlm_evaluator_counters(em->ev, &tokens, &seconds);
-    DLM_MPI(MPI_Allreduce(&tokens, &em->tokens, 1, MPI_INT64_T, MPI_SUM, s->grid->world));
+    /* a tp group's ranks run the same tokens: counted once, over one rank per group */
+    DLM_MPI(MPI_Allreduce(&tokens, &em->tokens, 1, MPI_INT64_T, MPI_SUM, s->grid->dp_comm));
     DLM_MPI(MPI_Allreduce(&seconds, &em->seconds, 1, MPI_DOUBLE, MPI_MAX, s->grid->world));
     return DLM_OK;
 }

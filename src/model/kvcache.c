@@ -19,6 +19,7 @@ dlm_status dlm_kv_cache_create(const dlm_model *m, dlm_kv_cache **out)
     size_t C = (size_t)kv->C, Cl = (size_t)kv->Cl;
     kv->qkv = malloc((size_t)kv->L * kv->T * 3 * Cl * sizeof(float));
     kv->logits = malloc((size_t)c->vocab_padded / m->layout.tp_size * sizeof(float));
+    kv->gather = malloc((size_t)c->vocab_padded * sizeof(float));
     kv->x = malloc(C * sizeof(float));
     kv->h = malloc(C * sizeof(float));
     kv->h2 = malloc(C * sizeof(float));
@@ -27,7 +28,7 @@ dlm_status dlm_kv_cache_create(const dlm_model *m, dlm_kv_cache **out)
     kv->att = malloc((size_t)kv->T * sizeof(float));
     kv->stat = malloc(2 * sizeof(float));
     if (!kv->qkv || !kv->x || !kv->h || !kv->h2 || !kv->row3 || !kv->row4 || !kv->att ||
-        !kv->stat || !kv->logits) {
+        !kv->stat || !kv->logits || !kv->gather) {
         dlm_kv_cache_destroy(&kv);
         DLM_CHECK(0, DLM_ERR_NOMEM, "allocating a key/value cache for T = %d", c->seq_len);
     }
@@ -40,7 +41,7 @@ void dlm_kv_cache_destroy(dlm_kv_cache **pkv)
     dlm_kv_cache *kv = *pkv;
     if (!kv) return;
     free(kv->qkv), free(kv->x), free(kv->h), free(kv->h2), free(kv->row3), free(kv->row4);
-    free(kv->att), free(kv->stat), free(kv->logits);
+    free(kv->att), free(kv->stat), free(kv->logits), free(kv->gather);
     free(kv);
     *pkv = NULL;
 }
@@ -107,7 +108,7 @@ dlm_status dlm_model_forward_step(const dlm_model *m, dlm_kv_cache *kv, int32_t 
     dlm_layernorm_forward(h, mean, rstd, x, m->params.lnf_w, m->params.lnf_b, 1, C);
     dlm_linear_forward(tp > 1 ? kv->logits : logits, h, m->params.lm_head, NULL, 1, C, Vl);
     DLM_CALL(dlm_tp_status(m->tp));
-    if (tp > 1) DLM_CALL(dlm_model_whole_logits(m, kv->logits, 1, logits));
+    if (tp > 1) DLM_CALL(dlm_model_whole_logits(m, kv->logits, 1, logits, kv->gather));
     kv->len = pos + 1;
     return DLM_OK;
 }

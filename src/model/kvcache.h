@@ -20,9 +20,10 @@ typedef struct {
     int len;        /* positions filled, 0..T */
     int T, C, L;
     int Cl;         /* this rank's attention channels: C / tp */
-    float *qkv;     /* (L, T, 3C) rotated q, k and v of every position so far */
+    float *qkv;     /* (L, T, 3 Cl) rotated q, k and v of this rank's heads, every position so far */
     float *x, *h, *h2, *row3, *row4, *att, *stat; /* one-row scratch */
     float *logits;  /* this rank's vocabulary shard of the logits (tp > 1) */
+    float *gather;  /* (V_padded) the all-gather's scratch */
 } dlm_kv_cache;
 
 dlm_status dlm_kv_cache_create(const dlm_model *m, dlm_kv_cache **out);

@@ -159,9 +159,6 @@ dlm_status dlm_param_table_create(const dlm_model_config *cfg, const dlm_shard_l
     DLM_CHECK(cfg->n_head % lay->tp_size == 0, DLM_ERR_ARG,
               "model.heads (%d) must be a multiple of the tensor-parallel size %d", cfg->n_head,
               lay->tp_size);
-    DLM_CHECK(4 * cfg->d_model % lay->tp_size == 0, DLM_ERR_ARG,
-              "the MLP's 4 x width (%d) must be a multiple of the tensor-parallel size %d",
-              4 * cfg->d_model, lay->tp_size);
     DLM_CHECK(cfg->vocab_padded % lay->tp_size == 0, DLM_ERR_ARG,
               "the padded vocabulary (%d ids) must be a multiple of the tensor-parallel size %d",
               cfg->vocab_padded, lay->tp_size);
@@ -555,21 +552,22 @@ void dlm_embed_backward(dlm_model *m, const dlm_acts *a, const int32_t *inputs, 
     dlm_phase_lap(a->timers, DLM_PHASE_EMBED_BWD, &t0);
 }
 
-dlm_status dlm_model_whole_logits(const dlm_model *m, const float *local, int64_t n, float *whole)
+dlm_status dlm_model_whole_logits(const dlm_model *m, const float *local, int64_t n, float *whole,
+                                  float *work)
 {
     int tp = m->layout.tp_size, Vp = m->cfg.vocab_padded, Vl = Vp / tp;
     if (tp == 1) {
         memcpy(whole, local, (size_t)n * Vp * sizeof *whole);
         return DLM_OK;
     }
-    float *all = malloc((size_t)n * Vp * sizeof *all); /* (tp, n, Vl): rank-major */
+    float *all = work ? work : malloc((size_t)n * Vp * sizeof *all); /* (tp, n, Vl): rank-major */
     DLM_CHECK(all != NULL, DLM_ERR_NOMEM, "%lld rows of logits", (long long)n);
     dlm_tp_allgather(m->tp, local, n * Vl, all);
     for (int r = 0; r < tp; r++)
         for (int64_t i = 0; i < n; i++)
             memcpy(whole + i * Vp + (int64_t)r * Vl, all + ((int64_t)r * n + i) * Vl,
                    (size_t)Vl * sizeof *whole);
-    free(all);
+    if (all != work) free(all);
     return dlm_tp_status(m->tp);
 }
 

@@ -283,8 +283,10 @@ dlm_status dlm_model_forward_rows(const dlm_model *m, dlm_acts *a, const int32_t
 /* Whole rows of logits: n rows of vocab_padded in whole from the head's
  * column shards in local (n rows of vocab_padded / tp), gathered through
  * the tp handle (the sampler draws from whole rows); on one rank a copy.
- * whole must not alias local. */
-dlm_status dlm_model_whole_logits(const dlm_model *m, const float *local, int64_t n, float *whole);
+ * work: n x vocab_padded floats of scratch, or NULL to allocate them for
+ * the call. whole must not alias local. */
+dlm_status dlm_model_whole_logits(const dlm_model *m, const float *local, int64_t n, float *whole,
+                                  float *work);
 /* Whole model backward from dlogits already in a->logits; accumulates into m->grads. */
 void dlm_model_backward(dlm_model *m, dlm_acts *a, const int32_t *inputs, int B, int causal);
 void dlm_model_zero_grad(dlm_model *m);

@@ -58,7 +58,9 @@ const char *dlm_grid_name(const dlm_grid *g, char *buf, int len);
  * failing rank gets st back (its message is the job's one message) and
  * every other rank DLM_ERR_PEER, a quiet error naming that rank; the error
  * is marked agreed (dlm_error_agreed), so main ends all ranks together
- * without MPI_Abort. One MPI_Allreduce of an int. */
+ * without MPI_Abort. A rank whose st is already DLM_ERR_PEER (agreed in a
+ * smaller group first) speaks only if no rank holds a real error. One
+ * MPI_Allreduce of an int (two queries of comm). */
 dlm_status dlm_grid_agree(MPI_Comm comm, dlm_status st);
 
 /* Collective over comm: 1 when flag is non-zero on any rank. */

@@ -100,7 +100,10 @@ dlm_status dlm_tp_xent_forward(dlm_tp *tp, float *loss, float *lse, const float 
         mx[n] = m;
     }
     dlm_tp_allreduce(tp, mx, N, 0, DLM_TP_MAX);
-    DLM_CALL(dlm_tp_status(tp));
+    if (dlm_tp_status(tp) != DLM_OK) {
+        free(mx), free(st);
+        DLM_CALL(dlm_tp_status(tp));
+    }
 #pragma omp parallel for schedule(static)
     for (int64_t n = 0; n < N; n++) {
         const float *row = logits + n * V;

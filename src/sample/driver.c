@@ -138,17 +138,16 @@ static void unpack_samples(const double *in, int L, int n, int32_t *tokens, int6
     }
 }
 
-/* This rank's samples [k0, k1) of one group into g's arrays. Local. */
-static dlm_status draw_share(const run_ctx *r, const dlm_sample_config *c, dlm_sample_group *g,
-                             int k0, int k1)
+/* This rank's samples [k0, k1) of one group into g's arrays, drawn by smp.
+ * Local without tp; under tp collective over the tp group (every forward). */
+static dlm_status draw_share(const run_ctx *r, dlm_sampler *smp, dlm_sample_group *g, int k0,
+                             int k1)
 {
     int L = r->L;
     int32_t *gt = (int32_t *)g->tokens;
     int64_t *gn = (int64_t *)g->nfe, *gs = (int64_t *)g->steps;
     double *gd = (double *)g->seconds, *ge = (double *)g->entropy, *gr = (double *)g->repeat4,
            *gl = (double *)g->nll;
-    dlm_sampler *smp;
-    DLM_CALL(dlm_sampler_create(r->m, c, &smp));
     dlm_status st = DLM_OK;
     for (int k = k0; k < k1 && st == DLM_OK; k++) {
         dlm_sample_stats ss;
@@ -161,7 +160,6 @@ static dlm_status draw_share(const run_ctx *r, const dlm_sample_config *c, dlm_s
         gl[k] = NAN;
         if (r->scorer) st = dlm_sample_ar_nll(r->scorer, r->scorer_acts, x, L, &gl[k]);
     }
-    dlm_sampler_destroy(&smp);
     DLM_CALL(st);
     return DLM_OK;
 }
@@ -182,6 +180,7 @@ static dlm_status run_group(const run_ctx *r, const dlm_sample_config *c, dlm_sa
     int64_t *gn = NULL;
     double *gd = NULL, *mine = NULL, *all = NULL;
     int *counts = NULL;
+    dlm_sampler *smp = NULL;
     dlm_status st = DLM_OK;
     DLM_CHECK_GOTO(st, (double)n * per <= INT_MAX, DLM_ERR_ARG, done,
                    "%d samples of %d tokens: more than one MPI gather holds (2^31 - 1 values); "
@@ -196,11 +195,20 @@ static dlm_status run_group(const run_ctx *r, const dlm_sample_config *c, dlm_sa
     counts = malloc((size_t)p * sizeof *counts);
     DLM_CHECK_GOTO(st, gt && gn && gd && mine && all && counts, DLM_ERR_NOMEM, done,
                    "buffers for %d samples of %d tokens", n, L);
-    DLM_CALL_GOTO(st, draw_share(r, c, g, k0, k1), done);
-    pack_samples(g, L, k0, k1, mine);
+    DLM_CALL_GOTO(st, dlm_sampler_create(r->m, c, &smp), done);
 done:
-    /* a rank that failed keeps the others out of the gather */
+    /* agreed before the first forward: under tp a rank that stopped here would leave its
+     * group waiting in the forward's all-reduces */
     st = dlm_grid_agree(r->grid->world, st);
+    if (st == DLM_OK) {
+        st = draw_share(r, smp, g, k0, k1);
+        if (st == DLM_OK) pack_samples(g, L, k0, k1, mine);
+        /* under tp a failure while drawing may have left the group's other ranks inside
+         * an all-reduce: returned unagreed, it ends the job through MPI_Abort with this
+         * rank's message; without tp it keeps the others out of the gather */
+        if (st == DLM_OK || r->grid->tp == 1) st = dlm_grid_agree(r->grid->world, st);
+    }
+    dlm_sampler_destroy(&smp);
     if (st == DLM_OK) {
         for (int j = 0; j < p; j++)
             counts[j] = (int)((int64_t)n * (j + 1) / p - (int64_t)n * j / p) * per;

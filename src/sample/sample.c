@@ -28,7 +28,7 @@ struct dlm_sampler {
     float *step_logits;    /* AR only: (Vp) the cached step's logits */
     float *logits;         /* (T, Vp) whole rows of the last forward: acts->logits, or under
                               tp gathered from the vocabulary shards into whole */
-    float *whole;
+    float *whole, *gather; /* gather: the all-gather's scratch */
 };
 
 void dlm_sample_config_default(dlm_sample_config *c, int T)
@@ -105,7 +105,8 @@ dlm_status dlm_sampler_create(dlm_model *m, const dlm_sample_config *c, dlm_samp
     s->logits = s->acts->logits;
     if (m->layout.tp_size > 1) {
         s->logits = s->whole = malloc((size_t)T * s->Vp * sizeof *s->whole);
-        if (!s->whole) {
+        s->gather = malloc((size_t)T * s->Vp * sizeof *s->gather);
+        if (!s->whole || !s->gather) {
             dlm_sampler_destroy(&s);
             DLM_CHECK(0, DLM_ERR_NOMEM, "whole logits for T = %d", T);
         }
@@ -134,7 +135,7 @@ void dlm_sampler_destroy(dlm_sampler **ps)
     dlm_acts_destroy(&s->acts);
     dlm_kv_cache_destroy(&s->kv);
     free(s->step_logits);
-    free(s->whole);
+    free(s->whole), free(s->gather);
     free(s);
     *ps = NULL;
 }
@@ -210,7 +211,7 @@ static double alpha_of(double t) { return 1.0 - t; }
 static dlm_status forward(dlm_sampler *s, int causal)
 {
     DLM_CALL(dlm_model_forward(s->m, s->acts, s->inputs, 1, causal));
-    if (s->whole) DLM_CALL(dlm_model_whole_logits(s->m, s->acts->logits, s->T, s->whole));
+    if (s->whole) DLM_CALL(dlm_model_whole_logits(s->m, s->acts->logits, s->T, s->whole, s->gather));
     return DLM_OK;
 }
 
@@ -474,7 +475,7 @@ dlm_status dlm_sample_ar_nll(const dlm_model *ar, dlm_acts *acts, const int32_t 
         in[0] = ar->cfg.bos_id;
         for (int q = 1; q < T; q++) in[q] = q < n ? x[start + q - 1] : ar->cfg.bos_id;
         st = dlm_model_forward(ar, acts, in, 1, 1);
-        if (st == DLM_OK && whole) st = dlm_model_whole_logits(ar, acts->logits, T, whole);
+        if (st == DLM_OK && whole) st = dlm_model_whole_logits(ar, acts->logits, T, whole, NULL);
         for (int q = 0; q < n && st == DLM_OK; q++) {
             const float *lg = (whole ? whole : acts->logits) + (size_t)q * Vp;
             int32_t y = x[start + q];
