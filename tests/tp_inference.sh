@@ -47,7 +47,13 @@ eval)
         if (d > 1e-5 * s + 1e-9) { print $1 ": serial " $2 ", -n " n " tp2 " $4; bad = 1 }
         if (d / (s + 1e-30) > worst) worst = d / (s + 1e-30); k++ }
       END { if (bad) exit 1; printf "-n %s tp2: %d numbers within 1e-5 of serial (worst %.2g)\n", n, k, worst }'
-  done ;;
+  done
+  # the job's forward sequences are counted once per tp group
+  seqs() { "${mpi[@]}" "$@" 2>/dev/null | sed -n -E 's/.*throughput .*\(([0-9]+) sequences.*/\1/p'; }
+  one=$(seqs -n 1 "$eval" "$runs/mdlm" --chunks 13 --K 4 --no-out --threads 1)
+  two=$(seqs -n 2 "$eval" "$runs/mdlm" --chunks 13 --K 4 --no-out --threads 1 --tp 2)
+  [[ -n $one && $one == "$two" ]] || { echo "forward sequences: $one at one rank, $two at tp2"; exit 1; }
+  echo "$one forward sequences at one rank and at tp2" ;;
 sample)
   # greedy draws (top-k 1) follow the argmax, which a 1e-5 rounding moves only
   # at a near tie: the text must be one rank's; the sampled runs must finish
