@@ -1,0 +1,207 @@
+/* The pipeline schedule and its runner, under mpiexec -n 1, 2 and 4 (the
+ * world is the pipeline: stage = rank). The schedule's op lists are checked
+ * exactly for pp = 4, m = 8; the runner carries toy stages (elementwise,
+ * so the serial composition gives the same bits) and must reproduce the
+ * serial losses and gradients exactly, in the schedule's order, holding
+ * no more than pp - s micro-batches. */
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "parallel/pipeline.h"
+
+static int world_rank, world_size;
+
+/* ---- the schedule ---- */
+
+static void expect_ops(int pp, int s, int m, const char *want)
+{
+    dlm_pipe_op ops[64];
+    int n;
+    DLM_TEST_OK(dlm_pipe_ops(DLM_PIPE_1F1B, pp, s, m, ops, &n));
+    char got[256] = "";
+    for (int i = 0; i < n; i++) {
+        char one[8];
+        snprintf(one, sizeof one, "%s%c%d", i ? " " : "", ops[i].kind == DLM_PIPE_FORWARD ? 'F' : 'B',
+                 ops[i].micro);
+        strcat(got, one);
+    }
+    if (strcmp(got, want)) printf("\n  stage %d of %d: got  %s\n  want %s\n", s, pp, got, want);
+    CU_ASSERT_STRING_EQUAL(got, want);
+    CU_ASSERT_EQUAL(dlm_pipe_peak_in_flight(ops, n, DLM_PIPE_1F1B), pp - s < m ? pp - s : m);
+}
+
+/* pp = 4, m = 8 written out: warm-up of pp - s - 1 forwards, one forward
+ * one backward, cool-down. */
+static void test_schedule_exact(void)
+{
+    expect_ops(4, 0, 8, "F0 F1 F2 F3 B0 F4 B1 F5 B2 F6 B3 F7 B4 B5 B6 B7");
+    expect_ops(4, 1, 8, "F0 F1 F2 B0 F3 B1 F4 B2 F5 B3 F6 B4 F7 B5 B6 B7");
+    expect_ops(4, 2, 8, "F0 F1 B0 F2 B1 F3 B2 F4 B3 F5 B4 F6 B5 F7 B6 B7");
+    expect_ops(4, 3, 8, "F0 B0 F1 B1 F2 B2 F3 B3 F4 B4 F5 B5 F6 B6 F7 B7");
+    /* one stage: today's micro-batch loop */
+    expect_ops(1, 0, 3, "F0 B0 F1 B1 F2 B2");
+    /* fewer micro-batches than stages: warm-up takes them all */
+    expect_ops(4, 0, 2, "F0 F1 B0 B1");
+    /* the bound tells 1F1B from fill-drain, which holds all m */
+    dlm_pipe_op fd[16];
+    for (int i = 0; i < 8; i++) fd[i] = (dlm_pipe_op){DLM_PIPE_FORWARD, i};
+    for (int i = 0; i < 8; i++) fd[8 + i] = (dlm_pipe_op){DLM_PIPE_BACKWARD, i};
+    CU_ASSERT_EQUAL(dlm_pipe_peak_in_flight(fd, 16, DLM_PIPE_1F1B), 8);
+    /* forward only */
+    dlm_pipe_op ops[8];
+    int n;
+    DLM_TEST_OK(dlm_pipe_ops(DLM_PIPE_FORWARD_ONLY, 4, 2, 5, ops, &n));
+    CU_ASSERT_EQUAL(n, 5);
+    for (int i = 0; i < n; i++) CU_ASSERT(ops[i].kind == DLM_PIPE_FORWARD && ops[i].micro == i);
+    CU_ASSERT_DOUBLE_EQUAL(dlm_pipe_ideal_bubble(2, 16), 1.0 / 17.0, 1e-15);
+    CU_ASSERT_EQUAL(dlm_pipe_ops(DLM_PIPE_1F1B, 4, 4, 8, ops, &n), DLM_ERR_ARG);
+    dlm_error_clear();
+}
+
+/* ---- the runner, with toy stages ---- */
+
+enum { N = 37, M = 6 };
+
+/* Stage s: y = x * w_s + s / 8 elementwise (w_s fixed), loss on the last
+ * stage sum(y^2) / 2; grad_w accumulates dy * x over micro-batches in
+ * order. The first stage's input of micro-batch k is x_j = (k + 1)(j + 1) / 64. */
+typedef struct {
+    int s, last;
+    float w[N], grad_w[N];
+    float x[M][N], y[M][N]; /* what backward needs, per micro-batch */
+    int held, peak;
+    char trace[512];
+    double loss;
+} toy_stage;
+
+static void toy_init(toy_stage *t, int s, int last)
+{
+    memset(t, 0, sizeof *t);
+    t->s = s, t->last = last;
+    for (int j = 0; j < N; j++) t->w[j] = 1.0f + 0.01f * (float)((s * 7 + j) % 11);
+}
+
+static void trace_op(toy_stage *t, char kind, int k)
+{
+    char one[8];
+    snprintf(one, sizeof one, "%s%c%d", t->trace[0] ? " " : "", kind, k);
+    strcat(t->trace, one);
+}
+
+static dlm_status toy_forward(void *ctx, int k, const float *in, float *out)
+{
+    toy_stage *t = ctx;
+    trace_op(t, 'F', k);
+    t->peak = ++t->held > t->peak ? t->held : t->peak;
+    for (int j = 0; j < N; j++) {
+        t->x[k][j] = in ? in[j] : (float)((k + 1) * (j + 1)) / 64.0f;
+        t->y[k][j] = t->x[k][j] * t->w[j] + (float)t->s / 8.0f;
+        if (out) out[j] = t->y[k][j];
+    }
+    if (t->last)
+        for (int j = 0; j < N; j++) t->loss += 0.5 * (double)t->y[k][j] * t->y[k][j];
+    return DLM_OK;
+}
+
+static dlm_status toy_backward(void *ctx, int k, const float *dout, float *din)
+{
+    toy_stage *t = ctx;
+    trace_op(t, 'B', k);
+    t->held--;
+    for (int j = 0; j < N; j++) {
+        float dy = dout ? dout[j] : t->y[k][j]; /* d(y^2/2)/dy on the last stage */
+        t->grad_w[j] += dy * t->x[k][j];
+        if (din) din[j] = dy * t->w[j];
+    }
+    return DLM_OK;
+}
+
+/* The serial reference: all stages on this rank, micro-batch by micro-batch. */
+static void serial_run(int pp, toy_stage *st)
+{
+    float a[N], g[N];
+    for (int s = 0; s < pp; s++) toy_init(&st[s], s, s == pp - 1);
+    for (int k = 0; k < M; k++) {
+        for (int s = 0; s < pp; s++) {
+            DLM_TEST_OK(toy_forward(&st[s], k, s ? a : NULL, a));
+        }
+        for (int s = pp - 1; s >= 0; s--) {
+            float d[N];
+            DLM_TEST_OK(toy_backward(&st[s], k, s == pp - 1 ? NULL : g, d));
+            memcpy(g, d, sizeof g);
+        }
+    }
+}
+
+static void test_runner_1f1b(void)
+{
+    int pp = world_size, s = world_rank;
+    toy_stage *ref = malloc((size_t)pp * sizeof *ref);
+    serial_run(pp, ref);
+    toy_stage me;
+    toy_init(&me, s, s == pp - 1);
+    dlm_pipe_stage st = {.ctx = &me, .forward = toy_forward, .backward = toy_backward};
+    dlm_pipe_stats stats;
+    DLM_TEST_OK(dlm_pipe_run(pp > 1 ? MPI_COMM_WORLD : MPI_COMM_NULL, &st, DLM_PIPE_1F1B, M, N,
+                             &stats));
+    /* elementwise work in the same order: the same bits as serial */
+    CU_ASSERT(memcmp(me.grad_w, ref[s].grad_w, sizeof me.grad_w) == 0);
+    if (s == pp - 1) CU_ASSERT_EQUAL(me.loss, ref[s].loss);
+    /* the order the stage ran is the schedule's, and the bound holds */
+    dlm_pipe_op ops[2 * M];
+    int n;
+    DLM_TEST_OK(dlm_pipe_ops(DLM_PIPE_1F1B, pp, s, M, ops, &n));
+    toy_stage want;
+    toy_init(&want, s, 0);
+    for (int i = 0; i < n; i++) trace_op(&want, ops[i].kind == DLM_PIPE_FORWARD ? 'F' : 'B', ops[i].micro);
+    CU_ASSERT_STRING_EQUAL(me.trace, want.trace);
+    CU_ASSERT(me.peak <= pp - s);
+    CU_ASSERT_EQUAL(stats.peak_in_flight, me.peak);
+    /* every stage but the last sends M activations, every stage but the first M gradients */
+    double sent = (double)((s < pp - 1) + (s > 0)) * M * N * sizeof(float);
+    CU_ASSERT_DOUBLE_EQUAL(stats.bytes_sent, sent, 0.5);
+    free(ref);
+}
+
+static void test_runner_forward_only(void)
+{
+    int pp = world_size, s = world_rank;
+    toy_stage *ref = malloc((size_t)pp * sizeof *ref);
+    serial_run(pp, ref);
+    toy_stage me;
+    toy_init(&me, s, s == pp - 1);
+    dlm_pipe_stage st = {.ctx = &me, .forward = toy_forward, .backward = NULL};
+    dlm_pipe_stats stats;
+    DLM_TEST_OK(dlm_pipe_run(pp > 1 ? MPI_COMM_WORLD : MPI_COMM_NULL, &st, DLM_PIPE_FORWARD_ONLY,
+                             M, N, &stats));
+    if (s == pp - 1) CU_ASSERT_EQUAL(me.loss, ref[s].loss);
+    CU_ASSERT(memcmp(me.y, ref[s].y, sizeof me.y) == 0);
+    CU_ASSERT_EQUAL(stats.peak_in_flight, 1);
+    free(ref);
+}
+
+static const dlm_test_case schedule_cases[] = {{"1F1B exact for pp 4, m 8", test_schedule_exact},
+                                               {NULL, NULL}};
+static const dlm_test_case runner_cases[] = {{"1F1B against serial", test_runner_1f1b},
+                                             {"forward only", test_runner_forward_only},
+                                             {NULL, NULL}};
+static const dlm_test_suite suites[] = {
+    {"schedule", schedule_cases}, {"runner", runner_cases}, {NULL, NULL}};
+
+int main(int argc, char **argv)
+{
+    int provided;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
+    MPI_Comm_size(MPI_COMM_WORLD, &world_size);
+    int rc = dlm_test_main(argc, argv, suites);
+    /* the job fails if any rank failed */
+    int worst = rc;
+    MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    MPI_Finalize();
+    return worst;
+}
