@@ -2,6 +2,7 @@
 #include "harness.h"
 
 #include <CUnit/Basic.h>
+#include <mpi.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -73,4 +74,18 @@ void dlm_test_print_error(const char *expr)
 {
     fprintf(stderr, "\n  %s failed:\n%s", expr, dlm_error_text());
     dlm_error_clear();
+}
+
+int dlm_test_main_mpi(int argc, char **argv, const dlm_test_suite *suites, int *rank, int *size)
+{
+    int provided;
+    MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+    MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+    MPI_Comm_rank(MPI_COMM_WORLD, rank);
+    MPI_Comm_size(MPI_COMM_WORLD, size);
+    int rc = dlm_test_main(argc, argv, suites);
+    int worst = rc; /* the job fails if any rank failed */
+    MPI_Allreduce(&rc, &worst, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+    MPI_Finalize();
+    return worst;
 }

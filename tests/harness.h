@@ -19,6 +19,10 @@ typedef struct {
 
 /* Runs every suite (terminated by {NULL, NULL}); returns the exit code. */
 int dlm_test_main(int argc, char **argv, const dlm_test_suite *suites);
+/* The same under mpiexec: MPI started (errors returned, not fatal), *rank
+ * and *size set before any test runs, and the job failing if any rank
+ * failed. */
+int dlm_test_main_mpi(int argc, char **argv, const dlm_test_suite *suites, int *rank, int *size);
 
 /* max_i |a_i - b_i| / max(max_i |b_i|, floor): one number per comparison. */
 double dlm_test_rel_err(const float *a, const double *b, int64_t n, double floor);
