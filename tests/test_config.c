@@ -541,7 +541,38 @@ static void test_layout(void)
     c.parallel.tp = 1;
     c.parallel.pp = 2;
     EXPECT_ERROR(dlm_run_config_check_layout(&c, 2), "parallel.pp = 2: pipeline parallelism is not built yet");
+    /* the stage split is refused before "not built yet": more stages than blocks, a list
+     * that does not sum to the layers, from a file and from --set */
+    c.parallel.pp = 3;
+    EXPECT_ERROR(dlm_run_config_check_layout(&c, 3),
+                 "parallel.pp = 3 stages for model.layers = 2 blocks: every stage needs at least "
+                 "one block");
     c.parallel.pp = 1;
+    dlm_run_config e;
+    const char *split[] = {"parallel.pp=2", "parallel.stage_layers=[1, 2]"};
+    DLM_TEST_OK(dlm_run_config_load_text("data = { source = \"synthetic\"; };\n", "test", split, 2,
+                                         &e));
+    CU_ASSERT(e.parallel.n_stage_layers == 2 && e.parallel.stage_layers[1] == 2);
+    EXPECT_ERROR(dlm_run_config_check_layout(&e, 2),
+                 "parallel.stage_layers sums to 3 blocks, but model.layers = 2");
+    e.parallel.stage_layers[1] = 1;
+    EXPECT_ERROR(dlm_run_config_check_layout(&e, 2), "pipeline parallelism is not built yet");
+    /* the list survives the stored text, and a non-integer element is named */
+    char *text = NULL;
+    DLM_TEST_OK(dlm_run_config_to_text(&e, &text));
+    CU_ASSERT(strstr(text, "stage_layers = [ 1, 1 ];") != NULL);
+    dlm_run_config back;
+    DLM_TEST_OK(dlm_run_config_load_text(text, "stored", NULL, 0, &back));
+    CU_ASSERT(back.parallel.n_stage_layers == 2 && back.parallel.stage_layers[0] == 1);
+    free(text);
+    const char *bad[] = {"parallel.stage_layers=[1, 2.5]"};
+    EXPECT_ERROR(dlm_run_config_load_text("data = { source = \"synthetic\"; };\n", "test", bad, 1,
+                                          &e),
+                 "parallel.stage_layers expects an array of integers");
+    EXPECT_ERROR(dlm_run_config_load_text("data = { source = \"synthetic\"; };\n"
+                                          "parallel = { stage_layers = (1, \"two\"); };\n",
+                                          "list.cfg", NULL, 0, &e),
+                 "list.cfg line 2", "element 2 is \"two\"");
     /* micro_batch follows batch / dp unless set */
     dlm_run_config d;
     const char *sets[] = {"parallel.dp=4", "train.batch=32"};

@@ -11,6 +11,7 @@
 
 #include "harness.h"
 #include "parallel/pipeline.h"
+#include "parallel/stages.h"
 
 static int world_rank, world_size;
 
@@ -183,7 +184,68 @@ static void test_runner_forward_only(void)
     free(ref);
 }
 
+/* ---- the split of the blocks over stages ---- */
+
+static void expect_split(int L, int pp, double block, double head, const char *want)
+{
+    dlm_stage_costs c = {block, 0.0, head};
+    int first[16], count[16];
+    DLM_TEST_OK(dlm_stages_split(L, pp, NULL, 0, &c, first, count));
+    char got[128] = "";
+    for (int s = 0; s < pp; s++) {
+        char one[16];
+        snprintf(one, sizeof one, "%s%d", s ? "," : "", count[s]);
+        strcat(got, one);
+        CU_ASSERT_EQUAL(first[s], s ? first[s - 1] + count[s - 1] : 0);
+    }
+    if (strcmp(got, want)) printf("\n  L %d pp %d head %g: got %s, want %s\n", L, pp, head, got, want);
+    CU_ASSERT_STRING_EQUAL(got, want);
+}
+
+static void test_stages(void)
+{
+    expect_split(6, 2, 1.0, 0.0, "3,3");
+    /* the head costs a block: 3 + 4 beats 4 + 3 only on the tie rule (fewer blocks early) */
+    expect_split(6, 2, 1.0, 1.0, "3,3");
+    expect_split(6, 2, 1.0, 2.5, "4,2");
+    expect_split(7, 3, 1.0, 0.0, "2,2,3");
+    expect_split(8, 4, 1.0, 1.0, "2,2,2,2");
+    expect_split(4, 4, 1.0, 9.0, "1,1,1,1");
+    /* a real shape: gpt2-124m (12 blocks, d 768, V 50304): the head is worth ~3.5 blocks */
+    dlm_model_config cfg;
+    dlm_model_config_bytes(&cfg, 12, 768, 12, 1024);
+    dlm_model_config_vocab(&cfg, 50257, 50256);
+    dlm_stage_costs c;
+    dlm_stages_costs(&cfg, &c);
+    CU_ASSERT(c.head > 2.0 * c.block && c.head < 5.0 * c.block);
+    int first[4], count[4];
+    DLM_TEST_OK(dlm_stages_split(12, 2, NULL, 0, &c, first, count));
+    CU_ASSERT(count[0] > count[1]);
+    /* the user's list, and what is refused */
+    const int ok[3] = {1, 3, 2}, short_[2] = {3, 2}, zero[3] = {3, 0, 3}, over[3] = {3, 3, 3};
+    DLM_TEST_OK(dlm_stages_split(6, 3, ok, 3, &c, first, count));
+    CU_ASSERT(first[1] == 1 && count[1] == 3 && first[2] == 4 && count[2] == 2);
+    CU_ASSERT_EQUAL(dlm_stages_split(6, 3, short_, 2, &c, first, count), DLM_ERR_ARG);
+    CU_ASSERT(strstr(dlm_error_text(), "lists 2 stages, but parallel.pp = 3") != NULL);
+    dlm_error_clear();
+    CU_ASSERT_EQUAL(dlm_stages_split(6, 3, zero, 3, &c, first, count), DLM_ERR_ARG);
+    dlm_error_clear();
+    CU_ASSERT_EQUAL(dlm_stages_split(6, 3, over, 3, &c, first, count), DLM_ERR_ARG);
+    CU_ASSERT(strstr(dlm_error_text(), "sums to 9 blocks, but model.layers = 6") != NULL);
+    dlm_error_clear();
+    CU_ASSERT_EQUAL(dlm_stages_split(2, 3, NULL, 0, &c, first, count), DLM_ERR_ARG);
+    CU_ASSERT(strstr(dlm_error_text(), "every stage needs at least one block") != NULL);
+    dlm_error_clear();
+    char text[128];
+    dlm_stages_describe(3, first, count, text, sizeof text);
+    DLM_TEST_OK(dlm_stages_split(6, 3, ok, 3, &c, first, count));
+    dlm_stages_describe(3, first, count, text, sizeof text);
+    CU_ASSERT_STRING_EQUAL(text, "stage 0: embedding, blocks 0-0, stage 1: blocks 1-3, stage 2: "
+                                 "blocks 4-5, head");
+}
+
 static const dlm_test_case schedule_cases[] = {{"1F1B exact for pp 4, m 8", test_schedule_exact},
+                                               {"stage split", test_stages},
                                                {NULL, NULL}};
 static const dlm_test_case runner_cases[] = {{"1F1B against serial", test_runner_1f1b},
                                              {"forward only", test_runner_forward_only},

@@ -113,6 +113,7 @@ static void expected_text(const dlm_config_key *k, char *buf, size_t n)
     case DLM_KEY_BOOL: snprintf(buf, n, "true or false"); return;
     case DLM_KEY_STRING: snprintf(buf, n, "a string"); return;
     case DLM_KEY_PATHS: snprintf(buf, n, "a string or a list of strings"); return;
+    case DLM_KEY_INTS: snprintf(buf, n, "an array of integers, [ ] for none"); return;
     case DLM_KEY_ENUM: break;
     }
     size_t len = (size_t)snprintf(buf, n, "one of");
@@ -290,6 +291,32 @@ static void apply_setting(load_ctx *x, int ki, const config_setting_t *s, const 
         memset(paths, 0, sizeof(char[DLM_CONFIG_MAX_PATHS][DLM_CONFIG_PATH_MAX]));
         for (int i = 0; i < n; i++)
             store_string(paths[i], config_setting_get_string(config_setting_get_elem(s, (unsigned)i)));
+        *count = n;
+        break;
+    }
+    case DLM_KEY_INTS: {
+        int *v = (int *)field, *count = (int *)((char *)x->c + k->count_offset);
+        if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) goto wrong_type;
+        int n = config_setting_length(s);
+        if (n > DLM_CONFIG_MAX_INTS) {
+            CFG_ERROR(x, code, where, "%s.%s lists %d values; at most %d are supported", k->group,
+                      k->name, n, DLM_CONFIG_MAX_INTS);
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+            int et = config_setting_type(e);
+            long long ev = et == CONFIG_TYPE_INT || et == CONFIG_TYPE_INT64
+                               ? config_setting_get_int64(e) : 0;
+            if ((et != CONFIG_TYPE_INT && et != CONFIG_TYPE_INT64) || ev < INT_MIN || ev > INT_MAX) {
+                describe(e, got, sizeof got);
+                CFG_ERROR(x, code, where, "%s.%s expects an array of integers, but element %d is %s",
+                          k->group, k->name, i + 1, got);
+            }
+        }
+        if (x->n_errors != before) break;
+        for (int i = 0; i < n; i++)
+            v[i] = (int)config_setting_get_int64(config_setting_get_elem(s, (unsigned)i));
         *count = n;
         break;
     }
@@ -952,6 +979,19 @@ dlm_status dlm_config_to_text(const dlm_config_schema *schema, const void *c, co
                 tb_printf(&b, "%s", j ? ", " : " ");
                 tb_string(&b, paths[j]);
             }
+            tb_printf(&b, " ]");
+            break;
+        }
+        case DLM_KEY_INTS: {
+            const int *v = (const int *)field;
+            int n = *(const int *)((const char *)c + k->count_offset);
+            if (n < 0 || n > DLM_CONFIG_MAX_INTS) {
+                free(b.p);
+                DLM_CHECK(0, DLM_ERR_ARG, "%s.%s: %d values, expected 0 to %d", k->group, k->name,
+                          n, DLM_CONFIG_MAX_INTS);
+            }
+            tb_printf(&b, "[");
+            for (int j = 0; j < n; j++) tb_printf(&b, "%s%d", j ? ", " : " ", v[j]);
             tb_printf(&b, " ]");
             break;
         }

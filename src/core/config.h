@@ -42,6 +42,7 @@
 #include "core/status.h"
 
 #define DLM_CONFIG_MAX_PATHS 16
+#define DLM_CONFIG_MAX_INTS 64
 #define DLM_CONFIG_PATH_MAX 1024 /* bytes, with the terminating NUL */
 #define DLM_CONFIG_MAX_ERRORS 8
 
@@ -52,7 +53,8 @@ typedef enum {
     DLM_KEY_BOOL,   /* int, 0 or 1 */
     DLM_KEY_ENUM,   /* an int-sized enum named by the owning module's table */
     DLM_KEY_STRING, /* char[DLM_CONFIG_PATH_MAX] */
-    DLM_KEY_PATHS   /* char[DLM_CONFIG_MAX_PATHS][DLM_CONFIG_PATH_MAX] and an int count */
+    DLM_KEY_PATHS,  /* char[DLM_CONFIG_MAX_PATHS][DLM_CONFIG_PATH_MAX] and an int count */
+    DLM_KEY_INTS    /* int[DLM_CONFIG_MAX_INTS] and an int count; an empty list is count 0 */
 } dlm_key_type;
 
 /* Bounds of a number: lo and/or hi, each inclusive or open. */
@@ -69,7 +71,7 @@ typedef struct {
     const char *group, *name;
     dlm_key_type type;
     size_t offset;            /* of the value in the configuration struct */
-    size_t count_offset;      /* PATHS: of the int count */
+    size_t count_offset;      /* PATHS, INTS: of the int count */
     const char *const *names; /* ENUM: names[v] names value v, NULL-ended (core/names.h) */
     int bounds;               /* INT and DOUBLE: DLM_BOUND_* */
     double lo, hi;
@@ -80,6 +82,8 @@ typedef struct {
     {g, n, DLM_KEY_ENUM, offsetof(st, field), 0, names, DLM_ANY}
 #define DLM_KEY_PATHS(g, n, st, field, count) \
     {g, n, DLM_KEY_PATHS, offsetof(st, field), offsetof(st, count), NULL, DLM_ANY}
+#define DLM_KEY_INTS(g, n, st, field, count) \
+    {g, n, DLM_KEY_INTS, offsetof(st, field), offsetof(st, count), NULL, DLM_ANY}
 
 /* One load in progress, as the schema's derive and check functions see it. */
 typedef struct dlm_config_load_ctx dlm_config_load_ctx;

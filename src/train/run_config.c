@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "parallel/stages.h"
+
 const char *const dlm_data_source_names[] = {"shards", "synthetic", NULL};
 
 /* Enum fields are written through int pointers. */
@@ -60,6 +62,8 @@ static const dlm_config_key keys[] = {
     NUM("parallel", "pp", INT, parallel.pp, DLM_GE(1)),
     NUM("parallel", "bucket_mb", DOUBLE, parallel.bucket_mb, DLM_GT(0)),
     NUM("parallel", "check_every", INT, parallel.check_every, DLM_GE(1)),
+    DLM_KEY_INTS("parallel", "stage_layers", dlm_run_config, parallel.stage_layers,
+                 parallel.n_stage_layers),
     NUM("run", "dir", STRING, run.dir, DLM_ANY),
 };
 
@@ -226,6 +230,13 @@ dlm_status dlm_run_config_check_layout(const dlm_run_config *c, int n_ranks)
               "parallel.dp x parallel.tp x parallel.pp = %d x %d x %d = %lld, but the job has %d "
               "MPI rank%s: the product must equal the number of ranks",
               dp, tp, pp, product, n_ranks, n_ranks == 1 ? "" : "s");
+    /* the split is checked first: a wrong one is refused whatever else is missing */
+    int first[DLM_CONFIG_MAX_INTS], count[DLM_CONFIG_MAX_INTS];
+    const dlm_stage_costs unit = {1.0, 0.0, 0.0};
+    DLM_CHECK(pp <= DLM_CONFIG_MAX_INTS, DLM_ERR_ARG, "parallel.pp = %d: at most %d stages", pp,
+              DLM_CONFIG_MAX_INTS);
+    DLM_CALL(dlm_stages_split(c->model.layers, pp, c->parallel.stage_layers,
+                              c->parallel.n_stage_layers, &unit, first, count));
     DLM_CHECK(pp == 1, DLM_ERR_ARG,
               "parallel.pp = %d: pipeline parallelism is not built yet (data and tensor "
               "parallelism are); set parallel.pp = 1", pp);

@@ -30,7 +30,8 @@
  *   data      { train [required unless source = "synthetic"]: "path" or ["a", "b"];
  *               val [none]: the same; format ["llmc"]; source ["shards"]; }
  *   parallel  { dp [1]; tp [1]; pp [1]; bucket_mb [25]: gradient all-reduce bucket size;
- *               check_every [100]: steps between replica checksum checks }
+ *               check_every [100]: steps between replica checksum checks;
+ *               stage_layers [[ ] = balanced by FLOPs]: blocks per pipeline stage }
  *   run       { dir ["runs/default"]; }
  *
  * The general rules (unknown keys, integers and floats, 64-bit literals,
@@ -97,6 +98,7 @@ typedef struct {
         int dp, tp, pp;
         double bucket_mb; /* MB (2^20 bytes) of gradients per data-parallel all-reduce */
         int check_every;  /* steps between comparisons of the replicas' checksums */
+        int stage_layers[DLM_CONFIG_MAX_INTS], n_stage_layers; /* 0: balanced */
     } parallel;
     struct {
         char dir[DLM_CONFIG_PATH_MAX];
@@ -127,8 +129,10 @@ dlm_status dlm_run_config_to_text(const dlm_run_config *c, char **text);
 /* Fails unless parallel.dp * tp * pp == n_ranks, the global batch splits
  * into whole micro-batches on every data-parallel rank, tp divides the
  * heads and the MLP width (the padded vocabulary is checked with the
- * model, whose size the data decides) and, until pipeline parallelism
- * lands, pp = 1. */
+ * model, whose size the data decides), the blocks split over pp stages
+ * (parallel.stage_layers, if given, has pp entries >= 1 summing to
+ * model.layers; pp <= model.layers) and, until pipelined training lands,
+ * pp = 1. */
 dlm_status dlm_run_config_check_layout(const dlm_run_config *c, int n_ranks);
 
 /* Names used in files, indexed by dlm_data_source, NULL-ended. */
