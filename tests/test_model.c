@@ -219,7 +219,7 @@ static void test_shards_are_slices_of_the_whole(void)
     dlm_param_init(whole, n, cfg.n_layer, w, 11);
     int64_t in_norm = 0, total = 0, split_rows = 0, split_cols = 0;
     for (int r = 0; r < 2; r++) {
-        dlm_shard_layout lay = {r, 2};
+        dlm_shard_layout lay = {r, 2, 0, 0, 0};
         DLM_TEST_OK(dlm_param_table_create(&cfg, &lay, &t, &ns, &fs));
         CU_ASSERT_FATAL(ns == n);
         float *x = calloc(fs, sizeof *x);
@@ -255,7 +255,7 @@ static void test_shards_are_slices_of_the_whole(void)
     CU_ASSERT(in_norm == total); /* every element counted once over the two ranks */
     CU_ASSERT(split_rows == 2 * (2 + 4 * cfg.n_layer) && split_cols == 2 * 2 * cfg.n_layer);
     /* 3 ranks cannot split 2 heads */
-    dlm_shard_layout three = {0, 3};
+    dlm_shard_layout three = {0, 3, 0, 0, 0};
     CU_ASSERT(dlm_param_table_create(&cfg, &three, &t, &ns, &fs) == DLM_ERR_ARG);
     CU_ASSERT(strstr(dlm_error_text(), "tensor-parallel") != NULL);
     dlm_error_clear();

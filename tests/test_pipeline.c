@@ -10,6 +10,9 @@
 #include <string.h>
 
 #include "harness.h"
+#include "core/rng.h"
+#include "kernels/kernels.h"
+#include "model/model.h"
 #include "parallel/pipeline.h"
 #include "parallel/stages.h"
 
@@ -245,11 +248,154 @@ static void test_stages(void)
                                  "blocks 4-5, head");
 }
 
+/* ---- real model stages through the runner ---- */
+
+enum { ML = 4, MC = 32, MH = 2, MT = 16, MB = 2, MM = 5 };
+
+/* Micro-batch k's tokens and targets, the same on every rank (counter-based). */
+static void batch_of(int k, int32_t *x, int32_t *y)
+{
+    for (int i = 0; i < MB * MT; i++) {
+        x[i] = (int32_t)(dlm_rng_uniform(5, (uint32_t)k, 0, (uint32_t)i, 0) * 256);
+        y[i] = (int32_t)(dlm_rng_uniform(5, (uint32_t)k, 1, (uint32_t)i, 0) * 256);
+    }
+}
+
+/* The last stage's loss: the mean cross-entropy over every token of the M
+ * micro-batches; its dlogits replace the logits in place. */
+static double loss_and_dlogits(const dlm_model *m, dlm_acts *a, const int32_t *y)
+{
+    int64_t N = (int64_t)MB * MT;
+    float loss[MB * MT], dloss[MB * MT];
+    dlm_xent_forward(loss, a->logits, y, N, m->cfg.vocab_padded, m->cfg.vocab_size);
+    double sum = 0.0;
+    for (int64_t i = 0; i < N; i++) sum += loss[i], dloss[i] = 1.0f / (float)(N * MM);
+    dlm_xent_backward(a->logits, a->logits, y, dloss, N, m->cfg.vocab_padded, m->cfg.vocab_size);
+    return sum;
+}
+
+typedef struct {
+    dlm_model *m;
+    dlm_acts *pool[ML];
+    int owner[ML]; /* the micro-batch a pool slot holds, -1 free */
+    int n_slots, overlap;
+    double loss;
+} model_stage;
+
+static dlm_status stage_fwd(void *ctx, int k, const float *in, float *out)
+{
+    model_stage *st = ctx;
+    int slot = k % st->n_slots;
+    st->overlap += st->owner[slot] >= 0; /* a slot still held: the pool would be too small */
+    st->owner[slot] = k;
+    dlm_acts *a = st->pool[slot];
+    int32_t x[MB * MT], y[MB * MT];
+    batch_of(k, x, y);
+    DLM_CALL(dlm_model_stage_forward(st->m, a, x, in, MB, 0, NULL, 0));
+    int N = MB * MT;
+    if (out) memcpy(out, dlm_stage_output(st->m, a), (size_t)N * MC * sizeof *out);
+    else st->loss += loss_and_dlogits(st->m, a, y);
+    return DLM_OK;
+}
+
+static dlm_status stage_bwd(void *ctx, int k, const float *dout, float *din)
+{
+    model_stage *st = ctx;
+    int slot = k % st->n_slots;
+    CU_ASSERT_EQUAL(st->owner[slot], k);
+    int32_t x[MB * MT], y[MB * MT];
+    batch_of(k, x, y);
+    dlm_model_stage_backward(st->m, st->pool[slot], x, dout, din, MB, 0);
+    st->owner[slot] = -1;
+    return DLM_OK;
+}
+
+/* How many of the stage's tensors (in base) equal, bit for bit, the serial
+ * model's of the same name and id (in sbase); each that does not is named. */
+static int same_tensors(const dlm_model *m, const float *base, const dlm_model *ser,
+                        const float *sbase, const char *what)
+{
+    int same = 0;
+    for (int i = 0; i < m->n_tensors; i++) {
+        const dlm_param_info *p = &m->table[i];
+        for (int j = 0; j < ser->n_tensors; j++) {
+            const dlm_param_info *q = &ser->table[j];
+            if (strcmp(p->name, q->name)) continue;
+            int eq = p->id == q->id && p->numel == q->numel &&
+                     memcmp(base + p->offset, sbase + q->offset, p->numel * sizeof(float)) == 0;
+            if (!eq) printf("\n  rank %d: the %s of %s differs from serial\n", world_rank, what, p->name);
+            same += eq;
+        }
+    }
+    return same;
+}
+
+/* The model split over the world's ranks (balanced by FLOPs), M micro-batches
+ * through 1F1B: each stage's gradients are the serial run's, tensor by
+ * tensor, to the bit (the same kernels on the same inputs, summed over
+ * micro-batches in the same order), and so is the last stage's loss; a
+ * pool of pp - s activation objects suffices; a stage's tensors start as
+ * the whole model's. */
+static void test_model_stages(void)
+{
+    int pp = world_size, s = world_rank;
+    if (pp > ML) return;
+    dlm_model_config cfg;
+    dlm_model_config_bytes(&cfg, ML, MC, MH, MT);
+    dlm_model *ser;
+    DLM_TEST_OK(dlm_model_create(&cfg, &ser));
+    dlm_model_init(ser, 3);
+    dlm_model_zero_grad(ser);
+    dlm_acts *sa;
+    DLM_TEST_OK(dlm_acts_create(ser, MB, 1, &sa));
+    double ser_loss = 0.0;
+    for (int k = 0; k < MM; k++) {
+        int32_t x[MB * MT], y[MB * MT];
+        batch_of(k, x, y);
+        DLM_TEST_OK(dlm_model_forward(ser, sa, x, MB, 0));
+        ser_loss += loss_and_dlogits(ser, sa, y);
+        dlm_model_backward(ser, sa, x, MB, 0);
+    }
+    dlm_stage_costs costs;
+    dlm_stages_costs(&cfg, &costs);
+    int first[ML], count[ML];
+    DLM_TEST_OK(dlm_stages_split(ML, pp, NULL, 0, &costs, first, count));
+    model_stage st = {.n_slots = pp - s < MM ? pp - s : MM};
+    DLM_TEST_OK(dlm_model_create_stage(&cfg, NULL, first[s], first[s] + count[s], &st.m));
+    dlm_model_init(st.m, 3);
+    dlm_model_zero_grad(st.m);
+    for (int i = 0; i < st.n_slots; i++) {
+        DLM_TEST_OK(dlm_acts_create(st.m, MB, 1, &st.pool[i]));
+        st.owner[i] = -1;
+    }
+    /* the stage holds exactly its tensors, each as the whole model's */
+    CU_ASSERT_EQUAL(same_tensors(st.m, st.m->param_arena.base, ser, ser->param_arena.base, "weight"),
+                    st.m->n_tensors);
+    CU_ASSERT_EQUAL(st.m->n_tensors, 12 * count[s] + (s == 0) + 3 * (s == pp - 1));
+    dlm_pipe_stage ps = {.ctx = &st, .forward = stage_fwd, .backward = stage_bwd};
+    dlm_pipe_stats stats;
+    DLM_TEST_OK(dlm_pipe_run(pp > 1 ? MPI_COMM_WORLD : MPI_COMM_NULL, &ps, DLM_PIPE_1F1B, MM,
+                             (size_t)MB * MT * MC, &stats));
+    CU_ASSERT_EQUAL(st.overlap, 0);
+    CU_ASSERT(stats.peak_in_flight <= pp - s);
+    CU_ASSERT_EQUAL(same_tensors(st.m, st.m->grad_arena.base, ser, ser->grad_arena.base,
+                                 "gradient"), st.m->n_tensors);
+    if (s == pp - 1) CU_ASSERT_EQUAL(st.loss, ser_loss);
+    if (s == 0 && pp > 1)
+        printf("\n  pp%d: blocks %d + %d.., %d micro-batches, bubble (waits) %.2f of the run\n", pp,
+               count[0], pp > 1 ? count[1] : 0, MM, stats.wait_seconds / stats.seconds);
+    for (int i = 0; i < st.n_slots; i++) dlm_acts_destroy(&st.pool[i]);
+    dlm_model_destroy(&st.m);
+    dlm_acts_destroy(&sa);
+    dlm_model_destroy(&ser);
+}
+
 static const dlm_test_case schedule_cases[] = {{"1F1B exact for pp 4, m 8", test_schedule_exact},
                                                {"stage split", test_stages},
                                                {NULL, NULL}};
 static const dlm_test_case runner_cases[] = {{"1F1B against serial", test_runner_1f1b},
                                              {"forward only", test_runner_forward_only},
+                                             {"model stages against serial", test_model_stages},
                                              {NULL, NULL}};
 static const dlm_test_suite suites[] = {
     {"schedule", schedule_cases}, {"runner", runner_cases}, {NULL, NULL}};

@@ -59,12 +59,16 @@ typedef struct {
     const dlm_shard_layout *lay;
     dlm_param_info *t;
     int n, cap;
+    int next_id; /* the whole model's index of the next tensor, kept or not */
     size_t offset;
 } table_builder;
 
-static dlm_status table_add(table_builder *tb, const char *name, int layer, int64_t rows,
+/* keep: the tensor is this stage's (else only its id is used up). */
+static dlm_status table_add(table_builder *tb, int keep, const char *name, int layer, int64_t rows,
                             int64_t cols, int embedding, dlm_init_kind init, dlm_split_kind split)
 {
+    int id = tb->next_id++;
+    if (!keep) return DLM_OK;
     if (tb->n == tb->cap) {
         int cap = tb->cap ? 2 * tb->cap : 64;
         dlm_param_info *t = realloc(tb->t, (size_t)cap * sizeof *t);
@@ -73,7 +77,8 @@ static dlm_status table_add(table_builder *tb, const char *name, int layer, int6
     }
     dlm_param_info *p = &tb->t[tb->n];
     memset(p, 0, sizeof *p);
-    p->id = tb->n++;
+    tb->n++;
+    p->id = id;
     if (layer >= 0) snprintf(p->name, sizeof p->name, "blocks.%d.%s", layer, name);
     else snprintf(p->name, sizeof p->name, "%s", name);
     p->ndim = cols > 0 ? 2 : 1;
@@ -101,20 +106,29 @@ static dlm_status table_add(table_builder *tb, const char *name, int layer, int6
 }
 
 /* Table order is the views' order (make_views) and the tensor ids. */
+/* Which tensors a stage holds (every one when unstaged). */
+static int has_wte(const dlm_model_config *c, const dlm_shard_layout *lay)
+{
+    return dlm_layout_is_first(lay) || (c->tied_head && dlm_layout_is_last(lay, c->n_layer));
+}
+
 static dlm_status build_table(const dlm_model_config *c, table_builder *tb)
 {
     int64_t C = c->d_model, V = c->vocab_padded;
-    DLM_CALL(table_add(tb, "wte", -1, V, C, 1, DLM_INIT_NORMAL, DLM_SPLIT_VOCAB));
+    const dlm_shard_layout *lay = tb->lay;
+    int last = dlm_layout_is_last(lay, c->n_layer);
+    DLM_CALL(table_add(tb, has_wte(c, lay), "wte", -1, V, C, 1, DLM_INIT_NORMAL, DLM_SPLIT_VOCAB));
     for (int l = 0; l < c->n_layer; l++) {
+        int keep = dlm_layout_has_block(lay, l);
 #define DLM_X_ADD(field, name, rows, cols, init, split) \
-    DLM_CALL(table_add(tb, name, l, (rows) * C, (cols) * C, 0, init, split));
+    DLM_CALL(table_add(tb, keep, name, l, (rows) * C, (cols) * C, 0, init, split));
         DLM_BLOCK_TENSORS(DLM_X_ADD)
 #undef DLM_X_ADD
     }
-    DLM_CALL(table_add(tb, "lnf.weight", -1, C, 0, 0, DLM_INIT_ONE, DLM_SPLIT_NONE));
-    DLM_CALL(table_add(tb, "lnf.bias", -1, C, 0, 0, DLM_INIT_ZERO, DLM_SPLIT_NONE));
+    DLM_CALL(table_add(tb, last, "lnf.weight", -1, C, 0, 0, DLM_INIT_ONE, DLM_SPLIT_NONE));
+    DLM_CALL(table_add(tb, last, "lnf.bias", -1, C, 0, 0, DLM_INIT_ZERO, DLM_SPLIT_NONE));
     if (!c->tied_head)
-        DLM_CALL(table_add(tb, "lm_head", -1, V, C, 1, DLM_INIT_NORMAL, DLM_SPLIT_VOCAB));
+        DLM_CALL(table_add(tb, last, "lm_head", -1, V, C, 1, DLM_INIT_NORMAL, DLM_SPLIT_VOCAB));
     return DLM_OK;
 }
 
@@ -131,21 +145,24 @@ int dlm_param_counts_in_norm(const dlm_param_info *p, const dlm_shard_layout *la
     return p->shard.norm_owner < 0 || p->shard.norm_owner == lay->tp_rank;
 }
 
-static dlm_status make_views(const dlm_model_config *c, const dlm_param_info *t, float *base,
-                             dlm_model_views *v)
+/* The views walk the table in build_table's order; what a stage does not
+ * hold stays NULL. */
+static dlm_status make_views(const dlm_model_config *c, const dlm_shard_layout *lay,
+                             const dlm_param_info *t, float *base, dlm_model_views *v)
 {
     v->blocks = calloc((size_t)c->n_layer, sizeof *v->blocks);
     DLM_CHECK(v->blocks != NULL, DLM_ERR_NOMEM, "allocating block views");
-    int i = 0;
-    v->wte = base + t[i++].offset;
+    int i = 0, last = dlm_layout_is_last(lay, c->n_layer);
+    v->wte = has_wte(c, lay) ? base + t[i++].offset : NULL;
     for (int l = 0; l < c->n_layer; l++) {
+        if (!dlm_layout_has_block(lay, l)) continue;
 #define DLM_X_VIEW(field, ...) v->blocks[l].field = base + t[i++].offset;
         DLM_BLOCK_TENSORS(DLM_X_VIEW)
 #undef DLM_X_VIEW
     }
-    v->lnf_w = base + t[i++].offset;
-    v->lnf_b = base + t[i++].offset;
-    v->lm_head = c->tied_head ? v->wte : base + t[i++].offset;
+    v->lnf_w = last ? base + t[i++].offset : NULL;
+    v->lnf_b = last ? base + t[i++].offset : NULL;
+    v->lm_head = !last ? NULL : c->tied_head ? v->wte : base + t[i++].offset;
     return DLM_OK;
 }
 
@@ -156,6 +173,10 @@ dlm_status dlm_param_table_create(const dlm_model_config *cfg, const dlm_shard_l
     DLM_CALL(dlm_model_config_check(cfg));
     DLM_CHECK(lay->tp_size >= 1 && lay->tp_rank >= 0 && lay->tp_rank < lay->tp_size, DLM_ERR_ARG,
               "tensor-parallel rank %d of %d", lay->tp_rank, lay->tp_size);
+    DLM_CHECK(!lay->staged || (lay->layer0 >= 0 && lay->layer0 < lay->layer1 &&
+                               lay->layer1 <= cfg->n_layer),
+              DLM_ERR_ARG, "a pipeline stage of blocks %d .. %d in a model of %d", lay->layer0,
+              lay->layer1 - 1, cfg->n_layer);
     DLM_CHECK(cfg->n_head % lay->tp_size == 0, DLM_ERR_ARG,
               "model.heads (%d) must be a multiple of the tensor-parallel size %d", cfg->n_head,
               lay->tp_size);
@@ -206,6 +227,12 @@ dlm_status dlm_model_create(const dlm_model_config *cfg, dlm_model **out)
 
 dlm_status dlm_model_create_tp(const dlm_model_config *cfg, dlm_tp *tp, dlm_model **out)
 {
+    return dlm_model_create_stage(cfg, tp, 0, cfg->n_layer, out);
+}
+
+dlm_status dlm_model_create_stage(const dlm_model_config *cfg, dlm_tp *tp, int layer0, int layer1,
+                                  dlm_model **out)
+{
     *out = NULL;
     DLM_CALL(dlm_model_config_check(cfg));
     dlm_model *m = calloc(1, sizeof *m);
@@ -213,14 +240,17 @@ dlm_status dlm_model_create_tp(const dlm_model_config *cfg, dlm_tp *tp, dlm_mode
     dlm_status st = DLM_OK;
     m->cfg = *cfg;
     m->tp = tp;
-    m->layout = (dlm_shard_layout){dlm_tp_rank(tp), dlm_tp_size(tp)};
+    int staged = layer0 != 0 || layer1 != cfg->n_layer;
+    m->layout = (dlm_shard_layout){dlm_tp_rank(tp), dlm_tp_size(tp), staged, staged ? layer0 : 0,
+                                   staged ? layer1 : 0};
     DLM_CALL_GOTO(st, dlm_param_table_create(cfg, &m->layout, &m->table, &m->n_tensors,
                                              &m->n_params), fail);
     DLM_CALL_GOTO(st, dlm_arena_create(m->n_params, &m->param_arena), fail);
     DLM_CALL_GOTO(st, dlm_arena_create(m->n_params, &m->grad_arena), fail);
     m->param_arena.used = m->grad_arena.used = m->n_params;
-    DLM_CALL_GOTO(st, make_views(cfg, m->table, m->param_arena.base, &m->params), fail);
-    DLM_CALL_GOTO(st, make_views(cfg, m->table, m->grad_arena.base, &m->grads), fail);
+    DLM_CALL_GOTO(st, make_views(cfg, &m->layout, m->table, m->param_arena.base, &m->params),
+                  fail);
+    DLM_CALL_GOTO(st, make_views(cfg, &m->layout, m->table, m->grad_arena.base, &m->grads), fail);
     size_t half = (size_t)cfg->seq_len * (size_t)(cfg->d_model / cfg->n_head / 2);
     m->rope_cos = malloc(half * sizeof *m->rope_cos);
     m->rope_sin = malloc(half * sizeof *m->rope_sin);
@@ -283,17 +313,20 @@ static size_t lay_out_acts(const dlm_model *m, dlm_acts *a, float *base)
         if (base) (ptr) = base + off;        \
         off += dlm_arena_round(n);           \
     } while (0)
-    TAKE(a->embed, d.NC);
+    TAKE(a->embed, d.NC); /* a later stage's input, received */
     for (int l = 0; l < c->n_layer; l++) {
+        if (!dlm_layout_has_block(&m->layout, l)) continue;
 #define DLM_X_TAKE(field, size) TAKE(a->blocks[l].field, d.size);
         DLM_BLOCK_ACTS(DLM_X_TAKE)
 #undef DLM_X_TAKE
     }
-    TAKE(a->head_x, d.NC);
-    TAKE(a->lnf, d.NC);
-    TAKE(a->lnf_mean, d.N);
-    TAKE(a->lnf_rstd, d.N);
-    TAKE(a->logits, d.NV);
+    if (dlm_layout_is_last(&m->layout, c->n_layer)) {
+        TAKE(a->head_x, d.NC);
+        TAKE(a->lnf, d.NC);
+        TAKE(a->lnf_mean, d.N);
+        TAKE(a->lnf_rstd, d.N);
+        TAKE(a->logits, d.NV);
+    }
     if (a->backward) {
 #define DLM_X_TAKE(field, size) TAKE(a->scratch.field, d.size);
         DLM_BLOCK_SCRATCH(DLM_X_TAKE)
@@ -311,6 +344,8 @@ dlm_status dlm_acts_create(const dlm_model *m, int max_batch, int backward, dlm_
     DLM_CHECK(a != NULL, DLM_ERR_NOMEM, "allocating activations");
     a->max_batch = max_batch;
     a->backward = backward;
+    int l1;
+    dlm_layout_blocks(&m->layout, m->cfg.n_layer, &a->layer0, &l1);
     dlm_status st = DLM_OK;
     size_t N = (size_t)max_batch * m->cfg.seq_len;
     a->blocks = calloc((size_t)m->cfg.n_layer, sizeof *a->blocks);
@@ -380,7 +415,7 @@ double dlm_model_flops_per_token(const dlm_model_config *c)
 
 const float *dlm_block_input(const dlm_acts *a, int layer)
 {
-    return layer == 0 ? a->embed : a->blocks[layer - 1].res_out;
+    return layer == a->layer0 ? a->embed : a->blocks[layer - 1].res_out;
 }
 
 /* This rank's vocabulary rows of wte and the LM head: [v0, v0 + nv). */
@@ -571,13 +606,36 @@ dlm_status dlm_model_whole_logits(const dlm_model *m, const float *local, int64_
     return dlm_tp_status(m->tp);
 }
 
+dlm_status dlm_model_stage_forward(const dlm_model *m, dlm_acts *a, const int32_t *inputs,
+                                   const float *x_in, int B, int causal, const int32_t *rows,
+                                   int64_t n)
+{
+    const dlm_model_config *c = &m->cfg;
+    int l0, l1;
+    dlm_layout_blocks(&m->layout, c->n_layer, &l0, &l1);
+    if (dlm_layout_is_first(&m->layout)) {
+        DLM_CALL(dlm_embed_forward(m, a, inputs, B));
+    } else {
+        DLM_CHECK(B >= 1 && B <= a->max_batch && x_in, DLM_ERR_ARG,
+                  "stage input of %d sequences for activations of at most %d", B, a->max_batch);
+        memcpy(a->embed, x_in, (size_t)B * c->seq_len * c->d_model * sizeof *a->embed);
+    }
+    for (int l = l0; l < l1; l++) dlm_block_forward(m, a, l, B, causal);
+    if (dlm_layout_is_last(&m->layout, c->n_layer)) dlm_head_forward(m, a, B, rows, n);
+    return dlm_tp_status(m->tp);
+}
+
+const float *dlm_stage_output(const dlm_model *m, const dlm_acts *a)
+{
+    int l0, l1;
+    dlm_layout_blocks(&m->layout, m->cfg.n_layer, &l0, &l1);
+    return dlm_block_input(a, l1);
+}
+
 dlm_status dlm_model_forward_rows(const dlm_model *m, dlm_acts *a, const int32_t *inputs, int B,
                                   int causal, const int32_t *rows, int64_t n)
 {
-    DLM_CALL(dlm_embed_forward(m, a, inputs, B));
-    for (int l = 0; l < m->cfg.n_layer; l++) dlm_block_forward(m, a, l, B, causal);
-    dlm_head_forward(m, a, B, rows, n);
-    return dlm_tp_status(m->tp);
+    return dlm_model_stage_forward(m, a, inputs, NULL, B, causal, rows, n);
 }
 
 dlm_status dlm_model_forward(const dlm_model *m, dlm_acts *a, const int32_t *inputs, int B,
@@ -588,15 +646,27 @@ dlm_status dlm_model_forward(const dlm_model *m, dlm_acts *a, const int32_t *inp
 
 void dlm_model_backward(dlm_model *m, dlm_acts *a, const int32_t *inputs, int B, int causal)
 {
+    dlm_model_stage_backward(m, a, inputs, NULL, NULL, B, causal);
+}
+
+void dlm_model_stage_backward(dlm_model *m, dlm_acts *a, const int32_t *inputs, const float *dout,
+                              float *din, int B, int causal)
+{
+    const dlm_model_config *c = &m->cfg;
     dlm_block_scratch *s = &a->scratch;
     float *dcur = s->dres_a, *dnext = s->dres_b;
-    dlm_head_backward(m, a, B, dcur);
-    for (int l = m->cfg.n_layer - 1; l >= 0; l--) {
+    size_t NC = (size_t)B * c->seq_len * c->d_model;
+    int l0, l1;
+    dlm_layout_blocks(&m->layout, c->n_layer, &l0, &l1);
+    if (dlm_layout_is_last(&m->layout, c->n_layer)) dlm_head_backward(m, a, B, dcur);
+    else memcpy(dcur, dout, NC * sizeof *dcur);
+    for (int l = l1 - 1; l >= l0; l--) {
         dlm_block_backward(m, a, l, dcur, dnext, B, causal);
         float *t = dcur;
         dcur = dnext, dnext = t;
     }
-    dlm_embed_backward(m, a, inputs, dcur, B);
+    if (dlm_layout_is_first(&m->layout)) dlm_embed_backward(m, a, inputs, dcur, B);
+    else memcpy(din, dcur, NC * sizeof *din);
 }
 
 void dlm_model_zero_grad(dlm_model *m) { dlm_arena_zero(&m->grad_arena); }

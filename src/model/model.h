@@ -67,11 +67,31 @@ typedef enum {
 } dlm_split_kind;
 
 /* Where this rank sits in its model-parallel group, as far as the table
- * needs it. One rank: {0, 1}. (Pipeline stages will add a layer range.) */
+ * needs it. One rank: {0, 1}. A pipeline stage (staged = 1) holds blocks
+ * [layer0, layer1) only, the embedding if it is the first stage (or the
+ * last with a tied head: its copy of the embedding is the head), the
+ * final norm and head if it is the last; unstaged means every block. */
 typedef struct {
     int tp_rank, tp_size;
+    int staged, layer0, layer1;
 } dlm_shard_layout;
-#define DLM_LAYOUT_SERIAL (&(const dlm_shard_layout){0, 1})
+#define DLM_LAYOUT_SERIAL (&(const dlm_shard_layout){0, 1, 0, 0, 0})
+
+static inline int dlm_layout_has_block(const dlm_shard_layout *lay, int l)
+{
+    return !lay->staged || (l >= lay->layer0 && l < lay->layer1);
+}
+static inline int dlm_layout_is_first(const dlm_shard_layout *lay) { return !lay->staged || lay->layer0 == 0; }
+static inline int dlm_layout_is_last(const dlm_shard_layout *lay, int n_layer)
+{
+    return !lay->staged || lay->layer1 == n_layer;
+}
+/* This stage's blocks: [*l0, *l1). */
+static inline void dlm_layout_blocks(const dlm_shard_layout *lay, int n_layer, int *l0, int *l1)
+{
+    *l0 = lay->staged ? lay->layer0 : 0;
+    *l1 = lay->staged ? lay->layer1 : n_layer;
+}
 
 /* This rank's part of one tensor. The checkpoint writer of each element
  * (one data-parallel replica, later the ZeRO shard owner) is a second
@@ -85,7 +105,8 @@ typedef struct {
 
 typedef struct {
     char name[48];
-    int id;             /* index in the whole model's table: keys initialisation */
+    int id;             /* index in the whole model's table: keys initialisation (and a
+                           stage's tensors keep the whole model's ids) */
     int ndim;
     int64_t shape[2];   /* the full logical tensor (checkpoints store this) */
     int64_t local[2];   /* this rank's shard of it */
@@ -190,7 +211,9 @@ typedef struct {
     int max_batch;              /* B it is sized for */
     int backward;               /* 1: scratch for backward exists */
     dlm_arena arena;
-    float *embed;               /* (N,C) the embedding output, input of block 0 */
+    float *embed;               /* (N,C) the embedding output, input of block 0; on a later
+                                   pipeline stage the stage's input, block layer0's */
+    int layer0;                 /* the first block of the model's stage (0 unstaged) */
     dlm_block_acts *blocks;     /* L of them */
     /* the head runs on n_rows rows of the last block's output: all N, or
      * the listed ones (the masked positions of mdlm) gathered in order */
@@ -222,6 +245,11 @@ dlm_status dlm_model_create(const dlm_model_config *cfg, dlm_model **out);
  * the whole model): heads, 4C and the padded vocabulary split tp ways.
  * Refuses a split that is not even, naming the tensor. tp must outlive m. */
 dlm_status dlm_model_create_tp(const dlm_model_config *cfg, dlm_tp *tp, dlm_model **out);
+/* A pipeline stage of it: blocks [layer0, layer1) and what goes with the
+ * first and last stage (see dlm_shard_layout); 0 and n_layer is the whole
+ * model, unstaged. Its tensors are initialised as the whole model's. */
+dlm_status dlm_model_create_stage(const dlm_model_config *cfg, dlm_tp *tp, int layer0, int layer1,
+                                  dlm_model **out);
 void dlm_model_destroy(dlm_model **m);
 void dlm_model_init(dlm_model *m, uint64_t seed);
 
@@ -287,6 +315,21 @@ dlm_status dlm_model_forward_rows(const dlm_model *m, dlm_acts *a, const int32_t
  * the call. whole must not alias local. */
 dlm_status dlm_model_whole_logits(const dlm_model *m, const float *local, int64_t n, float *whole,
                                   float *work);
+/* One pipeline stage's forward of B sequences: the first stage embeds
+ * inputs, a later one takes x_in (B,T,C) as the input of its first block;
+ * its blocks; on the last stage the head on rows (NULL: all), as
+ * dlm_head_forward. A stage before the last leaves its output (B,T,C) at
+ * dlm_stage_output. Unstaged, dlm_model_forward_rows. */
+dlm_status dlm_model_stage_forward(const dlm_model *m, dlm_acts *a, const int32_t *inputs,
+                                   const float *x_in, int B, int causal, const int32_t *rows,
+                                   int64_t n);
+const float *dlm_stage_output(const dlm_model *m, const dlm_acts *a);
+/* A stage's backward, accumulating into m->grads: the last stage from the
+ * dlogits in a->logits, another from dout (the gradient of its output);
+ * a stage after the first writes the gradient of its input to din
+ * (B,T,C). Unstaged, dlm_model_backward. */
+void dlm_model_stage_backward(dlm_model *m, dlm_acts *a, const int32_t *inputs, const float *dout,
+                              float *din, int B, int causal);
 /* Whole model backward from dlogits already in a->logits; accumulates into m->grads. */
 void dlm_model_backward(dlm_model *m, dlm_acts *a, const int32_t *inputs, int B, int causal);
 void dlm_model_zero_grad(dlm_model *m);
