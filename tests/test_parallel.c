@@ -22,9 +22,11 @@
 #include "parallel/dp.h"
 #include "parallel/grid.h"
 #include "parallel/replicas.h"
+#include "parallel/stages.h"
 #include "parallel/tp.h"
 #include "sample/sample.h"
 #include "kernels/kernels.h"
+#include "train/pipe_step.h"
 #include "train/step.h"
 
 static int world_rank, world_size;
@@ -359,26 +361,29 @@ static void test_tp_xent(void)
     dlm_tp_destroy(&tp);
 }
 
-/* A tensor-parallel model's update of one shard against the serial one:
- * per tensor || (shard - shard0) - (ref - ref0)[slice] || / || ref - ref0 ||,
- * the norms summed over the tp group. */
-static double tp_update_error(const dlm_model *tm, const float *t0, const run *ref, MPI_Comm tp_comm)
+/* A tp shard's or pipeline stage's update against the serial one, tensor
+ * by tensor found by name (and element by global index under tp): the worst over every rank of
+ * || d_stage - d_serial || / || d_serial ||, d = theta - theta0. */
+static double shard_update_error(const dlm_model *sm, const float *t0, const run *ref, MPI_Comm tp_comm)
 {
     double worst = 0.0;
-    for (int i = 0; i < ref->m->n_tensors; i++) {
-        const dlm_param_info *pt = &tm->table[i], *pr = &ref->m->table[i];
-        double nd[2] = {0, 0}, den = 0.0;
+    for (int i = 0; i < sm->n_tensors; i++) {
+        const dlm_param_info *pt = &sm->table[i], *pr = NULL;
+        for (int j = 0; j < ref->m->n_tensors && !pr; j++)
+            if (!strcmp(ref->m->table[j].name, pt->name)) pr = &ref->m->table[j];
+        CU_ASSERT_PTR_NOT_NULL_FATAL(pr);
+        double nd[2] = {0, 0};
         for (size_t j = 0; j < pt->numel; j++) {
             int64_t gi = dlm_param_global_index(pt, (int64_t)j);
-            double dt = (double)tm->param_arena.base[pt->offset + j] - t0[pt->offset + j];
+            double dt = (double)sm->param_arena.base[pt->offset + j] - t0[pt->offset + j];
             double dr = (double)ref->m->param_arena.base[pr->offset + gi] - ref->theta0[pr->offset + gi];
             nd[0] += (dt - dr) * (dt - dr);
             nd[1] += dr * dr;
         }
         if (pt->shard.split != DLM_SPLIT_NONE) MPI_Allreduce(MPI_IN_PLACE, nd, 2, MPI_DOUBLE, MPI_SUM, tp_comm);
-        den = nd[1];
-        if (den > 0 && sqrt(nd[0] / den) > worst) worst = sqrt(nd[0] / den);
+        if (nd[1] > 0 && sqrt(nd[0] / nd[1]) > worst) worst = sqrt(nd[0] / nd[1]);
     }
+    MPI_Allreduce(MPI_IN_PLACE, &worst, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD);
     return worst;
 }
 
@@ -431,7 +436,7 @@ static void check_tp_against_serial(dlm_objective_kind kind)
         DLM_TEST_NEAR(loss[s], ser.loss[s], 1e-5 * ser.loss[s], "tp loss");
         DLM_TEST_NEAR(gnorm[s], ser.gnorm[s], 1e-5 * ser.gnorm[s], "tp grad norm");
     }
-    double err = tp_update_error(m, t0, &ser, g->tp_comm);
+    double err = shard_update_error(m, t0, &ser, g->tp_comm);
     if (world_rank == 0)
         printf("\n  %s dp%d x tp%d: step-1 loss rel. diff %.2g, update error %.3g (bound %.3g)\n",
                dlm_objective_name(kind), dpn, tpn, fabs(loss[0] / ser.loss[0] - 1), err,
@@ -574,6 +579,85 @@ static void test_tp_inference(void)
     dlm_grid_destroy(&g);
 }
 
+/* ---- pipeline stages against serial ---- */
+
+/* The model's L blocks over pp = 2 stages (with dp or tp filling the
+ * world), 5 steps of 1F1B with micro-batches of 1 against the serial run:
+ * without tp step 1's loss is the serial one to the bit (the same
+ * per-sequence sums, added in order); losses and norms within 1e-5 (the
+ * norm's sum is associated per stage); the update within 10x the noise
+ * floor; the pool never holds more than pp - s micro-batches. */
+static void check_pp_against_serial(dlm_objective_kind kind, int tpn)
+{
+    if (world_size % (2 * tpn)) return;
+    const int ppn = 2, dpn = world_size / (ppn * tpn), micro = 1;
+    run ser, floor_run;
+    run_make(&ser, kind, micro);
+    run_steps(&ser, NULL, 0);
+    run_make(&floor_run, kind, 2);
+    run_steps(&floor_run, NULL, 0);
+    double noise = update_error(&floor_run, &ser);
+    dlm_grid *g;
+    DLM_TEST_OK(dlm_grid_create(MPI_COMM_WORLD, dpn, tpn, ppn, &g));
+    dlm_tp *tp;
+    DLM_TEST_OK(dlm_tp_create(g->tp_comm, &tp));
+    dlm_model_config cfg = ser.m->cfg;
+    dlm_stage_costs costs;
+    dlm_stages_costs(&cfg, &costs);
+    int first[2], count[2];
+    DLM_TEST_OK(dlm_stages_split(L, ppn, NULL, 0, &costs, first, count));
+    int s = g->pp_rank;
+    dlm_model *m;
+    DLM_TEST_OK(dlm_model_create_stage(&cfg, tp, first[s], first[s] + count[s], &m));
+    dlm_model_init(m, 7);
+    float *t0 = malloc(m->n_params * sizeof *t0);
+    memcpy(t0, m->param_arena.base, m->n_params * sizeof *t0);
+    dlm_adamw_config oc;
+    dlm_adamw_config_default(&oc);
+    oc.grad_clip = (float)CLIP;
+    dlm_optimizer *opt;
+    DLM_TEST_OK(dlm_optimizer_create(m, &oc, &opt));
+    int n = G / dpn;
+    dlm_pipe_step *ps;
+    DLM_TEST_OK(dlm_pipe_step_create(g->pp_comm, m, micro, n / micro, &ps));
+    dlm_dp *dp;
+    DLM_TEST_OK(dlm_dp_create(g->dp_comm, m, 16 << 10, &dp));
+    int32_t x[G * T];
+    double loss[STEPS], gnorm[STEPS];
+    for (int st = 0; st < STEPS; st++) {
+        for (int i = 0; i < n; i++)
+            dlm_iid_fill(&ser.src, (uint64_t)st * G + (uint64_t)g->dp_rank * n + i, T, x + i * T);
+        DLM_TEST_OK(dlm_train_step_pp(ps, opt, &ser.obj, dp, x, G, (uint32_t)st, LR, &loss[st],
+                                      &gnorm[st]));
+        CU_ASSERT(dlm_pipe_step_stats(ps)->peak_in_flight <= ppn - s);
+    }
+    if (tpn == 1) CU_ASSERT_EQUAL(loss[0], ser.loss[0]);
+    for (int st = 0; st < STEPS; st++) {
+        DLM_TEST_NEAR(loss[st], ser.loss[st], 1e-5 * ser.loss[st], "pp loss");
+        DLM_TEST_NEAR(gnorm[st], ser.gnorm[st], 1e-5 * ser.gnorm[st], "pp grad norm");
+    }
+    double err = shard_update_error(m, t0, &ser, g->tp_comm);
+    if (world_rank == 0)
+        printf("\n  %s dp%d x tp%d x pp%d: step-1 loss rel. diff %.2g, norm %.2g, update error %.3g "
+               "(bound %.3g)\n", dlm_objective_name(kind), dpn, tpn, ppn,
+               fabs(loss[0] / ser.loss[0] - 1), fabs(gnorm[0] / ser.gnorm[0] - 1), err, 10 * noise);
+    DLM_TEST_BELOW(err, 10 * noise, "pp update error vs serial");
+    dlm_dp_destroy(&dp);
+    dlm_pipe_step_destroy(&ps);
+    dlm_optimizer_destroy(&opt);
+    free(t0);
+    dlm_model_destroy(&m);
+    dlm_tp_destroy(&tp);
+    dlm_grid_destroy(&g);
+    run_free(&floor_run);
+    run_free(&ser);
+}
+
+static void test_pp_mdlm(void) { check_pp_against_serial(DLM_OBJECTIVE_MDLM, 1); }
+static void test_pp_ar(void) { check_pp_against_serial(DLM_OBJECTIVE_AR, 1); }
+static void test_pp_tp_mdlm(void) { check_pp_against_serial(DLM_OBJECTIVE_MDLM, 2); }
+static void test_pp_tp_ar(void) { check_pp_against_serial(DLM_OBJECTIVE_AR, 2); }
+
 static void test_tp_mdlm(void) { check_tp_against_serial(DLM_OBJECTIVE_MDLM); }
 static void test_tp_ar(void) { check_tp_against_serial(DLM_OBJECTIVE_AR); }
 
@@ -594,8 +678,14 @@ static const dlm_test_case tp_cases[] = {
     {"replica check", test_replica_check},
     {"inference logits", test_tp_inference},
     {NULL, NULL}};
+static const dlm_test_case pp_cases[] = {
+    {"mdlm steps against serial", test_pp_mdlm},
+    {"ar steps against serial", test_pp_ar},
+    {"mdlm tp2 x pp2 against serial", test_pp_tp_mdlm},
+    {"ar tp2 x pp2 against serial", test_pp_tp_ar},
+    {NULL, NULL}};
 static const dlm_test_suite suites[] = {
-    {"grid", grid_cases}, {"dp", dp_cases}, {"tp", tp_cases}, {NULL, NULL}};
+    {"grid", grid_cases}, {"dp", dp_cases}, {"tp", tp_cases}, {"pp", pp_cases}, {NULL, NULL}};
 
 int main(int argc, char **argv)
 {

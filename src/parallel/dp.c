@@ -24,21 +24,31 @@ struct dlm_dp {
     dlm_dp_stats stats;
 };
 
-/* [lo, hi) of segment j in backward order. */
-static void segment_range(const dlm_model *m, int j, size_t *lo, size_t *hi)
+/* Where block l's gradients start in the arena, for l in 0 .. L: a
+ * pipeline stage's absent blocks get empty ranges at the edge of its own,
+ * and l = L (or any block after the stage) is where the head starts. */
+static size_t block_start(const dlm_model *m, int l)
 {
     const float *base = m->grad_arena.base;
-    int L = m->cfg.n_layer;
+    int l0, l1;
+    dlm_layout_blocks(&m->layout, m->cfg.n_layer, &l0, &l1);
+    if (l >= l1) return m->grads.lnf_w ? (size_t)(m->grads.lnf_w - base) : m->n_params;
+    if (l < l0) l = l0;
     /* a block's first tensor in table order is ln1.weight (DLM_BLOCK_TENSORS) */
-    size_t head = (size_t)(m->grads.lnf_w - base);
+    return (size_t)(m->grads.blocks[l].ln1_w - base);
+}
+
+/* [lo, hi) of segment j in backward order (empty for what a pipeline
+ * stage does not hold). */
+static void segment_range(const dlm_model *m, int j, size_t *lo, size_t *hi)
+{
+    int L = m->cfg.n_layer;
     if (j == 0) {
-        *lo = head, *hi = m->n_params;
+        *lo = block_start(m, L), *hi = m->n_params;
     } else if (j <= L) {
-        int l = L - j;
-        *lo = (size_t)(m->grads.blocks[l].ln1_w - base);
-        *hi = l + 1 < L ? (size_t)(m->grads.blocks[l + 1].ln1_w - base) : head;
+        *lo = block_start(m, L - j), *hi = block_start(m, L - j + 1);
     } else {
-        *lo = 0, *hi = L > 0 ? (size_t)(m->grads.blocks[0].ln1_w - base) : head;
+        *lo = 0, *hi = block_start(m, 0);
     }
 }
 

@@ -74,34 +74,40 @@ static dlm_status backward_reporting(dlm_model *m, dlm_acts *a, const int32_t *i
     return DLM_OK;
 }
 
-dlm_status dlm_step_micro(dlm_model *m, dlm_step_buffers *buf, const dlm_objective *o,
-                          const int32_t *x0, int B, uint32_t step, int64_t g0, int64_t G,
-                          int backward, dlm_dp *dp, double *wsum)
+dlm_status dlm_step_prepare(const dlm_model *m, dlm_step_buffers *buf, const dlm_objective *o,
+                            const int32_t *x0, int B, uint32_t step, int64_t g0, int64_t G)
 {
     const dlm_model_config *c = &m->cfg;
     int T = c->seq_len;
     int64_t N = (int64_t)B * T;
-    int causal = dlm_objective_causal(o);
     dlm_objective_prepare(o, x0, B, T, step, g0, G, buf->inputs, buf->targets, buf->weights,
                           buf->t);
     for (int64_t i = 0; i < N; i++)
         DLM_CHECK(buf->targets[i] >= 0 && buf->targets[i] < c->vocab_size, DLM_ERR_ARG,
                   "token %d at position %lld of the batch is outside the vocabulary of %d ids",
                   buf->targets[i], (long long)i, c->vocab_size);
-    dlm_acts *a = buf->acts;
     /* The head and cross-entropy run on the rows that carry loss: mdlm's
      * masked positions, gathered; every row for AR (all carry weight) and
      * on the reference path (all_rows). */
     int64_t n = 0;
     for (int64_t i = 0; i < N; i++)
         if (buf->weights[i] != 0.0f) buf->rows[n++] = (int32_t)i;
-    int gather = !buf->all_rows && n < N;
-    if (!gather) n = N;
-    for (int64_t j = 0; gather && j < n; j++) buf->row_targets[j] = buf->targets[buf->rows[j]];
+    buf->gather = !buf->all_rows && n < N;
+    buf->n_rows = buf->gather ? n : N;
+    for (int64_t j = 0; buf->gather && j < n; j++) buf->row_targets[j] = buf->targets[buf->rows[j]];
+    buf->B = B;
+    return DLM_OK;
+}
+
+dlm_status dlm_step_head_loss(dlm_model *m, dlm_step_buffers *buf, int64_t G, int backward,
+                              double *wsum)
+{
+    const dlm_model_config *c = &m->cfg;
+    int T = c->seq_len, B = buf->B, gather = buf->gather;
+    int64_t N = (int64_t)B * T, n = buf->n_rows;
+    dlm_acts *a = buf->acts;
     const int32_t *targets = gather ? buf->row_targets : buf->targets;
     float *loss = gather ? buf->row_loss : buf->tok_loss, *dloss = gather ? buf->row_dloss : buf->dloss;
-    DLM_CALL(dlm_model_forward_rows(m, a, buf->inputs, B, causal, gather ? buf->rows : NULL, n));
-    DLM_CALL(dlm_tp_status(m->tp));
     double t0 = a->timers ? dlm_now() : 0.0;
     /* vocabulary-parallel under tp: this rank's columns [v0, v0 + V) */
     int V = c->vocab_padded / m->layout.tp_size, v0 = m->layout.tp_rank * V;
@@ -121,15 +127,28 @@ dlm_status dlm_step_micro(dlm_model *m, dlm_step_buffers *buf, const dlm_objecti
     }
     *wsum = s;
     dlm_phase_lap(a->timers, DLM_PHASE_HEAD, &t0);
-    if (backward) {
+    if (backward) { /* the logits become dlogits */
         double denom = (double)G * T;
         for (int64_t j = 0; j < n; j++)
             dloss[j] = (float)(buf->weights[gather ? buf->rows[j] : j] / denom);
         dlm_tp_xent_backward(m->tp, a->logits, a->logits, buf->row_lse, targets, dloss, n, V, v0,
                              c->vocab_size);
         dlm_phase_lap(a->timers, DLM_PHASE_HEAD_BWD, &t0);
-        DLM_CALL(backward_reporting(m, a, buf->inputs, B, causal, dp));
     }
+    return DLM_OK;
+}
+
+dlm_status dlm_step_micro(dlm_model *m, dlm_step_buffers *buf, const dlm_objective *o,
+                          const int32_t *x0, int B, uint32_t step, int64_t g0, int64_t G,
+                          int backward, dlm_dp *dp, double *wsum)
+{
+    DLM_CALL(dlm_step_prepare(m, buf, o, x0, B, step, g0, G));
+    DLM_CALL(dlm_model_forward_rows(m, buf->acts, buf->inputs, B, dlm_objective_causal(o),
+                                    buf->gather ? buf->rows : NULL, buf->n_rows));
+    DLM_CALL(dlm_tp_status(m->tp));
+    DLM_CALL(dlm_step_head_loss(m, buf, G, backward, wsum));
+    if (backward)
+        DLM_CALL(backward_reporting(m, buf->acts, buf->inputs, B, dlm_objective_causal(o), dp));
     return DLM_OK;
 }
 

@@ -33,6 +33,10 @@ typedef struct {
     float *row_lse;            /* (n) log-sum-exp of each scored row (vocabulary-parallel head) */
     int all_rows;              /* 1: the head on every row (the reference path the
                                   gathered one is tested against) */
+    /* set by dlm_step_prepare for the micro-batch it prepared */
+    int B;                     /* its sequences */
+    int gather;                /* 1: the head runs on rows[0 .. n_rows) */
+    int64_t n_rows;            /* the head's rows */
 } dlm_step_buffers;
 
 dlm_status dlm_step_buffers_create(const dlm_model *m, int max_batch, dlm_step_buffers *b);
@@ -49,6 +53,18 @@ void dlm_step_buffers_destroy(dlm_step_buffers *b);
 dlm_status dlm_step_micro(dlm_model *m, dlm_step_buffers *buf, const dlm_objective *o,
                           const int32_t *x0, int B, uint32_t step, int64_t g0, int64_t G,
                           int backward, dlm_dp *dp, double *wsum);
+
+/* dlm_step_micro in its parts, for a pipeline stage that runs only some of
+ * them. prepare: the objective's inputs, targets, weights and the head's
+ * rows for B sequences with global indices g0.. of a batch of G (every
+ * stage can, from the tokens and the counter-based draws). head_loss: on
+ * the model's last stage, after its forward on buf->rows: the weighted
+ * cross-entropy, each sequence's sum in buf->seq_wsum and their sum in
+ * *wsum, and with backward the dlogits in place of the logits. */
+dlm_status dlm_step_prepare(const dlm_model *m, dlm_step_buffers *buf, const dlm_objective *o,
+                            const int32_t *x0, int B, uint32_t step, int64_t g0, int64_t G);
+dlm_status dlm_step_head_loss(dlm_model *m, dlm_step_buffers *buf, int64_t G, int backward,
+                              double *wsum);
 
 /* The loss (nats/token) of the global batch x0 (G,T), run in micro-batches
  * of the buffers' max_batch; with backward, m->grads is zeroed first and then holds

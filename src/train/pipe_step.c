@@ -1,0 +1,151 @@
+/* A pipeline stage's training step (see pipe_step.h). */
+#include "train/pipe_step.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/mpicall.h"
+#include "train/step.h"
+
+struct dlm_pipe_step {
+    MPI_Comm comm;
+    int stage, n_stages, last;
+    dlm_model *m;
+    int micro, n_micro, n_slots;
+    dlm_step_buffers *pool; /* n_slots, micro-batch k in slot k % n_slots */
+    dlm_pipe_stats stats;
+    /* the step being run */
+    const dlm_objective *o;
+    const int32_t *x;
+    int64_t g0, G;
+    uint32_t step;
+    double *seq; /* (n_micro micro) this rank's per-sequence loss sums, last stage */
+};
+
+dlm_status dlm_pipe_step_create(MPI_Comm pp_comm, dlm_model *m, int micro, int n_micro,
+                                dlm_pipe_step **out)
+{
+    *out = NULL;
+    DLM_CHECK(micro >= 1 && n_micro >= 1, DLM_ERR_ARG, "%d micro-batches of %d sequences",
+              n_micro, micro);
+    dlm_pipe_step *ps = calloc(1, sizeof *ps);
+    DLM_CHECK(ps != NULL, DLM_ERR_NOMEM, "the pipeline step");
+    ps->comm = pp_comm;
+    ps->n_stages = 1;
+    if (pp_comm != MPI_COMM_NULL) {
+        MPI_Comm_size(pp_comm, &ps->n_stages);
+        MPI_Comm_rank(pp_comm, &ps->stage);
+    }
+    ps->last = ps->stage == ps->n_stages - 1;
+    ps->m = m;
+    ps->micro = micro, ps->n_micro = n_micro;
+    /* 1F1B holds at most pp - s micro-batches on stage s */
+    ps->n_slots = ps->n_stages - ps->stage < n_micro ? ps->n_stages - ps->stage : n_micro;
+    ps->pool = calloc((size_t)ps->n_slots, sizeof *ps->pool);
+    ps->seq = malloc((size_t)n_micro * micro * sizeof *ps->seq);
+    dlm_status st = ps->pool && ps->seq ? DLM_OK : DLM_ERR_NOMEM;
+    for (int i = 0; i < ps->n_slots && st == DLM_OK; i++)
+        st = dlm_step_buffers_create(m, micro, &ps->pool[i]);
+    if (st != DLM_OK) {
+        int slots = ps->n_slots;
+        dlm_pipe_step_destroy(&ps);
+        DLM_CHECK(0, st, "%d step buffers of %d sequences for a pipeline stage", slots, micro);
+    }
+    *out = ps;
+    return DLM_OK;
+}
+
+void dlm_pipe_step_destroy(dlm_pipe_step **pps)
+{
+    dlm_pipe_step *ps = *pps;
+    if (!ps) return;
+    for (int i = 0; ps->pool && i < ps->n_slots; i++) dlm_step_buffers_destroy(&ps->pool[i]);
+    free(ps->pool);
+    free(ps->seq);
+    free(ps);
+    *pps = NULL;
+}
+
+const dlm_pipe_stats *dlm_pipe_step_stats(const dlm_pipe_step *ps) { return &ps->stats; }
+
+static dlm_status stage_forward(void *ctx, int k, const float *in, float *out)
+{
+    dlm_pipe_step *ps = ctx;
+    dlm_step_buffers *buf = &ps->pool[k % ps->n_slots];
+    int T = ps->m->cfg.seq_len, b = ps->micro;
+    int64_t first = (int64_t)k * b;
+    DLM_CALL(dlm_step_prepare(ps->m, buf, ps->o, ps->x + first * T, b, ps->step, ps->g0 + first,
+                              ps->G));
+    DLM_CALL(dlm_model_stage_forward(ps->m, buf->acts, buf->inputs, in, b,
+                                     dlm_objective_causal(ps->o), buf->gather ? buf->rows : NULL,
+                                     buf->n_rows));
+    if (!ps->last) {
+        memcpy(out, dlm_stage_output(ps->m, buf->acts),
+               (size_t)b * T * ps->m->cfg.d_model * sizeof *out);
+        return DLM_OK;
+    }
+    double wsum;
+    DLM_CALL(dlm_step_head_loss(ps->m, buf, ps->G, 1, &wsum));
+    memcpy(ps->seq + first, buf->seq_wsum, (size_t)b * sizeof *ps->seq);
+    return DLM_OK;
+}
+
+static dlm_status stage_backward(void *ctx, int k, const float *dout, float *din)
+{
+    dlm_pipe_step *ps = ctx;
+    dlm_step_buffers *buf = &ps->pool[k % ps->n_slots];
+    dlm_model_stage_backward(ps->m, buf->acts, buf->inputs, dout, din, ps->micro,
+                             dlm_objective_causal(ps->o));
+    return dlm_tp_status(ps->m->tp);
+}
+
+dlm_status dlm_train_step_pp(dlm_pipe_step *ps, dlm_optimizer *opt, const dlm_objective *o,
+                             dlm_dp *dp, const int32_t *x, int G, uint32_t step, double lr,
+                             double *loss, double *grad_norm)
+{
+    dlm_model *m = ps->m;
+    int p = dlm_dp_size(dp), n = ps->n_micro * ps->micro;
+    DLM_CHECK(G == n * p, DLM_ERR_ARG,
+              "global batch %d is not %d data-parallel ranks x %d micro-batches of %d", G, p,
+              ps->n_micro, ps->micro);
+    ps->o = o, ps->x = x, ps->G = G, ps->step = step;
+    ps->g0 = (int64_t)dlm_dp_rank(dp) * n;
+    dlm_model_zero_grad(m);
+    dlm_pipe_stage stage = {.ctx = ps, .forward = stage_forward, .backward = stage_backward};
+    size_t act = (size_t)ps->micro * m->cfg.seq_len * m->cfg.d_model;
+    DLM_CALL(dlm_pipe_run(ps->comm, &stage, DLM_PIPE_1F1B, ps->n_micro, act, &ps->stats));
+    if (dp) {
+        dlm_dp_grads_begin(dp);
+        DLM_CALL(dlm_dp_grads_finish(dp));
+    }
+    /* the last stage's loss, in global sequence order as dlm_train_step_dp sums it */
+    double total = 0.0;
+    if (ps->last) {
+        double *all = malloc((size_t)G * sizeof *all);
+        DLM_CHECK(all != NULL, DLM_ERR_NOMEM, "per-sequence losses of %d sequences", G);
+        dlm_status st = dp ? dlm_dp_allgather(dp, ps->seq, n, all) : DLM_OK;
+        if (!dp) memcpy(all, ps->seq, (size_t)n * sizeof *all);
+        for (int i = 0; st == DLM_OK && i < G; i++) total += all[i];
+        free(all);
+        DLM_CALL(st);
+    }
+    if (ps->comm != MPI_COMM_NULL)
+        DLM_MPI(MPI_Bcast(&total, 1, MPI_DOUBLE, ps->n_stages - 1, ps->comm));
+    *loss = total / ((double)G * m->cfg.seq_len);
+    DLM_CHECK(isfinite(*loss), DLM_ERR_NUMERIC,
+              "loss is not finite at step %u (%g); parameters left unchanged", step + 1, *loss);
+    /* the norm over the whole model: every stage's and tp rank's share */
+    const char *bad;
+    double sumsq = dlm_optimizer_grad_sumsq(m, &bad);
+    dlm_tp_allreduce(m->tp, &sumsq, 1, 1, DLM_TP_SUM);
+    DLM_CALL(dlm_tp_status(m->tp));
+    if (ps->comm != MPI_COMM_NULL)
+        DLM_MPI(MPI_Allreduce(MPI_IN_PLACE, &sumsq, 1, MPI_DOUBLE, MPI_SUM, ps->comm));
+    DLM_CHECK(isfinite(sumsq), DLM_ERR_NUMERIC,
+              "gradient of %s is not finite at step %u; parameters left unchanged",
+              bad ? bad : "a tensor on another rank", step + 1);
+    *grad_norm = sqrt(sumsq);
+    dlm_optimizer_apply(opt, m, lr, *grad_norm);
+    return DLM_OK;
+}
