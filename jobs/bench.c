@@ -27,7 +27,9 @@
 #include "parallel/dp.h"
 #include "parallel/grid.h"
 #include "parallel/placement.h"
+#include "parallel/stages.h"
 #include "parallel/tp.h"
+#include "train/pipe_step.h"
 #include "train/step.h"
 
 typedef struct {
@@ -46,7 +48,7 @@ typedef struct {
     const char *shape, *objective, *layout;
     int steps, warmup, threads;
     int batch, micro_batch; /* 0: the shape's B, and B / dp */
-    int dp, tp;             /* from layout */
+    int dp, tp, pp;         /* from layout */
     double bucket_mb;       /* gradient all-reduce bucket size */
 } bench_args;
 
@@ -56,18 +58,24 @@ static const char usage[] =
     "prints, per case, the median step, the time per phase, and a replay of the step's\n"
     "own GEMM calls. With no options: l6-d384 and gpt2-124m, objectives ar and mdlm.\n"
     "Parallel: mpiexec -n 2 --bind-to none dlm-bench --layout dp2 --threads 1 (or tp2,\n"
-    "dp2tp2 on 4 ranks): the same global batch split over the ranks (strong scaling).\n\n";
+    "pp2, dp2tp2 on 4 ranks): the same global batch split over the ranks (strong\n"
+    "scaling); under pp the blocks are split over the stages by FLOPs and the\n"
+    "micro-batches run 1F1B (--batch 16 --micro-batch 1: 16 of them).\n\n";
 
 static const char epilog[] =
     "One line per case for scripts:\n"
-    "  bench shape=<name> objective=<ar|mdlm> layout=<serial|dpN|tpM|dpNtpM> batch=<G> micro_batch=<b>\n"
-    "        tokens_per_s=<x> step_ms=<x> gflops=<x> gemm_replay_ms=<x> ratio=<x>\n"
-    "        comm_share=<x> comm_bytes=<x> peak_rss_mb=<x>\n"
+    "  bench shape=<name> objective=<ar|mdlm> layout=<serial|dpN|tpM|ppK|dpNtpM..> batch=<G>\n"
+    "        micro_batch=<b> tokens_per_s=<x> step_ms=<x> gflops=<x> gemm_replay_ms=<x>\n"
+    "        ratio=<x> comm_share=<x> comm_bytes=<x> peak_rss_mb=<x> [bubble=<x>]\n"
     "ratio = GEMM replay time / whole step time (rank 0's GEMMs, its share of the batch).\n"
     "step_ms is the slowest rank's; tokens_per_s and GFLOP/s are the whole job's. comm_share\n"
     "= rank 0's time inside MPI calls / step time; comm_bytes = bytes rank 0 sends per step,\n"
     "counting 2 (p-1)/p of each all-reduce's payload (a bandwidth-optimal all-reduce: the\n"
-    "gradient sum over dp, tp's activation sums) plus the loss gather.\n"
+    "gradient sum over dp, tp's activation sums) plus the loss gather, and under pp each\n"
+    "activation or gradient sent to a neighbouring stage (comm_share then includes the\n"
+    "schedule's waits). bubble = the ranks' mean time waiting for a neighbour inside the\n"
+    "schedule / step time, measured; a line before it gives the split and the ideal\n"
+    "(pp - 1) / (m + pp - 1).\n"
     "peak_rss_mb is rank 0's (under --layout, the peak over the cases so far). GFLOP/s use\n"
     "  " DLM_FLOPS_DEFINITION "\n";
 
@@ -80,16 +88,17 @@ static dlm_status check_args(bench_args *a)
         DLM_CHECK(found, DLM_ERR_ARG,
                   "unknown shape '%s' (expected l6-d384, gpt2-124m, tiny or all)", a->shape);
     }
-    a->dp = a->tp = 1;
+    a->dp = a->tp = a->pp = 1;
     if (a->layout && strcmp(a->layout, "serial") != 0) {
-        /* dpN, tpM or dpNtpM */
+        /* dpN, tpM, ppK or any of them in that order (dp2tp2, dp2pp2, ...) */
         const char *p = a->layout;
         int n = 0, ok = 1;
         if (!strncmp(p, "dp", 2)) ok = sscanf(p, "dp%d%n", &a->dp, &n) == 1, p += n;
         if (ok && !strncmp(p, "tp", 2)) ok = sscanf(p, "tp%d%n", &a->tp, &n) == 1, p += n;
-        DLM_CHECK(ok && *p == '\0' && p != a->layout && a->dp >= 1 && a->tp >= 1, DLM_ERR_ARG,
-                  "--layout %s: expected serial, dpN, tpM or dpNtpM (pipeline parallelism is "
-                  "not built yet)", a->layout);
+        if (ok && !strncmp(p, "pp", 2)) ok = sscanf(p, "pp%d%n", &a->pp, &n) == 1, p += n;
+        DLM_CHECK(ok && *p == '\0' && p != a->layout && a->dp >= 1 && a->tp >= 1 && a->pp >= 1,
+                  DLM_ERR_ARG, "--layout %s: expected serial, or dpN, tpM, ppK or a combination "
+                  "in that order (dp2tp2, dp2pp2, tp2pp2)", a->layout);
     }
     DLM_CHECK(!strcmp(a->objective, "both") || !strcmp(a->objective, "ar") ||
                   !strcmp(a->objective, "mdlm"),
@@ -170,6 +179,23 @@ static double slowest(const dlm_grid *g, double x)
     return y;
 }
 
+/* The mean over the ranks of x (g NULL: x). */
+static double mean_over(const dlm_grid *g, double x)
+{
+    double y = x;
+    if (g) MPI_Allreduce(&x, &y, 1, MPI_DOUBLE, MPI_SUM, g->world);
+    return g ? y / g->size : y;
+}
+
+/* One optimizer step: pipelined when ps is given. */
+static dlm_status one_step(dlm_model *m, dlm_optimizer *opt, dlm_step_buffers *buf,
+                           dlm_pipe_step *ps, const dlm_objective *obj, dlm_dp *dp,
+                           const int32_t *x, int G, uint32_t s, double *loss, double *gnorm)
+{
+    if (ps) return dlm_train_step_pp(ps, opt, obj, dp, x, G, s, 1e-4, loss, gnorm);
+    return dlm_train_step_dp(m, opt, buf, obj, dp, x, G, s, 1e-4, loss, gnorm);
+}
+
 /* g NULL: serial, no MPI. */
 static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const bench_args *a,
                            const dlm_grid *g)
@@ -192,13 +218,29 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
     double *step_s = NULL, *phase_s = NULL;
     dlm_gemm_log log = {0};
     dlm_dp *dp = NULL;
+    dlm_pipe_step *ps = NULL;
+    int pp = g ? g->pp : 1, first_block = 0, n_blocks = sh->L;
+    char split[256] = "";
+    if (pp > 1) { /* this rank's stage, balanced by FLOPs */
+        DLM_CHECK(!cfg.tied_head, DLM_ERR_ARG, "--layout with pp: %s ties its head, and a tied "
+                  "head across pipeline stages is not built yet", sh->name);
+        dlm_stage_costs costs;
+        dlm_stages_costs(&cfg, &costs);
+        int first[64], count[64];
+        DLM_CHECK(pp <= 64, DLM_ERR_ARG, "at most 64 pipeline stages");
+        DLM_CALL(dlm_stages_split(sh->L, pp, NULL, 0, &costs, first, count));
+        first_block = first[g->pp_rank], n_blocks = count[g->pp_rank];
+        dlm_stages_describe(pp, first, count, split, sizeof split);
+    }
     if (g) DLM_CALL(dlm_tp_create(g->tp_comm, &tp));
-    DLM_CALL_GOTO(st, dlm_model_create_tp(&cfg, tp, &m), done);
+    DLM_CALL_GOTO(st, dlm_model_create_stage(&cfg, tp, first_block, first_block + n_blocks, &m),
+                  done);
     dlm_model_init(m, 1);
     dlm_adamw_config oc;
     dlm_adamw_config_default(&oc);
     DLM_CALL_GOTO(st, dlm_optimizer_create(m, &oc, &opt), done);
     DLM_CALL_GOTO(st, dlm_step_buffers_create(m, mb, &buf), done);
+    if (pp > 1) DLM_CALL_GOTO(st, dlm_pipe_step_create(g->pp_comm, m, mb, n / mb, &ps), done);
     if (g) DLM_CALL_GOTO(st, dlm_dp_create(g->dp_comm, m, (size_t)(a->bucket_mb * 1048576.0), &dp), done);
     dlm_objective obj = {.kind = kind, .seed = 1, .bos_id = cfg.bos_id, .mask_id = cfg.mask_id};
     dlm_schedule_default(&obj.schedule, DLM_SCHEDULE_LOGLINEAR);
@@ -215,17 +257,26 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
                          cfg.vocab_size);
 
     dlm_phase_timers timers;
-    double loss, gnorm, comm_s = 0.0, comm_bytes = 0.0;
+    double loss, gnorm, comm_s = 0.0, comm_bytes = 0.0, wait_share = 0.0;
     for (int s = 0; s < a->warmup + a->steps; s++) {
         int timed = s >= a->warmup;
         memset(&timers, 0, sizeof timers);
         buf.acts->timers = timed ? &timers : NULL;
         if (g) MPI_Barrier(g->world); /* every rank starts the step together */
         double t0 = dlm_now();
-        DLM_CALL_GOTO(st, dlm_train_step_dp(m, opt, &buf, &obj, dp, x, G, (uint32_t)s, 1e-4, &loss,
-                                            &gnorm), done);
+        dlm_dp_stats ds = {0};
+        DLM_CALL_GOTO(st, one_step(m, opt, &buf, ps, &obj, dp, x, G, (uint32_t)s, &loss, &gnorm),
+                      done);
         double dt = slowest(g, dlm_now() - t0);
-        dlm_dp_stats ds = dp ? dlm_dp_stats_take(dp) : (dlm_dp_stats){0};
+        if (ps) { /* the schedule's waits and transfers */
+            const dlm_pipe_stats *pst = dlm_pipe_step_stats(ps);
+            ds.comm_seconds += pst->wait_seconds, ds.bytes_sent += pst->bytes_sent;
+            if (timed) wait_share += mean_over(g, pst->wait_seconds / dt) / a->steps;
+        }
+        if (dp) {
+            dlm_dp_stats d = dlm_dp_stats_take(dp);
+            ds.comm_seconds += d.comm_seconds, ds.bytes_sent += d.bytes_sent;
+        }
         if (tp) {
             ds.comm_seconds += tp->comm_seconds, ds.bytes_sent += tp->bytes_sent;
             tp->comm_seconds = tp->bytes_sent = 0.0;
@@ -240,7 +291,7 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
     buf.acts->timers = NULL;
     double rss_mb = peak_rss_mb(); /* the training step's peak, before the replay buffers */
     dlm_gemm_record(&log); /* one more step, to capture its GEMM list */
-    DLM_CALL_GOTO(st, dlm_train_step_dp(m, opt, &buf, &obj, dp, x, G, 0, 1e-4, &loss, &gnorm), done);
+    DLM_CALL_GOTO(st, one_step(m, opt, &buf, ps, &obj, dp, x, G, 0, &loss, &gnorm), done);
     dlm_gemm_record(NULL);
     st = log.overflow ? DLM_ERR_STATE : DLM_OK;
     if (st != DLM_OK) {
@@ -256,14 +307,21 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
     double gflops = tps * dlm_model_flops_per_token(&cfg) / 1e9;
     double phases_sum = 0.0;
     const char *objname = dlm_objective_name(kind);
-    char layout[32] = "serial";
-    if (g && g->tp == 1) snprintf(layout, sizeof layout, "dp%d", g->dp);
-    else if (g && g->dp == 1) snprintf(layout, sizeof layout, "tp%d", g->tp);
-    else if (g) snprintf(layout, sizeof layout, "dp%dtp%d", g->dp, g->tp);
+    char layout[48] = "serial";
+    if (g) { /* dpN, tpM, ppK, the factors > 1 in that order (dp1 for one rank) */
+        int n = 0;
+        layout[0] = '\0';
+        if (g->dp > 1 || (g->tp == 1 && g->pp == 1)) n += snprintf(layout + n, sizeof layout - (size_t)n, "dp%d", g->dp);
+        if (g->tp > 1) n += snprintf(layout + n, sizeof layout - (size_t)n, "tp%d", g->tp);
+        if (g->pp > 1) snprintf(layout + n, sizeof layout - (size_t)n, "pp%d", g->pp);
+    }
+    if (pp > 1) printf("pipeline: %s; %d micro-batches, ideal bubble %.3f\n", split, n / mb,
+                       dlm_pipe_ideal_bubble(pp, n / mb));
     printf("%s %s %s: L=%d d=%d H=%d T=%d batch=%d micro-batch=%d V=%d (padded %d), %lld "
-           "parameters, %lld GEMM calls/step (rank 0)\n",
+           "parameters%s, %lld GEMM calls/step (rank 0)\n",
            sh->name, objname, layout, sh->L, sh->C, sh->H, sh->T, G, mb, cfg.vocab_size,
-           cfg.vocab_padded, (long long)dlm_model_param_count(m), (long long)log.n);
+           cfg.vocab_padded, (long long)dlm_model_param_count(m), pp > 1 ? " in rank 0's stage" : "",
+           (long long)log.n);
     printf("  phase ms/step:");
     for (int q = 0; q < DLM_PHASE_COUNT; q++) {
         printf(" %s %.1f", dlm_phase_name((dlm_phase)q), 1e3 * phase_s[q]);
@@ -274,11 +332,14 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
     printf(" other %.1f\n", 1e3 * (mean_step - phases_sum));
     printf("bench shape=%s objective=%s layout=%s batch=%d micro_batch=%d tokens_per_s=%.1f "
            "step_ms=%.2f gflops=%.2f gemm_replay_ms=%.2f ratio=%.3f comm_share=%.3f "
-           "comm_bytes=%.0f peak_rss_mb=%.1f\n",
+           "comm_bytes=%.0f peak_rss_mb=%.1f",
            sh->name, objname, layout, G, mb, tps, 1e3 * step, gflops, 1e3 * gemm_s, gemm_s / step,
            comm_s / step, comm_bytes, rss_mb);
+    if (pp > 1) printf(" bubble=%.3f", wait_share);
+    printf("\n");
     fflush(stdout);
 done:
+    dlm_pipe_step_destroy(&ps);
     dlm_dp_destroy(&dp);
     free(log.calls);
     free(x), free(step_s), free(phase_s);
@@ -302,7 +363,7 @@ static int chosen(const bench_args *a, int s, int k)
 static dlm_status run_mpi(bench_args *a)
 {
     dlm_grid *g;
-    DLM_CALL(dlm_grid_create(MPI_COMM_WORLD, a->dp, a->tp, 1, &g));
+    DLM_CALL(dlm_grid_create(MPI_COMM_WORLD, a->dp, a->tp, a->pp, &g));
     int threads;
     const char *source;
     dlm_status st = dlm_placement_threads(g, a->threads, "--threads", &threads, &source);
@@ -312,8 +373,8 @@ static dlm_status run_mpi(bench_args *a)
     st = dlm_grid_agree(g->world, st);
     if (st == DLM_OK) st = dlm_placement_report(g, threads, NULL, 0);
     if (st == DLM_OK && g->rank == 0) {
-        printf("dlm-bench: layout dp%d x tp%d, %d BLIS threads per rank; %s\n%s\n", g->dp, g->tp,
-               threads, DLM_FLOPS_DEFINITION, blis);
+        printf("dlm-bench: layout dp%d x tp%d x pp%d, %d BLIS threads per rank; %s\n%s\n", g->dp,
+               g->tp, g->pp, threads, DLM_FLOPS_DEFINITION, blis);
         fflush(stdout);
     }
     for (int s = 0; st == DLM_OK && s < N_SHAPES; s++)
@@ -333,8 +394,8 @@ int main(int argc, char **argv)
                        "l6-d384, gpt2-124m, tiny or all (default: l6-d384 and gpt2-124m)"),
         DLM_OPT_STRING("objective", &a.objective, "NAME", "ar, mdlm or both (default both)"),
         DLM_OPT_STRING("layout", &a.layout, "NAME",
-                       "serial (default, no MPI), dpN, tpM or dpNtpM: run under\n"
-                       "mpiexec -n N x M"),
+                       "serial (default, no MPI), dpN, tpM, ppK or a combination in\n"
+                       "that order (dp2tp2, dp2pp2): run under mpiexec -n N x M x K"),
         DLM_OPT_INT("batch", &a.batch, 1, INT_MAX, "G", "global batch (default: the shape's, 4)"),
         DLM_OPT_INT("micro-batch", &a.micro_batch, 1, INT_MAX, "B",
                     "micro-batch (default: the batch / dp)"),
