@@ -11,8 +11,13 @@
 #   tp         tp2 against serial, untied and tied head: every loss and
 #              gradient norm within relative 1e-5; stopped and resumed at tp2, the straight run's
 #              rows bit for bit; its checkpoint resumes on one rank
+#   pp         pp2 (one block per stage, 4 micro-batches, 1F1B) against
+#              serial: step 1's loss equal to the bit, every loss, gradient
+#              norm and held-out loss within relative 1e-5; stopped and
+#              resumed at pp2, the straight run's rows bit for bit; its
+#              checkpoint resumes on one rank, and one rank's at pp2
 #   bad_layout batch not divisible by dp x micro-batch, world size not
-#              dp x tp x pp, pp > 1, tp not dividing the heads or the padded
+#              dp x tp x pp, pp > 1 with a tied head, tp not dividing the heads or the padded
 #              vocabulary: one message
 #              from rank 0, no hang
 #   nonfinite  a loss that overflows at step 2, seen by both ranks after the
@@ -79,6 +84,36 @@ tp)
   "$train" "${common[@]}" --set train.steps=8 --set train.log_every=1 --set run.dir=\"split\" >one.log
   grep -q "resuming from .*step-00000006.h5 at step 6" one.log || fail "one rank did not resume the tp2 run"
   ;;
+pp)
+  args=("${common[@]}" --set train.steps=6 --set train.log_every=1 --set train.checkpoint_every=2
+        --set train.val_every=2)
+  "$train" "${args[@]}" --set run.dir=\"serial\" >serial.log
+  "${mpiexec[@]}" -n 2 "$train" "${args[@]}" --set parallel.pp=2 --set run.dir=\"pp2\" >pp2.log
+  grep -q "pipeline over 2 stages (stage 0: embedding, blocks 0-0, stage 1: blocks 1-1, head): 4 micro-batches" pp2.log ||
+    { cat pp2.log; fail "no pipeline line"; }
+  "$print_losses" serial/run.h5 >serial.txt
+  "$print_losses" pp2/run.h5 >pp2.txt
+  grep -q '^val/' serial.txt || fail "no validation rows"
+  s1=$(grep '^train/loss 1 ' serial.txt); p1=$(grep '^train/loss 1 ' pp2.txt)
+  [[ -n "$s1" && "$s1" == "$p1" ]] || fail "step 1 loss differs: '$s1' vs '$p1'"
+  relclose pp2.txt serial.txt 1e-5 || fail "pp2 beyond 1e-5 of serial"
+  set +e
+  "${mpiexec[@]}" -n 2 "$train" "${args[@]}" --set parallel.pp=2 --set run.dir=\"split\" \
+    --stop-at-step 3 >split1.log 2>&1
+  rc=$?
+  set -e
+  [[ $rc == 75 ]] || { cat split1.log; fail "stop at step 3: exit $rc, expected 75"; }
+  "${mpiexec[@]}" -n 2 "$train" "${args[@]}" --set parallel.pp=2 --set run.dir=\"split\" >split2.log
+  grep -q "resuming from .*step-00000003.h5 at step 3" split2.log || fail "pp2 did not resume at step 3"
+  "$print_losses" split/run.h5 >split.txt
+  diff pp2.txt split.txt || fail "pp2 resumed rows differ from the straight pp2 run"
+  # whole tensors in the checkpoint: one rank continues a pp2 run, pp2 a one-rank run
+  "$train" "${common[@]}" --set train.steps=8 --set train.log_every=1 --set run.dir=\"split\" >one.log
+  grep -q "resuming from .*step-00000006.h5 at step 6" one.log || fail "one rank did not resume the pp2 run"
+  "${mpiexec[@]}" -n 2 "$train" "${common[@]}" --set train.steps=8 --set train.log_every=1 \
+    --set parallel.pp=2 --set run.dir=\"serial\" >serial-pp.log
+  grep -q "resuming from .*step-00000006.h5 at step 6" serial-pp.log || fail "pp2 did not resume the serial run"
+  ;;
 resume)
   args=("${common[@]}" --set train.steps=10 --set train.log_every=1 --set train.checkpoint_every=4
         --set parallel.dp=2)
@@ -135,7 +170,7 @@ bad_layout)
   rc1=$?
   timeout 60 "${mpiexec[@]}" -n 2 "$train" "${common[@]}" --set parallel.dp=4 >size.log 2>&1
   rc2=$?
-  timeout 60 "${mpiexec[@]}" -n 2 "$train" "${common[@]}" --set parallel.pp=2 >pp.log 2>&1
+  timeout 60 "${mpiexec[@]}" -n 2 "$train" "${common[@]}" --set parallel.pp=2 --set model.tied_head=true >pp.log 2>&1
   rc3=$?
   timeout 60 "${mpiexec[@]}" -n 2 "$train" "${common[@]}" --set parallel.tp=2 --set model.heads=1 >tp.log 2>&1
   rc4=$?
@@ -152,7 +187,7 @@ bad_layout)
     fail "exit statuses $rc1 $rc2 $rc3 $rc4 $rc5, expected 1"
   grep -q "train.batch = 8 does not split over parallel.dp = 2 ranks in micro-batches of train.micro_batch = 8" div.log || fail "div: wrong reason"
   grep -q "but the job has 2 MPI ranks" size.log || fail "size: wrong reason"
-  grep -q "pipeline parallelism is not built yet" pp.log || fail "pp: wrong reason"
+  grep -q "parallel.pp = 2 with model.tied_head = true" pp.log || fail "pp: wrong reason"
   grep -q "parallel.tp = 2 must divide model.heads = 1" tp.log || fail "tp: wrong reason"
   grep -q "the padded vocabulary (320 ids) must be a multiple of the tensor-parallel size 3" vocab.log ||
     fail "vocab: wrong reason"

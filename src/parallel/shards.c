@@ -1,4 +1,5 @@
-/* Shards gathered to and scattered from tp rank 0, tensor by tensor. */
+/* Shards gathered to and scattered from tp rank 0, tensor by tensor, and
+ * pipeline stages' tensors to and from pp rank 0. */
 #include "parallel/shards.h"
 
 #include <stdlib.h>
@@ -112,4 +113,116 @@ dlm_status dlm_shards_scatter(MPI_Comm tp_comm, const dlm_model *m, float *local
                               const dlm_param_info *full_table, const float *full)
 {
     return exchange(tp_comm, m, local, full_table, (float *)full, 0);
+}
+
+/* Stage s's tensors as one rank of its tp group would hold them alone. */
+static dlm_status stage_table(const dlm_model *m, int first, int count, dlm_param_info **t, int *n,
+                              size_t *floats)
+{
+    int staged = first != 0 || count != m->cfg.n_layer;
+    dlm_shard_layout lay = {0, 1, staged, staged ? first : 0, staged ? first + count : 0};
+    return dlm_param_table_create(&m->cfg, &lay, t, n, floats);
+}
+
+/* to_full: stage's tensors (laid out by t) into full by id; else the reverse. */
+static void place_stage(const dlm_param_info *t, int n, float *stage,
+                        const dlm_param_info *full_table, float *full, int to_full)
+{
+    for (int i = 0; i < n; i++) {
+        const dlm_param_info *f = &full_table[t[i].id];
+        if (to_full) memcpy(full + f->offset, stage + t[i].offset, t[i].numel * sizeof *full);
+        else memcpy(stage + t[i].offset, full + f->offset, t[i].numel * sizeof *full);
+    }
+}
+
+static dlm_status exchange_stages(MPI_Comm tp_comm, MPI_Comm pp_comm, const dlm_model *m,
+                                  const int *first, const int *count, float *local,
+                                  const dlm_param_info *full_table, float *full, int gather)
+{
+    int pp = 1, s = 0, tp_rank = 0;
+    if (pp_comm != MPI_COMM_NULL) {
+        DLM_MPI(MPI_Comm_size(pp_comm, &pp));
+        DLM_MPI(MPI_Comm_rank(pp_comm, &s));
+    }
+    if (pp == 1) return exchange(tp_comm, m, local, full_table, full, gather);
+    if (tp_comm != MPI_COMM_NULL) DLM_MPI(MPI_Comm_rank(tp_comm, &tp_rank));
+    dlm_param_info *mine = NULL;
+    int n_mine;
+    size_t floats;
+    DLM_CALL(stage_table(m, first[s], count[s], &mine, &n_mine, &floats));
+    float *stage = tp_rank == 0 ? malloc((floats + 1) * sizeof *stage) : NULL;
+    dlm_status st = tp_rank == 0 && !stage ? DLM_ERR_NOMEM : DLM_OK;
+    if (st == DLM_OK && !gather) { /* pp rank 0 sends each stage its part, then tp scatters */
+        if (tp_rank == 0 && s == 0) {
+            for (int q = pp - 1; q >= 0 && st == DLM_OK; q--) {
+                dlm_param_info *t = NULL;
+                int n;
+                size_t fl;
+                st = stage_table(m, first[q], count[q], &t, &n, &fl);
+                float *buf = st == DLM_OK ? (q == 0 ? stage : malloc((fl + 1) * sizeof *buf)) : NULL;
+                if (st == DLM_OK && !buf) st = DLM_ERR_NOMEM;
+                if (st == DLM_OK) {
+                    memset(buf, 0, fl * sizeof *buf);
+                    place_stage(t, n, buf, full_table, (float *)full, 0);
+                    if (q > 0) {
+                        int e = MPI_Send(buf, (int)fl, MPI_FLOAT, q, 0, pp_comm);
+                        if (e != MPI_SUCCESS) st = dlm_mpi_error(e, __FILE__, __LINE__, __func__, "MPI_Send");
+                    }
+                }
+                if (q > 0) free(buf);
+                free(t);
+            }
+        } else if (tp_rank == 0) {
+            int e = MPI_Recv(stage, (int)floats, MPI_FLOAT, 0, 0, pp_comm, MPI_STATUS_IGNORE);
+            if (e != MPI_SUCCESS) st = dlm_mpi_error(e, __FILE__, __LINE__, __func__, "MPI_Recv");
+        }
+        if (st == DLM_OK) st = exchange(tp_comm, m, local, mine, stage, 0);
+    }
+    if (st == DLM_OK && gather) { /* tp gathers each stage whole, its tp rank 0 sends it on */
+        st = exchange(tp_comm, m, local, mine, stage, 1);
+        if (st == DLM_OK && tp_rank == 0 && s > 0) {
+            int e = MPI_Send(stage, (int)floats, MPI_FLOAT, 0, 0, pp_comm);
+            if (e != MPI_SUCCESS) st = dlm_mpi_error(e, __FILE__, __LINE__, __func__, "MPI_Send");
+        } else if (st == DLM_OK && tp_rank == 0) {
+            place_stage(mine, n_mine, stage, full_table, full, 1);
+            for (int q = 1; q < pp && st == DLM_OK; q++) {
+                dlm_param_info *t = NULL;
+                int n;
+                size_t fl;
+                st = stage_table(m, first[q], count[q], &t, &n, &fl);
+                float *buf = st == DLM_OK ? malloc((fl + 1) * sizeof *buf) : NULL;
+                if (st == DLM_OK && !buf) st = DLM_ERR_NOMEM;
+                if (st == DLM_OK) {
+                    int e = MPI_Recv(buf, (int)fl, MPI_FLOAT, q, 0, pp_comm, MPI_STATUS_IGNORE);
+                    if (e != MPI_SUCCESS) st = dlm_mpi_error(e, __FILE__, __LINE__, __func__, "MPI_Recv");
+                    else place_stage(t, n, buf, full_table, full, 1);
+                }
+                free(buf);
+                free(t);
+            }
+        }
+    }
+    free(stage);
+    free(mine);
+    if (st != DLM_OK)
+        return dlm_error_push(st, __FILE__, __LINE__, __func__,
+                              "moving pipeline stage %d's tensors to or from rank 0", s);
+    return DLM_OK;
+}
+
+dlm_status dlm_shards_gather_stages(MPI_Comm tp_comm, MPI_Comm pp_comm, const dlm_model *m,
+                                    const int *stage_first, const int *stage_count,
+                                    const float *local, const dlm_param_info *full_table,
+                                    float *full)
+{
+    return exchange_stages(tp_comm, pp_comm, m, stage_first, stage_count, (float *)local,
+                           full_table, full, 1);
+}
+
+dlm_status dlm_shards_scatter_stages(MPI_Comm tp_comm, MPI_Comm pp_comm, const dlm_model *m,
+                                     const int *stage_first, const int *stage_count, float *local,
+                                     const dlm_param_info *full_table, const float *full)
+{
+    return exchange_stages(tp_comm, pp_comm, m, stage_first, stage_count, local, full_table,
+                           (float *)full, 0);
 }

@@ -19,8 +19,11 @@ struct dlm_pipe_step {
     const dlm_objective *o;
     const int32_t *x;
     int64_t g0, G;
+    int n_seq;    /* sequences in x: micro-batch k has min(micro, n_seq - k micro) */
+    int training; /* 0: forward only (the held-out loss) */
     uint32_t step;
-    double *seq; /* (n_micro micro) this rank's per-sequence loss sums, last stage */
+    double *seq;  /* (n_seq) this rank's per-sequence loss sums, last stage */
+    int seq_cap;
 };
 
 dlm_status dlm_pipe_step_create(MPI_Comm pp_comm, dlm_model *m, int micro, int n_micro,
@@ -43,7 +46,8 @@ dlm_status dlm_pipe_step_create(MPI_Comm pp_comm, dlm_model *m, int micro, int n
     /* 1F1B holds at most pp - s micro-batches on stage s */
     ps->n_slots = ps->n_stages - ps->stage < n_micro ? ps->n_stages - ps->stage : n_micro;
     ps->pool = calloc((size_t)ps->n_slots, sizeof *ps->pool);
-    ps->seq = malloc((size_t)n_micro * micro * sizeof *ps->seq);
+    ps->seq_cap = n_micro * micro;
+    ps->seq = malloc((size_t)ps->seq_cap * sizeof *ps->seq);
     dlm_status st = ps->pool && ps->seq ? DLM_OK : DLM_ERR_NOMEM;
     for (int i = 0; i < ps->n_slots && st == DLM_OK; i++)
         st = dlm_step_buffers_create(m, micro, &ps->pool[i]);
@@ -73,8 +77,9 @@ static dlm_status stage_forward(void *ctx, int k, const float *in, float *out)
 {
     dlm_pipe_step *ps = ctx;
     dlm_step_buffers *buf = &ps->pool[k % ps->n_slots];
-    int T = ps->m->cfg.seq_len, b = ps->micro;
-    int64_t first = (int64_t)k * b;
+    int T = ps->m->cfg.seq_len;
+    int64_t first = (int64_t)k * ps->micro;
+    int b = ps->n_seq - first < ps->micro ? (int)(ps->n_seq - first) : ps->micro;
     DLM_CALL(dlm_step_prepare(ps->m, buf, ps->o, ps->x + first * T, b, ps->step, ps->g0 + first,
                               ps->G));
     DLM_CALL(dlm_model_stage_forward(ps->m, buf->acts, buf->inputs, in, b,
@@ -86,7 +91,7 @@ static dlm_status stage_forward(void *ctx, int k, const float *in, float *out)
         return DLM_OK;
     }
     double wsum;
-    DLM_CALL(dlm_step_head_loss(ps->m, buf, ps->G, 1, &wsum));
+    DLM_CALL(dlm_step_head_loss(ps->m, buf, ps->G, ps->training, &wsum));
     memcpy(ps->seq + first, buf->seq_wsum, (size_t)b * sizeof *ps->seq);
     return DLM_OK;
 }
@@ -109,7 +114,7 @@ dlm_status dlm_train_step_pp(dlm_pipe_step *ps, dlm_optimizer *opt, const dlm_ob
     DLM_CHECK(G == n * p, DLM_ERR_ARG,
               "global batch %d is not %d data-parallel ranks x %d micro-batches of %d", G, p,
               ps->n_micro, ps->micro);
-    ps->o = o, ps->x = x, ps->G = G, ps->step = step;
+    ps->o = o, ps->x = x, ps->G = G, ps->step = step, ps->n_seq = n, ps->training = 1;
     ps->g0 = (int64_t)dlm_dp_rank(dp) * n;
     dlm_model_zero_grad(m);
     dlm_pipe_stage stage = {.ctx = ps, .forward = stage_forward, .backward = stage_backward};
@@ -147,5 +152,28 @@ dlm_status dlm_train_step_pp(dlm_pipe_step *ps, dlm_optimizer *opt, const dlm_ob
               bad ? bad : "a tensor on another rank", step + 1);
     *grad_norm = sqrt(sumsq);
     dlm_optimizer_apply(opt, m, lr, *grad_norm);
+    return DLM_OK;
+}
+
+dlm_status dlm_eval_loss_pp(dlm_pipe_step *ps, const dlm_objective *o, const int32_t *x0, int n,
+                            uint32_t eval_step, double *loss)
+{
+    dlm_model *m = ps->m;
+    if (n > ps->seq_cap) {
+        double *seq = realloc(ps->seq, (size_t)n * sizeof *seq);
+        DLM_CHECK(seq != NULL, DLM_ERR_NOMEM, "per-sequence losses of %d sequences", n);
+        ps->seq = seq, ps->seq_cap = n;
+    }
+    ps->o = o, ps->x = x0, ps->G = n, ps->g0 = 0, ps->step = eval_step, ps->n_seq = n;
+    ps->training = 0;
+    int n_micro = (n + ps->micro - 1) / ps->micro;
+    dlm_pipe_stage stage = {.ctx = ps, .forward = stage_forward, .backward = NULL};
+    size_t act = (size_t)ps->micro * m->cfg.seq_len * m->cfg.d_model;
+    DLM_CALL(dlm_pipe_run(ps->comm, &stage, DLM_PIPE_FORWARD_ONLY, n_micro, act, NULL));
+    double total = 0.0;
+    for (int i = 0; ps->last && i < n; i++) total += ps->seq[i];
+    if (ps->comm != MPI_COMM_NULL)
+        DLM_MPI(MPI_Bcast(&total, 1, MPI_DOUBLE, ps->n_stages - 1, ps->comm));
+    *loss = total / ((double)n * m->cfg.seq_len);
     return DLM_OK;
 }

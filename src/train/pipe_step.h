@@ -42,6 +42,14 @@ dlm_status dlm_train_step_pp(dlm_pipe_step *ps, dlm_optimizer *opt, const dlm_ob
                              dlm_dp *dp, const int32_t *x, int G, uint32_t step, double lr,
                              double *loss, double *grad_norm);
 
+/* The held-out loss (nats/token) of n sequences x0 (every stage holds all
+ * of them), forward only through the stages in micro-batches of the
+ * step's size: the per-sequence sums of dlm_eval_loss with that
+ * micro-batch, added in order, so without tp the serial figure to the
+ * bit. Every dp replica runs all n. */
+dlm_status dlm_eval_loss_pp(dlm_pipe_step *ps, const dlm_objective *o, const int32_t *x0, int n,
+                            uint32_t eval_step, double *loss);
+
 /* The last run's schedule statistics (waits, peak in flight, bytes). */
 const dlm_pipe_stats *dlm_pipe_step_stats(const dlm_pipe_step *ps);
 

@@ -27,7 +27,9 @@
 #include "parallel/grid.h"
 #include "parallel/replicas.h"
 #include "parallel/shards.h"
+#include "parallel/stages.h"
 #include "parallel/tp.h"
+#include "train/pipe_step.h"
 #include "train/step.h"
 
 #ifndef DLM_REVISION
@@ -39,8 +41,11 @@ struct dlm_trainer {
     int root;            /* world rank 0: the one that logs, writes run.h5 and checkpoints */
     dlm_dp *dp;
     dlm_tp *tp;          /* this rank's tensor-parallel group (size 1: none) */
-    /* rank 0 under tp > 1: the whole model, where shards are gathered for a
-     * checkpoint and read on resume (serial table; otherwise the arenas) */
+    dlm_pipe_step *ps;   /* pp > 1: this stage's pipelined step */
+    int stage_first[DLM_CONFIG_MAX_INTS], stage_count[DLM_CONFIG_MAX_INTS]; /* the split */
+    /* rank 0 under tp > 1 or pp > 1: the whole model, where shards are
+     * gathered for a checkpoint and read on resume (serial table; otherwise
+     * the arenas) */
     dlm_param_info *full_table;
     int n_full;
     float *full[4];      /* params, ema, adam m, adam v */
@@ -161,7 +166,7 @@ static void arenas(dlm_trainer *t, float *local[4], float *whole[4])
     float *l[4] = {m->param_arena.base, t->ema, t->opt->m.base, t->opt->v.base};
     for (int k = 0; k < 4; k++) {
         local[k] = l[k];
-        whole[k] = !l[k] ? NULL : t->grid->tp > 1 ? t->full[k] : l[k];
+        whole[k] = !l[k] ? NULL : t->full_table ? t->full[k] : l[k];
     }
 }
 
@@ -175,8 +180,8 @@ static dlm_status resume_or_init(dlm_trainer *t, int64_t *keep_through)
     int found = 0;
     dlm_model *m = t->model;
     const dlm_grid *g = t->grid;
-    const dlm_param_info *table = g->tp > 1 ? t->full_table : m->table;
-    int n_table = g->tp > 1 ? t->n_full : m->n_tensors;
+    const dlm_param_info *table = t->full_table ? t->full_table : m->table;
+    int n_table = t->full_table ? t->n_full : m->n_tensors;
     float *local[4], *whole[4];
     arenas(t, local, whole);
     dlm_ckpt_state cs = {0};
@@ -204,7 +209,9 @@ static dlm_status resume_or_init(dlm_trainer *t, int64_t *keep_through)
     DLM_MPI(MPI_Bcast(counters, 3, MPI_INT64_T, 0, g->world));
     for (int k = 0; k < 4; k++) { /* counts within int: checked against n_params at create */
         if (!local[k]) continue;
-        if (g->dp_rank == 0) DLM_CALL(dlm_shards_scatter(g->tp_comm, m, local[k], table, whole[k]));
+        if (g->dp_rank == 0)
+            DLM_CALL(dlm_shards_scatter_stages(g->tp_comm, g->pp_comm, m, t->stage_first,
+                                               t->stage_count, local[k], table, whole[k]));
         DLM_MPI(MPI_Bcast(local[k], (int)m->n_params, MPI_FLOAT, 0, g->dp_comm));
     }
     t->step = counters[0];
@@ -224,8 +231,15 @@ static dlm_status build_local(dlm_trainer *t)
     t->mcfg.rope_theta = cfg->model.rope_theta;
     describe_shape(t);
     DLM_CALL(dlm_tp_create(t->grid->tp_comm, &t->tp));
-    DLM_CALL(dlm_model_create_tp(&t->mcfg, t->tp, &t->model));
-    if (t->grid->tp > 1 && t->root) { /* the whole model, for checkpoints */
+    const dlm_grid *g = t->grid;
+    dlm_stage_costs costs;
+    dlm_stages_costs(&t->mcfg, &costs);
+    DLM_CALL(dlm_stages_split(t->mcfg.n_layer, g->pp, cfg->parallel.stage_layers,
+                              cfg->parallel.n_stage_layers, &costs, t->stage_first, t->stage_count));
+    int l0 = t->stage_first[g->pp_rank];
+    DLM_CALL(dlm_model_create_stage(&t->mcfg, t->tp, l0, l0 + t->stage_count[g->pp_rank],
+                                    &t->model));
+    if ((g->tp > 1 || g->pp > 1) && t->root) { /* the whole model, for checkpoints */
         size_t floats;
         DLM_CALL(dlm_shards_full_table(&t->mcfg, &t->full_table, &t->n_full, &floats));
         for (int k = 0; k < 4; k++) {
@@ -243,6 +257,9 @@ static dlm_status build_local(dlm_trainer *t)
                            (float)cfg->train.grad_clip};
     DLM_CALL(dlm_optimizer_create(t->model, &oc, &t->opt));
     DLM_CALL(dlm_step_buffers_create(t->model, cfg->train.micro_batch, &t->buf));
+    if (g->pp > 1)
+        DLM_CALL(dlm_pipe_step_create(g->pp_comm, t->model, cfg->train.micro_batch,
+                                      cfg->train.batch / g->dp / cfg->train.micro_batch, &t->ps));
     if (cfg->train.ema_decay > 0.0) {
         t->ema = calloc(t->model->n_params, sizeof(float));
         DLM_CHECK(t->ema != NULL, DLM_ERR_NOMEM, "the EMA weights");
@@ -325,6 +342,7 @@ void dlm_trainer_destroy(dlm_trainer **pt)
     free(t->batch);
     free(t->val_x);
     dlm_step_buffers_destroy(&t->buf);
+    dlm_pipe_step_destroy(&t->ps);
     dlm_dp_destroy(&t->dp);
     dlm_optimizer_destroy(&t->opt);
     dlm_model_destroy(&t->model);
@@ -355,7 +373,8 @@ static dlm_status validate(dlm_trainer *t, dlm_val_row *row)
 {
     double loss;
     /* fixed chunks and fixed draws (eval step 0): numbers compare across steps and runs */
-    DLM_CALL(dlm_eval_loss_dp(t->model, &t->buf, &t->obj, t->dp, t->val_x, t->n_val, 0, &loss));
+    if (t->ps) DLM_CALL(dlm_eval_loss_pp(t->ps, &t->obj, t->val_x, t->n_val, 0, &loss));
+    else DLM_CALL(dlm_eval_loss_dp(t->model, &t->buf, &t->obj, t->dp, t->val_x, t->n_val, 0, &loss));
     double tokens = (double)t->n_val * t->cfg.model.seq_len;
     row->step = t->step;
     row->loss = loss;
@@ -372,10 +391,12 @@ static dlm_status checkpoint(dlm_trainer *t)
     DLM_CALL(dlm_replicas_check(g, t->model, t->step));
     float *local[4], *whole[4];
     arenas(t, local, whole);
-    const dlm_param_info *table = g->tp > 1 ? t->full_table : t->model->table;
-    int n_table = g->tp > 1 ? t->n_full : t->model->n_tensors;
+    const dlm_param_info *table = t->full_table ? t->full_table : t->model->table;
+    int n_table = t->full_table ? t->n_full : t->model->n_tensors;
     for (int k = 0; k < 4 && g->dp_rank == 0; k++)
-        if (local[k]) DLM_CALL(dlm_shards_gather(g->tp_comm, t->model, local[k], table, whole[k]));
+        if (local[k])
+            DLM_CALL(dlm_shards_gather_stages(g->tp_comm, g->pp_comm, t->model, t->stage_first,
+                                              t->stage_count, local[k], table, whole[k]));
     char path[DLM_CONFIG_PATH_MAX + 64];
     dlm_status st = DLM_OK;
     if (t->root) {
@@ -406,8 +427,11 @@ dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped)
     MPI_Comm world = t->grid->world;
     double fpt = dlm_model_flops_per_token(&t->mcfg);
     *stopped = 0;
+    /* each stage counts its own tensors (whole shapes, whatever the tp split) */
+    long long n_params = (long long)dlm_model_param_count(t->model);
+    DLM_MPI(MPI_Allreduce(MPI_IN_PLACE, &n_params, 1, MPI_LONG_LONG, MPI_SUM, t->grid->pp_comm));
     DLM_INFO("model %s, %lld parameters (%lld non-embedding), objective %s; %s = %.4g MFLOP",
-             t->shape, (long long)dlm_model_param_count(t->model),
+             t->shape, n_params,
              (long long)dlm_model_nonembedding_params(&t->mcfg), dlm_objective_name(c->objective.kind),
              DLM_FLOPS_DEFINITION, fpt / 1e6);
     if (t->grid->dp > 1)
@@ -415,14 +439,28 @@ dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped)
                  "gradients summed in %d bucket(s) of >= %.3g MB",
                  t->grid->dp, t->n_local, c->train.micro_batch, dlm_dp_n_buckets(t->dp),
                  c->parallel.bucket_mb);
+    if (t->grid->pp > 1) {
+        char split[512];
+        int m = c->train.batch / t->grid->dp / c->train.micro_batch;
+        dlm_stages_describe(t->grid->pp, t->stage_first, t->stage_count, split, sizeof split);
+        DLM_INFO("pipeline over %d stages (%s): %d micro-batches of %d per step, 1F1B, ideal "
+                 "bubble %.3f", t->grid->pp, split, m, c->train.micro_batch,
+                 dlm_pipe_ideal_bubble(t->grid->pp, m));
+        if (m < t->grid->pp)
+            DLM_WARN("only %d micro-batches for %d stages: most of each step is bubble; set "
+                     "train.micro_batch smaller", m, t->grid->pp);
+    }
     double t_run = dlm_now(), t_log = t_run, step_s = 0.0;
     int64_t first = t->step, since_log = 0;
     double last_val = NAN;
     while (t->step < c->train.steps) {
         fill_batch(t, t->step);
         double loss, gnorm, lr = dlm_lr_at(&t->lrs, t->step), t0 = dlm_now();
-        dlm_status st = dlm_train_step_dp(t->model, t->opt, &t->buf, &t->obj, t->dp, t->batch, G,
-                                          (uint32_t)t->step, lr, &loss, &gnorm);
+        dlm_status st =
+            t->ps ? dlm_train_step_pp(t->ps, t->opt, &t->obj, t->dp, t->batch, G,
+                                      (uint32_t)t->step, lr, &loss, &gnorm)
+                  : dlm_train_step_dp(t->model, t->opt, &t->buf, &t->obj, t->dp, t->batch, G,
+                                      (uint32_t)t->step, lr, &loss, &gnorm);
         /* a non-finite loss or gradient is seen after the reductions, so by
          * every rank at once: agreed. Any other failure is one rank's, in
          * the middle of collectives: main aborts the job. */
