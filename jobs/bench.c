@@ -320,7 +320,7 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
     printf("%s %s %s: L=%d d=%d H=%d T=%d batch=%d micro-batch=%d V=%d (padded %d), %lld "
            "parameters%s, %lld GEMM calls/step (rank 0)\n",
            sh->name, objname, layout, sh->L, sh->C, sh->H, sh->T, G, mb, cfg.vocab_size,
-           cfg.vocab_padded, (long long)dlm_model_param_count(m), pp > 1 ? " in rank 0's stage" : "",
+           cfg.vocab_padded, (long long)dlm_model_stage_param_count(m), pp > 1 ? " in rank 0's stage" : "",
            (long long)log.n);
     printf("  phase ms/step:");
     for (int q = 0; q < DLM_PHASE_COUNT; q++) {

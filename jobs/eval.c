@@ -28,7 +28,7 @@ static const char usage[] =
     "bit for bit those of one rank (the throughput aside); rank 0 writes and\n"
     "prints. With --tp M every model is split over groups of M ranks (its heads,\n"
     "MLP and vocabulary): then within a relative 1e-5 of one rank, not to the\n"
-    "bit. Each rank runs --threads BLIS threads (default: its share of the cores\n"
+    "bit. With --pp K its blocks are split over K pipeline stages. Each rank runs --threads BLIS threads (default: its share of the cores\n"
     "it is bound to).\n\n";
 
 static const char epilog[] =
@@ -42,7 +42,7 @@ static const char epilog[] =
 
 typedef struct {
     dlm_eval_options o;
-    int json, threads, tp;
+    int json, threads, tp, pp;
     int64_t seed;
 } eval_args;
 
@@ -52,7 +52,7 @@ static dlm_status run(eval_args *a)
 {
     if (a->json) dlm_log_set_level(DLM_LOG_WARN); /* stdout holds the JSON object only */
     dlm_grid *grid;
-    DLM_CALL(dlm_placement_start(MPI_COMM_WORLD, a->tp, a->threads, &grid));
+    DLM_CALL(dlm_placement_start(MPI_COMM_WORLD, a->tp, a->pp, a->threads, &grid));
     dlm_eval_session *s = NULL;
     dlm_status st = dlm_eval_session_create(grid, &a->o, &s);
     if (st == DLM_OK) st = dlm_eval_session_run(s);
@@ -70,7 +70,7 @@ static dlm_status run(eval_args *a)
 
 int main(int argc, char **argv)
 {
-    eval_args a = {.seed = 1, .tp = 1};
+    eval_args a = {.seed = 1, .tp = 1, .pp = 1};
     dlm_eval_options *o = &a.o;
     dlm_eval_options_default(o);
     const dlm_arg_opt opts[] = {
@@ -127,6 +127,9 @@ int main(int argc, char **argv)
                     "tensor-parallel ranks per model (default 1): every layer\n"
                     "split over M ranks as in training, the rest of the ranks\n"
                     "data-parallel; within a relative 1e-5 of one rank"),
+        DLM_OPT_INT("pp", &a.pp, 1, INT_MAX, "K",
+                    "pipeline stages per model (default 1): the blocks split by\n"
+                    "FLOPs, each forward through the K stages"),
         DLM_OPT_INT("threads", &a.threads, 1, INT_MAX, "N",
                     "BLIS and OpenMP threads per rank (default: OMP_NUM_THREADS,\n"
                     "else this rank's share of its cores)"),

@@ -36,7 +36,7 @@ static const char epilog[] =
 static dlm_status run(const dlm_sample_driver_options *o, int tp, int requested)
 {
     dlm_grid *grid;
-    DLM_CALL(dlm_placement_start(MPI_COMM_WORLD, tp, requested, &grid));
+    DLM_CALL(dlm_placement_start(MPI_COMM_WORLD, tp, 1, requested, &grid));
     dlm_status st = dlm_sample_driver_run(grid, o, stdout);
     fflush(stdout);
     dlm_grid_destroy(&grid);

@@ -372,6 +372,12 @@ static void test_model_stages(void)
     CU_ASSERT_EQUAL(same_tensors(st.m, st.m->param_arena.base, ser, ser->param_arena.base, "weight"),
                     st.m->n_tensors);
     CU_ASSERT_EQUAL(st.m->n_tensors, 12 * count[s] + (s == 0) + 3 * (s == pp - 1));
+    /* the whole model's count from its shape: the serial table's sum, and the stages' sum */
+    long long stage_n = (long long)dlm_model_stage_param_count(st.m), total = stage_n;
+    CU_ASSERT_EQUAL(dlm_model_param_count(ser), dlm_model_stage_param_count(ser));
+    CU_ASSERT_EQUAL(dlm_model_param_count(st.m), dlm_model_param_count(ser));
+    MPI_Allreduce(&stage_n, &total, 1, MPI_LONG_LONG, MPI_SUM, MPI_COMM_WORLD);
+    CU_ASSERT_EQUAL(total, dlm_model_param_count(ser));
     dlm_pipe_stage ps = {.ctx = &st, .forward = stage_fwd, .backward = stage_bwd};
     dlm_pipe_stats stats;
     DLM_TEST_OK(dlm_pipe_run(pp > 1 ? MPI_COMM_WORLD : MPI_COMM_NULL, &ps, DLM_PIPE_1F1B, MM,

@@ -14,6 +14,7 @@
 #include "io/checkpoint.h"
 #include "io/h5.h"
 #include "io/meta.h"
+#include "parallel/stages.h"
 
 static dlm_status resolve_here(const char *arg, char *path, size_t len)
 {
@@ -120,7 +121,7 @@ dlm_status dlm_eval_train_vocab(const dlm_ckpt_info *info, int *vocab_size, int 
 }
 
 dlm_status dlm_eval_model_load(const dlm_ckpt_info *info, int vocab_size, int bos_id, int use_ema,
-                               dlm_tp *tp, dlm_model **out, uint64_t *hash)
+                               dlm_tp *tp, int pp_rank, int pp, dlm_model **out, uint64_t *hash)
 {
     *out = NULL;
     const dlm_run_config *c = &info->cfg;
@@ -139,7 +140,19 @@ dlm_status dlm_eval_model_load(const dlm_ckpt_info *info, int vocab_size, int bo
     DLM_CHECK(!use_ema || info->has_ema, DLM_ERR_ARG,
               "%s has no EMA weights (the run had train.ema_decay = 0); use --weights raw",
               info->path);
-    DLM_CALL(dlm_model_create_tp(&mc, tp, out));
+    int first[64], count[64];
+    DLM_CHECK(pp >= 1 && pp <= 64 && pp_rank >= 0 && pp_rank < pp, DLM_ERR_ARG,
+              "pipeline stage %d of %d (at most 64)", pp_rank, pp);
+    DLM_CHECK(pp == 1 || !mc.tied_head, DLM_ERR_ARG,
+              "%s ties its head to the embedding: a tied head across pipeline stages is not "
+              "built yet (use --pp 1)", info->path);
+    DLM_CHECK(pp <= mc.n_layer, DLM_ERR_ARG,
+              "%d pipeline stages (--pp) for %s, a model of %d blocks: every stage needs at "
+              "least one block", pp, info->path, mc.n_layer);
+    dlm_stage_costs costs;
+    dlm_stages_costs(&mc, &costs);
+    DLM_CALL(dlm_stages_split(mc.n_layer, pp, NULL, 0, &costs, first, count));
+    DLM_CALL(dlm_model_create_stage(&mc, tp, first[pp_rank], first[pp_rank] + count[pp_rank], out));
     dlm_model *m = *out;
     /* under tp every rank reads the whole tensors and cuts its shards out (a stopgap
      * until checkpoints are read in parts) */
@@ -148,7 +161,7 @@ dlm_status dlm_eval_model_load(const dlm_ckpt_info *info, int vocab_size, int bo
     size_t n_floats = m->n_params;
     float *whole = NULL;
     dlm_status st = DLM_OK;
-    if (m->layout.tp_size > 1) {
+    if (m->layout.tp_size > 1 || m->layout.staged) {
         st = dlm_param_table_create(&mc, DLM_LAYOUT_SERIAL, &full_table, &n_full, &n_floats);
         /* zeroed: the alignment gaps between tensors are hashed too */
         whole = st == DLM_OK ? calloc(n_floats, sizeof *whole) : NULL;

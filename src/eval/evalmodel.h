@@ -8,7 +8,7 @@
  *   DLM_CALL(dlm_eval_ckpt_info(path, &info));      // config, shape, step, has_ema
  *   dlm_model *m;
  *   uint64_t hash;
- *   DLM_CALL(dlm_eval_model_load(&info, 257, 256, info.has_ema, NULL, &m, &hash));
+ *   DLM_CALL(dlm_eval_model_load(&info, 257, 256, info.has_ema, NULL, 0, 1, &m, &hash));
  *   ...
  *   dlm_model_destroy(&m);
  *   dlm_eval_ckpt_info_free(&info);
@@ -54,11 +54,12 @@ dlm_status dlm_eval_train_vocab(const dlm_ckpt_info *info, int *vocab_size, int 
                                 int *found);
 
 /* Builds the model of info's shape for vocab_size data ids (BOS =
- * bos_id), this rank's shards under tp (NULL: serial), and reads the EMA
+ * bos_id), this rank's shards under tp (NULL: serial) of pipeline stage
+ * pp_rank of pp (the blocks split by FLOPs; 0 of 1: the whole model), and reads the EMA
  * (use_ema) or raw weights; every tensor is checked against its checksum.
  * *hash: FNV-1a of the whole weights read, the same on every rank that
  * read the same file whatever its tp rank. */
 dlm_status dlm_eval_model_load(const dlm_ckpt_info *info, int vocab_size, int bos_id, int use_ema,
-                               dlm_tp *tp, dlm_model **out, uint64_t *hash);
+                               dlm_tp *tp, int pp_rank, int pp, dlm_model **out, uint64_t *hash);
 
 #endif

@@ -11,6 +11,8 @@
 #include "core/rng.h"
 #include "core/timer.h"
 #include "kernels/kernels.h"
+#include "core/mpicall.h"
+#include "parallel/pipeline.h"
 #include "parallel/tp.h"
 
 #define PI 3.14159265358979323846
@@ -262,6 +264,10 @@ struct dlm_evaluator {
     int32_t *rows, *row_targets; /* (B,T) the scored positions, gathered, and their targets */
     double *scale;              /* (B) */
     dlm_sample_result **slot;   /* (B) where each row's result goes */
+    MPI_Comm pp_comm;           /* the model's pipeline stages (MPI_COMM_NULL: one) */
+    double *sums;               /* (B) each row's CE sum, sent from the last stage */
+    int nb, causal, gather;     /* the forward being run */
+    int64_t n_head;
     int64_t tokens;
     double seconds;
 };
@@ -282,7 +288,9 @@ dlm_status dlm_evaluator_create(dlm_model *m, int max_batch, dlm_evaluator **out
     ev->row_targets = malloc(N * sizeof *ev->row_targets);
     ev->scale = malloc(B * sizeof *ev->scale);
     ev->slot = malloc(B * sizeof *ev->slot);
-    if (!ev->inputs || !ev->targets || !ev->tok_loss || !ev->lse || !ev->mask || !ev->rows ||
+    ev->sums = malloc(B * sizeof *ev->sums);
+    ev->pp_comm = MPI_COMM_NULL;
+    if (!ev->sums || !ev->inputs || !ev->targets || !ev->tok_loss || !ev->lse || !ev->mask || !ev->rows ||
         !ev->row_targets || !ev->scale || !ev->slot ||
         dlm_acts_create(m, max_batch, 0, &ev->acts) != DLM_OK) {
         dlm_evaluator_destroy(&ev);
@@ -306,6 +314,7 @@ void dlm_evaluator_destroy(dlm_evaluator **pev)
     free(ev->row_targets);
     free(ev->scale);
     free(ev->slot);
+    free(ev->sums);
     free(ev);
     *pev = NULL;
 }
@@ -316,9 +325,55 @@ void dlm_evaluator_counters(const dlm_evaluator *ev, int64_t *tokens, double *se
     *seconds = ev->seconds;
 }
 
+void dlm_evaluator_set_pipeline(dlm_evaluator *ev, MPI_Comm pp_comm) { ev->pp_comm = pp_comm; }
+
+/* The last stage's part (the whole model's, unstaged): the head on the
+ * staged rows, the cross-entropy, each row's sum (in double, in position
+ * order) into ev->sums. */
+static dlm_status head_sums(dlm_evaluator *ev)
+{
+    const dlm_model_config *c = &ev->m->cfg;
+    int T = c->seq_len, nb = ev->nb, gather = ev->gather;
+    int64_t n = ev->n_head;
+    /* vocabulary-parallel under tp (this rank's columns [v0, v0 + V)); on one rank the
+     * serial kernel's bits */
+    int V = c->vocab_padded / ev->m->layout.tp_size, v0 = ev->m->layout.tp_rank * V;
+    DLM_CALL(dlm_tp_xent_forward(ev->m->tp, ev->tok_loss, ev->lse, ev->acts->logits,
+                                 gather ? ev->row_targets : ev->targets, n, V, v0,
+                                 c->vocab_size));
+    /* head row j is position rows[j] (gathered, ascending) or j; each
+     * sequence's sum is added in position order either way */
+    for (int b = 0; b < nb; b++) ev->sums[b] = 0.0;
+    for (int64_t j = 0; j < n; j++) {
+        int64_t i = gather ? ev->rows[j] : j;
+        if (ev->mask[i]) ev->sums[i / T] += ev->tok_loss[j];
+    }
+    return DLM_OK;
+}
+
+/* One pipeline stage's forward of the staged rows (the runner's forward,
+ * one micro-batch): in from the stage before (NULL on the first), out to
+ * the next (NULL on the last, which computes the sums). */
+static dlm_status stage_forward(void *ctx, int k, const float *in, float *out)
+{
+    (void)k;
+    dlm_evaluator *ev = ctx;
+    const dlm_model_config *c = &ev->m->cfg;
+    DLM_CALL(dlm_model_stage_forward(ev->m, ev->acts, ev->inputs, in, ev->nb, ev->causal,
+                                     ev->gather ? ev->rows : NULL, ev->n_head));
+    if (out) {
+        memcpy(out, dlm_stage_output(ev->m, ev->acts),
+               (size_t)ev->nb * c->seq_len * c->d_model * sizeof *out);
+        return DLM_OK;
+    }
+    return head_sums(ev);
+}
+
 /* Forward of the nb rows staged in ev; each row's CE summed (in double)
  * over its scored positions into its slot. The head runs on the scored
- * positions only (for AR: every position). */
+ * positions only (for AR: every position). Under pipeline stages the rows
+ * go through them as one micro-batch and the last stage sends the sums to
+ * every stage. */
 static dlm_status flush(dlm_evaluator *ev, int nb, int causal)
 {
     if (nb == 0) return DLM_OK;
@@ -328,25 +383,25 @@ static dlm_status flush(dlm_evaluator *ev, int nb, int causal)
     double t0 = dlm_now();
     for (int64_t i = 0; i < N; i++)
         if (ev->mask[i]) ev->rows[n++] = (int32_t)i;
-    int gather = n < N;
-    for (int64_t j = 0; gather && j < n; j++) ev->row_targets[j] = ev->targets[ev->rows[j]];
-    DLM_CALL(dlm_model_forward_rows(ev->m, ev->acts, ev->inputs, nb, causal,
-                                    gather ? ev->rows : NULL, gather ? n : N));
-    /* vocabulary-parallel under tp (this rank's columns [v0, v0 + V)); on one rank the
-     * serial kernel's bits */
-    int V = c->vocab_padded / ev->m->layout.tp_size, v0 = ev->m->layout.tp_rank * V;
-    DLM_CALL(dlm_tp_xent_forward(ev->m->tp, ev->tok_loss, ev->lse, ev->acts->logits,
-                                 gather ? ev->row_targets : ev->targets, gather ? n : N, V, v0,
-                                 c->vocab_size));
-    /* head row j is position rows[j] (gathered, ascending) or j; each
-     * sequence's sum is added in position order either way */
-    for (int b = 0; b < nb; b++) ev->slot[b]->ce_sum = 0.0;
-    for (int64_t j = 0; j < (gather ? n : N); j++) {
-        int64_t i = gather ? ev->rows[j] : j;
-        if (ev->mask[i]) ev->slot[i / T]->ce_sum += ev->tok_loss[j];
+    ev->gather = n < N;
+    ev->n_head = ev->gather ? n : N;
+    ev->nb = nb, ev->causal = causal;
+    for (int64_t j = 0; ev->gather && j < n; j++) ev->row_targets[j] = ev->targets[ev->rows[j]];
+    if (!ev->m->layout.staged) {
+        DLM_CALL(dlm_model_forward_rows(ev->m, ev->acts, ev->inputs, nb, causal,
+                                        ev->gather ? ev->rows : NULL, ev->n_head));
+        DLM_CALL(head_sums(ev));
+    } else {
+        int pp;
+        DLM_MPI(MPI_Comm_size(ev->pp_comm, &pp));
+        dlm_pipe_stage st = {.ctx = ev, .forward = stage_forward, .backward = NULL};
+        size_t act = (size_t)ev->acts->max_batch * T * c->d_model;
+        DLM_CALL(dlm_pipe_run(ev->pp_comm, &st, DLM_PIPE_FORWARD_ONLY, 1, act, NULL));
+        DLM_MPI(MPI_Bcast(ev->sums, nb, MPI_DOUBLE, pp - 1, ev->pp_comm));
     }
     for (int b = 0; b < nb; b++) {
-        double s = ev->slot[b]->ce_sum;
+        double s = ev->sums[b];
+        ev->slot[b]->ce_sum = s;
         DLM_CHECK(isfinite(s), DLM_ERR_NUMERIC,
                   "the model's cross-entropy is not finite (%g) on an evaluation sequence; "
                   "the checkpoint's weights may be corrupt", s);

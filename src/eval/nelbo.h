@@ -54,6 +54,7 @@
 #ifndef DLM_NELBO_H
 #define DLM_NELBO_H
 
+#include <mpi.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -134,6 +135,11 @@ typedef struct dlm_evaluator dlm_evaluator;
 
 /* Activations and input buffers for batches of max_batch sequences of m->cfg.seq_len. */
 dlm_status dlm_evaluator_create(dlm_model *m, int max_batch, dlm_evaluator **out);
+/* m is a pipeline stage (dlm_model_create_stage): every forward goes
+ * through the stages over pp_comm, and every stage gets the scores. Each
+ * stage's evaluator must then run the same calls (collective over
+ * pp_comm). */
+void dlm_evaluator_set_pipeline(dlm_evaluator *ev, MPI_Comm pp_comm);
 void dlm_evaluator_destroy(dlm_evaluator **ev);
 
 /* Scores samples [j0, j1) of chunks [c0, c1) of cs; the result for (c, j)

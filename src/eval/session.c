@@ -83,7 +83,7 @@ static void model_free(dlm_eval_model *em)
 
 /* path: a checkpoint file (already resolved from a run folder). */
 static dlm_status open_model(const dlm_eval_options *o, const char *path, const dlm_chunk_set *cs,
-                             size_t ld, dlm_tp *tp, dlm_eval_model *em)
+                             size_t ld, const dlm_grid *grid, dlm_tp *tp, dlm_eval_model *em)
 {
     DLM_CALL(dlm_eval_ckpt_info(path, &em->info));
     const dlm_run_config *c = &em->info.cfg;
@@ -100,8 +100,9 @@ static dlm_status open_model(const dlm_eval_options *o, const char *path, const 
     em->use_ema = o->weights ? !strcmp(o->weights, "ema") : em->info.has_ema;
     int batch = o->batch ? o->batch : c->train.micro_batch;
     DLM_CALL(dlm_eval_model_load(&em->info, cs->vocab_size, cs->separator_id, em->use_ema, tp,
-                                 &em->m, &em->hash));
+                                 grid->pp_rank, grid->pp, &em->m, &em->hash));
     DLM_CALL(dlm_evaluator_create(em->m, batch, &em->ev));
+    if (grid->pp > 1) dlm_evaluator_set_pipeline(em->ev, grid->pp_comm);
     /* the estimator */
     dlm_estimator_kind kind;
     DLM_CALL(dlm_estimator_parse(o->estimator, &kind));
@@ -281,8 +282,8 @@ static dlm_status open_local(dlm_eval_session *s, const char *path_a, const char
     DLM_CALL(st);
     s->ld = (size_t)(o->target_se > 0 ? o->max_K / o->K * o->K : o->K);
     DLM_CALL(dlm_tp_create(s->grid->tp_comm, &s->tp));
-    DLM_CALL(open_model(o, path_a, &s->cs, s->ld, s->tp, &s->a));
-    if (o->compare) DLM_CALL(open_model(o, path_b, &s->cs, s->ld, s->tp, &s->b));
+    DLM_CALL(open_model(o, path_a, &s->cs, s->ld, s->grid, s->tp, &s->a));
+    if (o->compare) DLM_CALL(open_model(o, path_b, &s->cs, s->ld, s->grid, s->tp, &s->b));
     s->diff = calloc((size_t)s->cs.n, sizeof *s->diff);
     DLM_CHECK(s->diff != NULL, DLM_ERR_NOMEM, "differences for %lld chunks", (long long)s->cs.n);
     DLM_CALL(dlm_dp_create(s->grid->dp_comm, NULL, 0, &s->dp));
@@ -334,6 +335,9 @@ dlm_status dlm_eval_session_create(const dlm_grid *grid, const dlm_eval_options 
     if (grid->tp > 1)
         DLM_INFO("tensor parallel over %d ranks: every layer split, the cross-entropy "
                  "vocabulary-parallel", grid->tp);
+    if (grid->pp > 1)
+        DLM_INFO("pipeline over %d stages: the blocks split by FLOPs, each forward through "
+                 "them", grid->pp);
     if (cs->n < 2 && s->root)
         DLM_WARN("only one chunk: no standard error or interval (give more data or --chunks)");
     s->target_reached = 1;

@@ -391,13 +391,20 @@ void dlm_model_cut_shards(const dlm_model *m, const dlm_param_info *full_table, 
 {
     for (int i = 0; i < m->n_tensors; i++) {
         const dlm_param_info *p = &m->table[i];
-        const float *whole = full + full_table[i].offset;
+        const float *whole = full + full_table[p->id].offset; /* a stage's ids are the model's */
         for (size_t j = 0; j < p->numel; j++)
             base[p->offset + j] = whole[dlm_param_global_index(p, (int64_t)j)];
     }
 }
 
 int64_t dlm_model_param_count(const dlm_model *m)
+{
+    const dlm_model_config *c = &m->cfg;
+    int64_t embed = (int64_t)c->vocab_padded * c->d_model * (c->tied_head ? 1 : 2);
+    return dlm_model_nonembedding_params(c) + embed;
+}
+
+int64_t dlm_model_stage_param_count(const dlm_model *m)
 {
     int64_t n = 0;
     for (int i = 0; i < m->n_tensors; i++) n += m->table[i].shape[0] * m->table[i].shape[1];

@@ -261,14 +261,16 @@ void dlm_acts_destroy(dlm_acts **a);
 /* Parameters that count in FLOPs and scaling laws: all but wte and lm_head. */
 int64_t dlm_model_nonembedding_params(const dlm_model_config *cfg);
 /* Logical parameter count of the whole model (every tensor's full shape,
- * whatever this rank's shard; no alignment gaps). */
+ * whatever this rank's shard or stage; no alignment gaps). */
 int64_t dlm_model_param_count(const dlm_model *m);
+/* The same over this pipeline stage's tensors only. */
+int64_t dlm_model_stage_param_count(const dlm_model *m);
 /* FNV-1a continued from h over the parameter arena: whether two processes
  * hold the same weights. */
 uint64_t dlm_model_hash(uint64_t h, const dlm_model *m);
 /* This rank's shards, into m's arena at base, cut from whole tensors laid
- * out by the serial table full_table (full): how a tp rank takes its part
- * of a checkpoint read whole. No message. */
+ * out by the serial table full_table (full): how a tp rank or pipeline
+ * stage takes its part of a checkpoint read whole. No message. */
 void dlm_model_cut_shards(const dlm_model *m, const dlm_param_info *full_table, const float *full,
                           float *base);
 /* FLOPs per token of a training step:

@@ -132,21 +132,21 @@ dlm_status dlm_placement_report(const dlm_grid *g, int threads, char *hosts, int
     return DLM_OK;
 }
 
-dlm_status dlm_placement_start(MPI_Comm world, int tp, int requested, dlm_grid **out)
+dlm_status dlm_placement_start(MPI_Comm world, int tp, int pp, int requested, dlm_grid **out)
 {
     *out = NULL;
     int size;
     DLM_MPI(MPI_Comm_size(world, &size));
     /* the same verdict on every rank: agreed, printed once */
-    DLM_CALL(dlm_grid_agree(world, tp >= 1 && size % tp == 0
+    DLM_CALL(dlm_grid_agree(world, tp >= 1 && pp >= 1 && size % (tp * pp) == 0
                                        ? DLM_OK
                                        : dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
-                                                        "--tp %d must divide the %d MPI ranks "
-                                                        "(mpiexec -n): the rest of the ranks "
-                                                        "share the work data-parallel",
-                                                        tp, size)));
+                                                        "--tp %d x --pp %d must divide the %d MPI "
+                                                        "ranks (mpiexec -n): the rest of the "
+                                                        "ranks share the work data-parallel",
+                                                        tp, pp, size)));
     dlm_grid *g;
-    DLM_CALL(dlm_grid_create(world, size / tp, tp, 1, &g));
+    DLM_CALL(dlm_grid_create(world, size / (tp * pp), tp, pp, &g));
     const char *source = "--threads";
     int threads = 0;
     char blis[512];

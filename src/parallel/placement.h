@@ -23,12 +23,13 @@ dlm_status dlm_placement_threads(const dlm_grid *g, int requested, const char *s
 dlm_status dlm_placement_report(const dlm_grid *g, int threads, char *hosts, int hosts_len);
 
 /* The start of an inference program (dlm-eval, dlm-sample): the grid
- * (tp ranks per model, from --tp; dp = the world's size / tp; pp = 1),
+ * (tp ranks per stage, from --tp, pp stages, from --pp; dp = the world's
+ * size / (tp pp)),
  * this rank's BLIS threads (requested > 0, from --threads, else as
  * dlm_placement_threads chooses), BLIS started and described in the log,
  * and with more than one rank the placement report. Collective over
- * world; a failure (tp not dividing the ranks) is agreed.
+ * world; a failure (tp x pp not dividing the ranks) is agreed.
  * dlm_grid_destroy(out) when done. */
-dlm_status dlm_placement_start(MPI_Comm world, int tp, int requested, dlm_grid **out);
+dlm_status dlm_placement_start(MPI_Comm world, int tp, int pp, int requested, dlm_grid **out);
 
 #endif

@@ -37,7 +37,7 @@ static dlm_status load(const char *path, const char *weights, int root, dlm_tp *
         DLM_WARN("%s: the run's training shards are gone; assuming the byte vocabulary (%d ids)",
                  path, V);
     *use_ema = weights ? !strcmp(weights, "ema") : info->has_ema;
-    DLM_CALL(dlm_eval_model_load(info, V, sep, *use_ema, tp, m, hash));
+    DLM_CALL(dlm_eval_model_load(info, V, sep, *use_ema, tp, 0, 1, m, hash));
     return DLM_OK;
 }
 

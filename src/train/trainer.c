@@ -427,9 +427,7 @@ dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped)
     MPI_Comm world = t->grid->world;
     double fpt = dlm_model_flops_per_token(&t->mcfg);
     *stopped = 0;
-    /* each stage counts its own tensors (whole shapes, whatever the tp split) */
     long long n_params = (long long)dlm_model_param_count(t->model);
-    DLM_MPI(MPI_Allreduce(MPI_IN_PLACE, &n_params, 1, MPI_LONG_LONG, MPI_SUM, t->grid->pp_comm));
     DLM_INFO("model %s, %lld parameters (%lld non-embedding), objective %s; %s = %.4g MFLOP",
              t->shape, n_params,
              (long long)dlm_model_nonembedding_params(&t->mcfg), dlm_objective_name(c->objective.kind),

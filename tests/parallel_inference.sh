@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# tests/tp_inference.sh: dlm-eval and dlm-sample with --tp against one rank.
-#   tp_inference.sh CASE DLM_EVAL DLM_SAMPLE RUNS WORK MPIEXEC...
+# tests/parallel_inference.sh: dlm-eval and dlm-sample with --tp or --pp
+# against one rank.
+#   parallel_inference.sh CASE DLM_EVAL DLM_SAMPLE RUNS WORK MPIEXEC...
 # RUNS holds the tiny mdlm/ and ar/ runs of the eval fixture. Cases:
 #   eval    every number of the --json report (both models, mdlm against
 #           AR paired) at tp2 (2 ranks) and dp2 x tp2 (4 ranks) within a
@@ -11,6 +12,9 @@
 #           AR, scored) finish and write their samples (their logits are
 #           checked against serial in test_parallel; a rounding difference
 #           may flip a random draw, so that text is not compared)
+#   pp      the same report at pp2 (2 ranks; the 2 blocks one per stage),
+#           dp2 x pp2 and tp2 x pp2 (4 ranks) within a relative 1e-5 of
+#           one rank (without tp, to the bit)
 #   bad     --tp not dividing the ranks, and tp not dividing the model's
 #           heads: one message from rank 0, no hang
 set -euo pipefail
@@ -25,29 +29,38 @@ cd "$work/$case_"
 numbers() { grep -E '^ *"[A-Za-z0-9_]+": -?[0-9]' "$1" | sed -E 's/^ *"([A-Za-z0-9_]+)": (-?[0-9.eE+-]+),?$/\1 \2/' | grep -v -E '^(seconds|time|[a-z_]*tokens_per_s)'; }
 
 case $case_ in
-eval)
+eval|pp)
   args=("$runs/mdlm" --compare "$runs/ar" --chunks 13 --K 4 --no-out --json --threads 1)
   "${mpi[@]}" -n 1 "$eval" "${args[@]}" >serial.json
   numbers serial.json >serial.num
   [[ $(wc -l <serial.num) -ge 10 ]] || { echo "too few numbers in the report"; cat serial.json; exit 1; }
-  for layout in "2 2" "4 2"; do
+  if [[ $case_ == eval ]]; then layouts=("2 --tp 2" "4 --tp 2"); else layouts=("2 --pp 2" "4 --pp 2" "4 --tp 2 --pp 2"); fi
+  for layout in "${layouts[@]}"; do
     set -- $layout
-    "${mpi[@]}" -n "$1" "$eval" "${args[@]}" --tp "$2" >np$1.json
-    numbers np$1.json >np$1.num
+    n=$1
+    shift
+    "${mpi[@]}" -n "$n" "$eval" "${args[@]}" "$@" >np$n.json
+    numbers np$n.json >np$n.num
     # keys in the same order; values within 1e-5 relative (1e-9 absolute for
     # zeros). The paired difference and its interval are small differences of
     # two estimates, so their 1e-5 is relative to the estimates (in bits, the
     # larger unit): a 1e-6 rounding of each is a larger share of a difference
     # near 0.
     big=$(awk '$1 ~ /estimate_bits_per_token$/ { v = $2 < 0 ? -$2 : $2; if (v > m) m = v } END { print m }' serial.num)
-    paste -d' ' serial.num np$1.num | awk -v n="$1" -v big="$big" '
+    paste -d' ' serial.num np$n.num | awk -v n="$n $*" -v big="$big" '
       $1 != $3 { print "field order differs: " $1 " vs " $3; bad = 1; exit }
       { d = $2 - $4; if (d < 0) d = -d; s = $2 < 0 ? -$2 : $2
         if ($1 ~ /^difference_/ && s < big) s = big
-        if (d > 1e-5 * s + 1e-9) { print $1 ": serial " $2 ", -n " n " tp2 " $4; bad = 1 }
+        if (d > 1e-5 * s + 1e-9) { print $1 ": serial " $2 ", -n " n " " $4; bad = 1 }
         if (d / (s + 1e-30) > worst) worst = d / (s + 1e-30); k++ }
-      END { if (bad) exit 1; printf "-n %s tp2: %d numbers within 1e-5 of serial (worst %.2g)\n", n, k, worst }'
+      END { if (bad) exit 1; printf "-n %s: %d numbers within 1e-5 of serial (worst %.2g)\n", n, k, worst }'
+    # without tp the stages run the serial kernels on the same rows: the same bits
+    if [[ $case_ == pp && $* != *--tp* ]]; then
+      diff serial.num np$n.num >/dev/null || { echo "-n $n $*: not the serial bits"; exit 1; }
+      echo "-n $n $*: the serial numbers to the bit"
+    fi
   done
+  [[ $case_ == pp ]] && { echo "inference $case_: ok"; exit 0; }
   # the job's forward sequences are counted once per tp group
   seqs() { "${mpi[@]}" "$@" 2>/dev/null | sed -n -E 's/.*throughput .*\(([0-9]+) sequences.*/\1/p'; }
   one=$(seqs -n 1 "$eval" "$runs/mdlm" --chunks 13 --K 4 --no-out --threads 1)
@@ -85,10 +98,10 @@ bad)
     grep -q "^\[0\] .*failed: .*$want" err.txt || { echo "no '$want' from rank 0:"; cat err.txt; exit 1; }
     if grep -q '^\[[1-9][0-9]*\] ' err.txt; then echo "other ranks spoke:"; cat err.txt; exit 1; fi
   }
-  check "--tp 2 must divide the 3 MPI ranks" "${mpi[@]}" -n 3 "$eval" "$runs/ar" --tp 2 --no-out --threads 1
+  check "--tp 2 x --pp 1 must divide the 3 MPI ranks" "${mpi[@]}" -n 3 "$eval" "$runs/ar" --tp 2 --no-out --threads 1
   check "model.heads (2) must be a multiple of the tensor-parallel size 4" \
     "${mpi[@]}" -n 4 "$sample" "$runs/mdlm" --tp 4 --h5 none --threads 1
   echo "bad layouts refused with one message" ;;
 *) echo "unknown case $case_"; exit 2 ;;
 esac
-echo "tp_inference $case_: ok"
+echo "inference $case_: ok"
