@@ -239,7 +239,7 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
     dlm_adamw_config oc;
     dlm_adamw_config_default(&oc);
     DLM_CALL_GOTO(st, dlm_optimizer_create(m, &oc, &opt), done);
-    DLM_CALL_GOTO(st, dlm_step_buffers_create(m, mb, &buf), done);
+    if (pp == 1) DLM_CALL_GOTO(st, dlm_step_buffers_create(m, mb, &buf), done);
     if (pp > 1) DLM_CALL_GOTO(st, dlm_pipe_step_create(g->pp_comm, m, mb, n / mb, &ps), done);
     if (g) DLM_CALL_GOTO(st, dlm_dp_create(g->dp_comm, m, (size_t)(a->bucket_mb * 1048576.0), &dp), done);
     dlm_objective obj = {.kind = kind, .seed = 1, .bos_id = cfg.bos_id, .mask_id = cfg.mask_id};
@@ -261,7 +261,7 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
     for (int s = 0; s < a->warmup + a->steps; s++) {
         int timed = s >= a->warmup;
         memset(&timers, 0, sizeof timers);
-        buf.acts->timers = timed ? &timers : NULL;
+        if (buf.acts) buf.acts->timers = timed ? &timers : NULL; /* phases: not under pp */
         if (g) MPI_Barrier(g->world); /* every rank starts the step together */
         double t0 = dlm_now();
         dlm_dp_stats ds = {0};
@@ -288,7 +288,7 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
             for (int q = 0; q < DLM_PHASE_COUNT; q++) phase_s[q] += timers.seconds[q] / a->steps;
         }
     }
-    buf.acts->timers = NULL;
+    if (buf.acts) buf.acts->timers = NULL;
     double rss_mb = peak_rss_mb(); /* the training step's peak, before the replay buffers */
     dlm_gemm_record(&log); /* one more step, to capture its GEMM list */
     DLM_CALL_GOTO(st, one_step(m, opt, &buf, ps, &obj, dp, x, G, 0, &loss, &gnorm), done);

@@ -15,7 +15,9 @@
 #              serial: step 1's loss equal to the bit, every loss, gradient
 #              norm and held-out loss within relative 1e-5; stopped and
 #              resumed at pp2, the straight run's rows bit for bit; its
-#              checkpoint resumes on one rank, and one rank's at pp2
+#              checkpoint resumes on one rank, and one rank's at pp2; tp2 x
+#              pp2 within 1e-5 of serial, resumed bit for bit, its
+#              checkpoint continued on one rank
 #   bad_layout batch not divisible by dp x micro-batch, world size not
 #              dp x tp x pp, pp > 1 with a tied head, tp not dividing the heads or the padded
 #              vocabulary: one message
@@ -113,6 +115,22 @@ pp)
   "${mpiexec[@]}" -n 2 "$train" "${common[@]}" --set train.steps=8 --set train.log_every=1 \
     --set parallel.pp=2 --set run.dir=\"serial\" >serial-pp.log
   grep -q "resuming from .*step-00000006.h5 at step 6" serial-pp.log || fail "pp2 did not resume the serial run"
+  # tp2 x pp2 (4 ranks): within 1e-5 of serial; stopped and resumed, its own rows bit for bit;
+  # its checkpoint (each stage's tp shards assembled) resumes on one rank
+  tpp=("${args[@]}" --set parallel.tp=2 --set parallel.pp=2)
+  "${mpiexec[@]}" -n 4 "$train" "${tpp[@]}" --set run.dir=\"tpp\" >tpp.log
+  "$print_losses" tpp/run.h5 >tpp.txt
+  relclose tpp.txt serial.txt 1e-5 || fail "tp2 x pp2 beyond 1e-5 of serial"
+  set +e
+  "${mpiexec[@]}" -n 4 "$train" "${tpp[@]}" --set run.dir=\"tpp-split\" --stop-at-step 3 >tpp1.log 2>&1
+  rc=$?
+  set -e
+  [[ $rc == 75 ]] || { cat tpp1.log; fail "tp2 x pp2 stop at step 3: exit $rc, expected 75"; }
+  "${mpiexec[@]}" -n 4 "$train" "${tpp[@]}" --set run.dir=\"tpp-split\" >tpp2.log
+  "$print_losses" tpp-split/run.h5 >tpp-split.txt
+  diff tpp.txt tpp-split.txt || fail "tp2 x pp2 resumed rows differ from the straight run"
+  "$train" "${common[@]}" --set train.steps=8 --set train.log_every=1 --set run.dir=\"tpp\" >tpp-one.log
+  grep -q "resuming from .*step-00000006.h5 at step 6" tpp-one.log || fail "one rank did not resume tp2 x pp2"
   ;;
 resume)
   args=("${common[@]}" --set train.steps=10 --set train.log_every=1 --set train.checkpoint_every=4

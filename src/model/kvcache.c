@@ -12,6 +12,9 @@ dlm_status dlm_kv_cache_create(const dlm_model *m, dlm_kv_cache **out)
 {
     *out = NULL;
     const dlm_model_config *c = &m->cfg;
+    DLM_CHECK(!m->layout.staged, DLM_ERR_ARG,
+              "the key/value cache runs the whole model: a pipeline stage (blocks %d .. %d) "
+              "cannot use it", m->layout.layer0, m->layout.layer1 - 1);
     dlm_kv_cache *kv = calloc(1, sizeof *kv);
     DLM_CHECK(kv != NULL, DLM_ERR_NOMEM, "allocating a key/value cache");
     kv->T = c->seq_len, kv->C = c->d_model, kv->L = c->n_layer;

@@ -78,8 +78,15 @@ static dlm_status ring_slot(link_state *l, send_ring *r, float **buf, MPI_Reques
     return DLM_OK;
 }
 
-/* Tags: micro-batch k's activations 2k, its gradient 2k + 1. */
-static int tag_of(int micro, dlm_pipe_kind kind) { return 2 * micro + (kind == DLM_PIPE_BACKWARD); }
+/* Tags: micro-batch k's activations 2k, its gradient 2k + 1, k modulo
+ * 16384 (MPI promises tags up to 32767). Wrapping is safe: each link's
+ * sends and posted receives of a kind both run in micro-batch order, and
+ * MPI keeps the order of messages with the same source, tag and
+ * communicator. */
+static int tag_of(int micro, dlm_pipe_kind kind)
+{
+    return 2 * (micro % 16384) + (kind == DLM_PIPE_BACKWARD);
+}
 
 /* The micro-batch of the next op of kind after position i, or -1. */
 static int next_of(const dlm_pipe_op *ops, int n, int i, dlm_pipe_kind kind)
@@ -114,9 +121,9 @@ dlm_status dlm_pipe_run(MPI_Comm pp_comm, const dlm_pipe_stage *stage, dlm_pipe_
         DLM_MPI(MPI_Comm_size(pp_comm, &pp));
         DLM_MPI(MPI_Comm_rank(pp_comm, &s));
     }
-    DLM_CHECK(n <= INT_MAX && m <= 16383, DLM_ERR_ARG,
-              "pipeline messages of %zu floats for %d micro-batches: at most 2^31 - 1 floats and "
-              "16,383 micro-batches (MPI tags)", n, m);
+    DLM_CHECK(n <= INT_MAX && m <= INT_MAX / 2, DLM_ERR_ARG,
+              "pipeline messages of %zu floats for %d micro-batches: at most 2^31 - 1 floats",
+              n, m);
     int first = s == 0, last = s == pp - 1, train = sched == DLM_PIPE_1F1B;
     dlm_pipe_op *ops = malloc((size_t)2 * m * sizeof *ops);
     DLM_CHECK(ops != NULL, DLM_ERR_NOMEM, "the schedule of %d micro-batches", m);

@@ -2,13 +2,15 @@
 #include "parallel/replicas.h"
 
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "core/hash.h"
 #include "core/mpicall.h"
 
 /* The first tensor (of those with want set) whose checksum differs over
- * comm, or -1. */
+ * comm, as its id in the whole model (a pipeline stage's indices are its
+ * own), or -1. */
 static dlm_status first_mismatch(MPI_Comm comm, const dlm_model *m, const int *want, int *bad)
 {
     int n = m->n_tensors;
@@ -26,10 +28,24 @@ static dlm_status first_mismatch(MPI_Comm comm, const dlm_model *m, const int *w
     if (e == MPI_SUCCESS) e = MPI_Allreduce(MPI_IN_PLACE, hi, n, MPI_UINT64_T, MPI_MAX, comm);
     *bad = -1;
     for (int i = 0; e == MPI_SUCCESS && i < n && *bad < 0; i++)
-        if (lo[i] != hi[i]) *bad = i;
+        if (lo[i] != hi[i]) *bad = m->table[i].id;
     free(lo);
     if (e != MPI_SUCCESS) return dlm_mpi_error(e, __FILE__, __LINE__, __func__, "MPI_Allreduce");
     return DLM_OK;
+}
+
+/* The whole model's tensor name of id (whatever this rank's stage holds). */
+static void name_of(const dlm_model *m, int id, char *name, size_t len)
+{
+    dlm_param_info *t = NULL;
+    int n = 0;
+    size_t floats;
+    if (dlm_param_table_create(&m->cfg, DLM_LAYOUT_SERIAL, &t, &n, &floats) == DLM_OK && id < n)
+        snprintf(name, len, "%s", t[id].name);
+    else
+        snprintf(name, len, "tensor %d", id);
+    dlm_error_clear();
+    free(t);
 }
 
 dlm_status dlm_replicas_check(const dlm_grid *g, const dlm_model *m, int64_t step)
@@ -48,17 +64,19 @@ dlm_status dlm_replicas_check(const dlm_grid *g, const dlm_model *m, int64_t ste
     int bad[2] = {bad_dp, bad_tp};
     DLM_MPI(MPI_Allreduce(MPI_IN_PLACE, bad, 2, MPI_INT, MPI_MAX, g->world));
     /* every rank sees the same verdict; agreed, so rank 0 alone speaks */
+    char name[64];
+    if (bad[0] >= 0 || bad[1] >= 0) name_of(m, bad[0] >= 0 ? bad[0] : bad[1], name, sizeof name);
     if (bad[0] >= 0)
         st = dlm_error_push(DLM_ERR_STATE, __FILE__, __LINE__, __func__,
                             "after step %lld the data-parallel replicas hold different values of "
                             "%s (the gradient sum went wrong); the last checkpoint is untouched, "
                             "please report it",
-                            (long long)step, m->table[bad[0]].name);
+                            (long long)step, name);
     else if (bad[1] >= 0)
         st = dlm_error_push(DLM_ERR_STATE, __FILE__, __LINE__, __func__,
                             "after step %lld the tensor-parallel ranks hold different copies of "
                             "%s, a replicated tensor; the last checkpoint is untouched, please "
                             "report it",
-                            (long long)step, m->table[bad[1]].name);
+                            (long long)step, name);
     return dlm_grid_agree(g->world, st);
 }

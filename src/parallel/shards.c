@@ -22,7 +22,8 @@ static dlm_status all_tables(const dlm_model *m, dlm_param_info ***out)
     for (int r = 0; r < tp; r++) {
         int n;
         size_t floats;
-        dlm_shard_layout lay = {r, tp, 0, 0, 0};
+        dlm_shard_layout lay = m->layout; /* the same stage, tp rank r */
+        lay.tp_rank = r;
         dlm_status st = dlm_param_table_create(&m->cfg, &lay, &t[r], &n, &floats);
         if (st != DLM_OK) {
             for (int q = 0; q < r; q++) free(t[q]);

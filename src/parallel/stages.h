@@ -33,7 +33,8 @@ void dlm_stages_costs(const dlm_model_config *cfg, dlm_stage_costs *out);
 dlm_status dlm_stages_split(int L, int pp, const int *list, int n_list,
                             const dlm_stage_costs *costs, int *first, int *count);
 
-/* "0-2 | 3-5 (+head)"-style text of a split, for the log. */
+/* "stage 0: embedding, blocks 0-2, stage 1: blocks 3-5, head": a split
+ * for the log. */
 void dlm_stages_describe(int pp, const int *first, const int *count, char *buf, int len);
 
 #endif

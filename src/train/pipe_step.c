@@ -37,8 +37,12 @@ dlm_status dlm_pipe_step_create(MPI_Comm pp_comm, dlm_model *m, int micro, int n
     ps->comm = pp_comm;
     ps->n_stages = 1;
     if (pp_comm != MPI_COMM_NULL) {
-        MPI_Comm_size(pp_comm, &ps->n_stages);
-        MPI_Comm_rank(pp_comm, &ps->stage);
+        int e = MPI_Comm_size(pp_comm, &ps->n_stages);
+        if (e == MPI_SUCCESS) e = MPI_Comm_rank(pp_comm, &ps->stage);
+        if (e != MPI_SUCCESS) {
+            free(ps);
+            return dlm_mpi_error(e, __FILE__, __LINE__, __func__, "MPI_Comm_size");
+        }
     }
     ps->last = ps->stage == ps->n_stages - 1;
     ps->m = m;
@@ -100,7 +104,7 @@ static dlm_status stage_backward(void *ctx, int k, const float *dout, float *din
 {
     dlm_pipe_step *ps = ctx;
     dlm_step_buffers *buf = &ps->pool[k % ps->n_slots];
-    dlm_model_stage_backward(ps->m, buf->acts, buf->inputs, dout, din, ps->micro,
+    dlm_model_stage_backward(ps->m, buf->acts, buf->inputs, dout, din, buf->B,
                              dlm_objective_causal(ps->o));
     return dlm_tp_status(ps->m->tp);
 }

@@ -256,7 +256,8 @@ static dlm_status build_local(dlm_trainer *t)
                            (float)cfg->train.adam_eps, (float)cfg->train.weight_decay,
                            (float)cfg->train.grad_clip};
     DLM_CALL(dlm_optimizer_create(t->model, &oc, &t->opt));
-    DLM_CALL(dlm_step_buffers_create(t->model, cfg->train.micro_batch, &t->buf));
+    if (g->pp == 1) /* under pp the pipelined step holds its own pool */
+        DLM_CALL(dlm_step_buffers_create(t->model, cfg->train.micro_batch, &t->buf));
     if (g->pp > 1)
         DLM_CALL(dlm_pipe_step_create(g->pp_comm, t->model, cfg->train.micro_batch,
                                       cfg->train.batch / g->dp / cfg->train.micro_batch, &t->ps));
