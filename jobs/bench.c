@@ -222,8 +222,6 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
     int pp = g ? g->pp : 1, first_block = 0, n_blocks = sh->L;
     char split[256] = "";
     if (pp > 1) { /* this rank's stage, balanced by FLOPs */
-        DLM_CHECK(!cfg.tied_head, DLM_ERR_ARG, "--layout with pp: %s ties its head, and a tied "
-                  "head across pipeline stages is not built yet", sh->name);
         dlm_stage_costs costs;
         dlm_stages_costs(&cfg, &costs);
         int first[64], count[64];

@@ -13,13 +13,14 @@
 #              rows bit for bit; its checkpoint resumes on one rank
 #   pp         pp2 (one block per stage, 4 micro-batches, 1F1B) against
 #              serial: step 1's loss equal to the bit, every loss, gradient
-#              norm and held-out loss within relative 1e-5; stopped and
+#              norm and held-out loss within relative 1e-5 (also with a tied
+#              head); stopped and
 #              resumed at pp2, the straight run's rows bit for bit; its
 #              checkpoint resumes on one rank, and one rank's at pp2; tp2 x
 #              pp2 within 1e-5 of serial, resumed bit for bit, its
 #              checkpoint continued on one rank
 #   bad_layout batch not divisible by dp x micro-batch, world size not
-#              dp x tp x pp, pp > 1 with a tied head, tp not dividing the heads or the padded
+#              dp x tp x pp, a stage split that does not sum, tp not dividing the heads or the padded
 #              vocabulary: one message
 #              from rank 0, no hang
 #   nonfinite  a loss that overflows at step 2, seen by both ranks after the
@@ -93,12 +94,20 @@ pp)
   "${mpiexec[@]}" -n 2 "$train" "${args[@]}" --set parallel.pp=2 --set run.dir=\"pp2\" >pp2.log
   grep -q "pipeline over 2 stages (stage 0: embedding, blocks 0-0, stage 1: blocks 1-1, head): 4 micro-batches" pp2.log ||
     { cat pp2.log; fail "no pipeline line"; }
+  grep -q "stage 0 held at most 2 micro-batches (1F1B bound: 2)" pp2.log || { cat pp2.log; fail "no high-water mark of 2"; }
   "$print_losses" serial/run.h5 >serial.txt
   "$print_losses" pp2/run.h5 >pp2.txt
   grep -q '^val/' serial.txt || fail "no validation rows"
   s1=$(grep '^train/loss 1 ' serial.txt); p1=$(grep '^train/loss 1 ' pp2.txt)
   [[ -n "$s1" && "$s1" == "$p1" ]] || fail "step 1 loss differs: '$s1' vs '$p1'"
   relclose pp2.txt serial.txt 1e-5 || fail "pp2 beyond 1e-5 of serial"
+  # a tied head: the last stage's copy of the embedding, its gradient summed with the first's
+  "$train" "${args[@]}" --set model.tied_head=true --set run.dir=\"serial-tied\" >serial-tied.log
+  "${mpiexec[@]}" -n 2 "$train" "${args[@]}" --set model.tied_head=true --set parallel.pp=2 \
+    --set run.dir=\"pp2-tied\" >pp2-tied.log
+  "$print_losses" serial-tied/run.h5 >serial-tied.txt
+  "$print_losses" pp2-tied/run.h5 >pp2-tied.txt
+  relclose pp2-tied.txt serial-tied.txt 1e-5 || fail "tied pp2 beyond 1e-5 of serial"
   set +e
   "${mpiexec[@]}" -n 2 "$train" "${args[@]}" --set parallel.pp=2 --set run.dir=\"split\" \
     --stop-at-step 3 >split1.log 2>&1
@@ -188,7 +197,7 @@ bad_layout)
   rc1=$?
   timeout 60 "${mpiexec[@]}" -n 2 "$train" "${common[@]}" --set parallel.dp=4 >size.log 2>&1
   rc2=$?
-  timeout 60 "${mpiexec[@]}" -n 2 "$train" "${common[@]}" --set parallel.pp=2 --set model.tied_head=true >pp.log 2>&1
+  timeout 60 "${mpiexec[@]}" -n 2 "$train" "${common[@]}" --set parallel.pp=2 --set "parallel.stage_layers=[2,1]" >pp.log 2>&1
   rc3=$?
   timeout 60 "${mpiexec[@]}" -n 2 "$train" "${common[@]}" --set parallel.tp=2 --set model.heads=1 >tp.log 2>&1
   rc4=$?
@@ -205,7 +214,7 @@ bad_layout)
     fail "exit statuses $rc1 $rc2 $rc3 $rc4 $rc5, expected 1"
   grep -q "train.batch = 8 does not split over parallel.dp = 2 ranks in micro-batches of train.micro_batch = 8" div.log || fail "div: wrong reason"
   grep -q "but the job has 2 MPI ranks" size.log || fail "size: wrong reason"
-  grep -q "parallel.pp = 2 with model.tied_head = true" pp.log || fail "pp: wrong reason"
+  grep -q "parallel.stage_layers sums to 3 blocks, but model.layers = 2" pp.log || fail "pp: wrong reason"
   grep -q "parallel.tp = 2 must divide model.heads = 1" tp.log || fail "tp: wrong reason"
   grep -q "the padded vocabulary (320 ids) must be a multiple of the tensor-parallel size 3" vocab.log ||
     fail "vocab: wrong reason"

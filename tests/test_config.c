@@ -541,9 +541,6 @@ static void test_layout(void)
     c.parallel.tp = 1;
     c.parallel.pp = 2;
     DLM_TEST_OK(dlm_run_config_check_layout(&c, 2));
-    c.model.tied_head = 1;
-    EXPECT_ERROR(dlm_run_config_check_layout(&c, 2), "parallel.pp = 2 with model.tied_head = true");
-    c.model.tied_head = 0;
     /* the stage split is refused before "not built yet": more stages than blocks, a list
      * that does not sum to the layers, from a file and from --set */
     c.parallel.pp = 3;

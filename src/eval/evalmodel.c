@@ -143,9 +143,6 @@ dlm_status dlm_eval_model_load(const dlm_ckpt_info *info, int vocab_size, int bo
     int first[64], count[64];
     DLM_CHECK(pp >= 1 && pp <= 64 && pp_rank >= 0 && pp_rank < pp, DLM_ERR_ARG,
               "pipeline stage %d of %d (at most 64)", pp_rank, pp);
-    DLM_CHECK(pp == 1 || !mc.tied_head, DLM_ERR_ARG,
-              "%s ties its head to the embedding: a tied head across pipeline stages is not "
-              "built yet (use --pp 1)", info->path);
     DLM_CHECK(pp <= mc.n_layer, DLM_ERR_ARG,
               "%d pipeline stages (--pp) for %s, a model of %d blocks: every stage needs at "
               "least one block", pp, info->path, mc.n_layer);

@@ -142,6 +142,8 @@ int64_t dlm_param_global_index(const dlm_param_info *p, int64_t j)
 
 int dlm_param_counts_in_norm(const dlm_param_info *p, const dlm_shard_layout *lay)
 {
+    /* a tied head's copy of the embedding on the last stage: the first stage's counts */
+    if (p->id == 0 && !dlm_layout_is_first(lay)) return 0;
     return p->shard.norm_owner < 0 || p->shard.norm_owner == lay->tp_rank;
 }
 

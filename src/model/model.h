@@ -121,7 +121,8 @@ typedef struct {
 
 /* Global element index (row-major in the full tensor) of this rank's local element j. */
 int64_t dlm_param_global_index(const dlm_param_info *p, int64_t j);
-/* 1 when this rank's copy of p counts in the global gradient norm. */
+/* 1 when this rank's copy of p counts in the global gradient norm (not the
+ * last pipeline stage's copy of a tied embedding: the first stage's does). */
 int dlm_param_counts_in_norm(const dlm_param_info *p, const dlm_shard_layout *lay);
 
 /* One block's tensors, in table order: the single list behind the table,

@@ -10,6 +10,7 @@
 
 struct dlm_pipe_step {
     MPI_Comm comm;
+    MPI_Comm emb_comm; /* first and last stage with a tied head: the embedding group */
     int stage, n_stages, last;
     dlm_model *m;
     int micro, n_micro, n_slots;
@@ -45,6 +46,15 @@ dlm_status dlm_pipe_step_create(MPI_Comm pp_comm, dlm_model *m, int micro, int n
         }
     }
     ps->last = ps->stage == ps->n_stages - 1;
+    ps->emb_comm = MPI_COMM_NULL;
+    if (m->cfg.tied_head && ps->n_stages > 1) { /* collective over pp_comm */
+        int in = ps->stage == 0 || ps->last;
+        int e = MPI_Comm_split(pp_comm, in ? 0 : MPI_UNDEFINED, ps->stage, &ps->emb_comm);
+        if (e != MPI_SUCCESS) {
+            free(ps);
+            return dlm_mpi_error(e, __FILE__, __LINE__, __func__, "MPI_Comm_split (embedding group)");
+        }
+    }
     ps->m = m;
     ps->micro = micro, ps->n_micro = n_micro;
     /* 1F1B holds at most pp - s micro-batches on stage s */
@@ -71,6 +81,7 @@ void dlm_pipe_step_destroy(dlm_pipe_step **pps)
     for (int i = 0; ps->pool && i < ps->n_slots; i++) dlm_step_buffers_destroy(&ps->pool[i]);
     free(ps->pool);
     free(ps->seq);
+    if (ps->emb_comm != MPI_COMM_NULL) MPI_Comm_free(&ps->emb_comm);
     free(ps);
     *pps = NULL;
 }
@@ -124,6 +135,13 @@ dlm_status dlm_train_step_pp(dlm_pipe_step *ps, dlm_optimizer *opt, const dlm_ob
     dlm_pipe_stage stage = {.ctx = ps, .forward = stage_forward, .backward = stage_backward};
     size_t act = (size_t)ps->micro * m->cfg.seq_len * m->cfg.d_model;
     DLM_CALL(dlm_pipe_run(ps->comm, &stage, DLM_PIPE_1F1B, ps->n_micro, act, &ps->stats));
+    /* a tied head: the embedding's gradient is the first stage's (lookup) plus the last
+     * stage's (head), summed on both so their copies stay the same */
+    if (ps->emb_comm != MPI_COMM_NULL) {
+        const dlm_param_info *w = &m->table[0]; /* wte comes first in every stage holding it */
+        DLM_MPI(MPI_Allreduce(MPI_IN_PLACE, m->grad_arena.base + w->offset, (int)w->numel,
+                              MPI_FLOAT, MPI_SUM, ps->emb_comm));
+    }
     if (dp) {
         dlm_dp_grads_begin(dp);
         DLM_CALL(dlm_dp_grads_finish(dp));

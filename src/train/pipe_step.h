@@ -11,9 +11,10 @@
  *   DLM_CALL(dlm_train_step_pp(ps, opt, &obj, dp, x, G, step, lr, &loss, &gnorm));
  *   dlm_pipe_step_destroy(&ps);
  *
- * Not yet: a tied head across the first and last stage (the embedding
- * group's all-reduce); the gradient buckets start after the schedule, not
- * during its cool-down. */
+ * A tied head: the last stage holds a copy of the embedding, whose
+ * gradient is summed with the first stage's over the embedding group
+ * (both copies stay the same; the norm counts the first's). Not yet: the
+ * gradient buckets start after the schedule, not during its cool-down. */
 #ifndef DLM_PIPE_STEP_H
 #define DLM_PIPE_STEP_H
 

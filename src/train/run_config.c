@@ -237,10 +237,6 @@ dlm_status dlm_run_config_check_layout(const dlm_run_config *c, int n_ranks)
               DLM_CONFIG_MAX_INTS);
     DLM_CALL(dlm_stages_split(c->model.layers, pp, c->parallel.stage_layers,
                               c->parallel.n_stage_layers, &unit, first, count));
-    DLM_CHECK(pp == 1 || !c->model.tied_head, DLM_ERR_ARG,
-              "parallel.pp = %d with model.tied_head = true: a head tied to the embedding "
-              "across the first and last pipeline stage is not built yet; untie it or set "
-              "parallel.pp = 1", pp);
     const int C = c->model.width, H = c->model.heads;
     DLM_CHECK(H % tp == 0, DLM_ERR_ARG,
               "parallel.tp = %d must divide model.heads = %d (each tensor-parallel rank takes "

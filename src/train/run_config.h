@@ -131,8 +131,7 @@ dlm_status dlm_run_config_to_text(const dlm_run_config *c, char **text);
  * heads and the MLP width (the padded vocabulary is checked with the
  * model, whose size the data decides), the blocks split over pp stages
  * (parallel.stage_layers, if given, has pp entries >= 1 summing to
- * model.layers; pp <= model.layers) and, until the embedding group
- * lands, no tied head under pp > 1. */
+ * model.layers; pp <= model.layers). */
 dlm_status dlm_run_config_check_layout(const dlm_run_config *c, int n_ranks);
 
 /* Names used in files, indexed by dlm_data_source, NULL-ended. */

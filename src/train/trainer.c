@@ -470,6 +470,12 @@ dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped)
         if (t->ema) dlm_ema_update(t->ema, t->model->param_arena.base, (int64_t)t->model->n_params,
                                    c->train.ema_decay, t->step);
         step_s += dlm_now() - t0;
+        if (t->ps && t->step == first) { /* the pool's high-water mark, once */
+            const dlm_pipe_stats *ps = dlm_pipe_step_stats(t->ps);
+            DLM_INFO("pipeline step 1 of this run: stage 0 held at most %d micro-batches "
+                     "(1F1B bound: %d), waited %.1f%% of the schedule", ps->peak_in_flight,
+                     t->grid->pp, 100.0 * ps->wait_seconds / ps->seconds);
+        }
         t->step++;
         t->tokens += (int64_t)G * T;
         since_log++;
