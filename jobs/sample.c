@@ -33,10 +33,10 @@ static const char epilog[] =
 
 /* Collective over the world: the samples are shared over the ranks; rank
  * 0 writes the text, the table and samples.h5. */
-static dlm_status run(const dlm_sample_driver_options *o, int tp, int requested)
+static dlm_status run(const dlm_sample_driver_options *o, int tp, int pp, int requested)
 {
     dlm_grid *grid;
-    DLM_CALL(dlm_placement_start(MPI_COMM_WORLD, tp, 1, requested, &grid));
+    DLM_CALL(dlm_placement_start(MPI_COMM_WORLD, tp, pp, requested, &grid));
     dlm_status st = dlm_sample_driver_run(grid, o, stdout);
     fflush(stdout);
     dlm_grid_destroy(&grid);
@@ -49,7 +49,7 @@ int main(int argc, char **argv)
     dlm_sample_driver_options o;
     dlm_sample_driver_options_default(&o);
     int64_t seed = 1;
-    int threads = 0, tp = 1;
+    int threads = 0, tp = 1, pp = 1;
     const dlm_arg_opt opts[] = {
         DLM_OPT_INT("n", &o.n, 1, INT_MAX, "N", "samples (default 4)"),
         DLM_OPT_STRING("steps", &o.steps, "S[,S..]",
@@ -95,6 +95,9 @@ int main(int argc, char **argv)
         DLM_OPT_INT("tp", &tp, 1, INT_MAX, "M",
                     "tensor-parallel ranks per model (default 1): every layer\n"
                     "split over M ranks, whole logits gathered for each draw"),
+        DLM_OPT_INT("pp", &pp, 1, INT_MAX, "K",
+                    "pipeline stages per model (default 1): each network\n"
+                    "evaluation through the K stages (AR: no key/value cache)"),
         DLM_OPT_INT("threads", &threads, 1, INT_MAX, "N",
                     "BLIS and OpenMP threads per rank (default: OMP_NUM_THREADS,\n"
                     "else this rank's share of its cores)"),
@@ -113,6 +116,6 @@ int main(int argc, char **argv)
     }
     o.seed = (uint64_t)seed;
     if (st == DLM_OK && help && rank == 0) dlm_args_help(&spec, stdout);
-    else if (st == DLM_OK && !help) st = run(&o, tp, threads);
+    else if (st == DLM_OK && !help) st = run(&o, tp, pp, threads);
     return dlm_program_finish("dlm-sample", st, 0);
 }

@@ -14,7 +14,9 @@
 #           may flip a random draw, so that text is not compared)
 #   pp      the same report at pp2 (2 ranks; the 2 blocks one per stage),
 #           dp2 x pp2 and tp2 x pp2 (4 ranks) within a relative 1e-5 of
-#           one rank (without tp, to the bit)
+#           one rank (without tp, to the bit); dlm-sample at pp2 (diffusion
+#           samplers scored by the AR run, the AR sampler) gives one rank's
+#           samples and measures to the bit
 #   bad     --tp not dividing the ranks, and tp not dividing the model's
 #           heads: one message from rank 0, no hang
 set -euo pipefail
@@ -60,7 +62,22 @@ eval|pp)
       echo "-n $n $*: the serial numbers to the bit"
     fi
   done
-  [[ $case_ == pp ]] && { echo "inference $case_: ok"; exit 0; }
+  if [[ $case_ == pp ]]; then
+    # dlm-sample at pp2: the same logits on every stage, so one rank's samples and
+    # measures, bit for bit (the tokens/s column aside); the AR sampler uncached
+    untimed() { grep -a -v '^\[' "$1" | awk '$1 ~ /^(ancestral|confidence|ar)$/ { $4 = "-" } { print }'; }
+    for n in 1 2; do
+      "${mpi[@]}" -n $n "$sample" "$runs/mdlm" --pp $n --threads 1 --n 3 --steps 4 \
+        --sampler ancestral,confidence --score-with "$runs/ar" --h5 none >sample-np$n.txt
+      "${mpi[@]}" -n $n "$sample" "$runs/ar" --pp $n --threads 1 --n 3 --length 24 --no-cache \
+        --h5 none >>sample-np$n.txt
+    done
+    diff <(untimed sample-np1.txt) <(untimed sample-np2.txt) || { echo "samples at pp2 differ"; exit 1; }
+    [[ $(grep -a -c '^=== sample' sample-np2.txt) == 9 ]] || { echo "expected 9 samples"; exit 1; }
+    echo "dlm-sample at pp2: one rank's samples and measures"
+    echo "inference $case_: ok"
+    exit 0
+  fi
   # the job's forward sequences are counted once per tp group
   seqs() { "${mpi[@]}" "$@" 2>/dev/null | sed -n -E 's/.*throughput .*\(([0-9]+) sequences.*/\1/p'; }
   one=$(seqs -n 1 "$eval" "$runs/mdlm" --chunks 13 --K 4 --no-out --threads 1)

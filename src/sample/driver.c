@@ -27,8 +27,9 @@ void dlm_sample_driver_options_default(dlm_sample_driver_options *o)
 
 /* The model of a checkpoint (path already resolved) with the vocabulary
  * its run trained on. Local: the caller agrees on the verdict. */
-static dlm_status load(const char *path, const char *weights, int root, dlm_tp *tp,
-                       dlm_ckpt_info *info, dlm_model **m, int *use_ema, uint64_t *hash)
+static dlm_status load(const char *path, const char *weights, int root, const dlm_grid *g,
+                       dlm_tp *tp, dlm_ckpt_info *info, dlm_model **m, int *use_ema,
+                       uint64_t *hash)
 {
     DLM_CALL(dlm_eval_ckpt_info(path, info));
     int V = DLM_BYTE_VOCAB, sep = DLM_BYTE_SEP, found = 0;
@@ -37,7 +38,7 @@ static dlm_status load(const char *path, const char *weights, int root, dlm_tp *
         DLM_WARN("%s: the run's training shards are gone; assuming the byte vocabulary (%d ids)",
                  path, V);
     *use_ema = weights ? !strcmp(weights, "ema") : info->has_ema;
-    DLM_CALL(dlm_eval_model_load(info, V, sep, *use_ema, tp, 0, 1, m, hash));
+    DLM_CALL(dlm_eval_model_load(info, V, sep, *use_ema, tp, g->pp_rank, g->pp, m, hash));
     return DLM_OK;
 }
 
@@ -158,7 +159,8 @@ static dlm_status draw_share(const run_ctx *r, dlm_sampler *smp, dlm_sample_grou
         ge[k] = dlm_sample_unigram_entropy(x, L);
         gr[k] = dlm_sample_repeat_rate(x, L, 4);
         gl[k] = NAN;
-        if (r->scorer) st = dlm_sample_ar_nll(r->scorer, r->scorer_acts, x, L, &gl[k]);
+        if (r->scorer)
+            st = dlm_sample_ar_nll_pp(r->scorer, r->scorer_acts, r->grid->pp_comm, x, L, &gl[k]);
     }
     DLM_CALL(st);
     return DLM_OK;
@@ -196,6 +198,7 @@ static dlm_status run_group(const run_ctx *r, const dlm_sample_config *c, dlm_sa
     DLM_CHECK_GOTO(st, gt && gn && gd && mine && all && counts, DLM_ERR_NOMEM, done,
                    "buffers for %d samples of %d tokens", n, L);
     DLM_CALL_GOTO(st, dlm_sampler_create(r->m, c, &smp), done);
+    if (r->grid->pp > 1) dlm_sampler_set_pipeline(smp, r->grid->pp_comm);
 done:
     /* agreed before the first forward: under tp a rank that stopped here would leave its
      * group waiting in the forward's all-reduces */
@@ -254,7 +257,7 @@ static dlm_status open_scorer(const dlm_sample_driver_options *o, const char *pa
     uint64_t h;
     const dlm_model *m = r->m;
     dlm_model **scorer = &r->scorer;
-    DLM_CALL(load(path, NULL, root, r->tp, sinfo, scorer, &s_ema, &h));
+    DLM_CALL(load(path, NULL, root, r->grid, r->tp, sinfo, scorer, &s_ema, &h));
     r->hash = dlm_fnv1a(r->hash, &h, sizeof h);
     DLM_CHECK(sinfo->cfg.objective.kind == DLM_OBJECTIVE_AR &&
                   (*scorer)->cfg.vocab_size == m->cfg.vocab_size,
@@ -312,7 +315,7 @@ static dlm_status open_local(const dlm_sample_driver_options *o, const char *pat
 {
     int root = r->grid->rank == 0;
     DLM_CALL(dlm_tp_create(r->grid->tp_comm, &r->tp));
-    DLM_CALL(load(path, o->weights, root, r->tp, info, &r->m, use_ema, &r->hash));
+    DLM_CALL(load(path, o->weights, root, r->grid, r->tp, info, &r->m, use_ema, &r->hash));
     int T = r->m->cfg.seq_len;
     int L = r->L = o->length ? o->length : T;
     *block = o->block ? o->block : L <= T ? L : T / 2;
@@ -369,6 +372,9 @@ dlm_status dlm_sample_driver_run(const dlm_grid *grid, const dlm_sample_driver_o
     if (grid->tp > 1)
         DLM_INFO("tensor parallel over %d ranks: every layer split, whole logits gathered for "
                  "each draw", grid->tp);
+    if (grid->pp > 1)
+        DLM_INFO("pipeline over %d stages: each network evaluation through them, the logits "
+                 "sent to every stage (the AR sampler without its key/value cache)", grid->pp);
     int L = r.L, T = r.m->cfg.seq_len;
     char table[8192];
     int tl = snprintf(table, sizeof table,

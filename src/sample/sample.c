@@ -2,13 +2,16 @@
 #define _GNU_SOURCE
 #include "sample/sample.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/hash.h"
 #include "core/timer.h"
+#include "core/mpicall.h"
 #include "model/kvcache.h"
+#include "parallel/pipeline.h"
 
 struct dlm_sampler {
     dlm_model *m;
@@ -29,7 +32,10 @@ struct dlm_sampler {
     float *logits;         /* (T, Vp) whole rows of the last forward: acts->logits, or under
                               tp gathered from the vocabulary shards into whole */
     float *whole, *gather; /* gather: the all-gather's scratch */
+    MPI_Comm pp_comm;      /* the model's pipeline stages (a staged model) */
 };
+
+void dlm_sampler_set_pipeline(dlm_sampler *s, MPI_Comm pp_comm) { s->pp_comm = pp_comm; }
 
 void dlm_sample_config_default(dlm_sample_config *c, int T)
 {
@@ -80,6 +86,57 @@ const char *dlm_sampler_name(dlm_sampler_kind kind)
     return (unsigned)kind < 4 ? sampler_names[kind] : "?";
 }
 
+/* ---- one window through the network, whole logits on every rank ---- */
+
+typedef struct {
+    const dlm_model *m;
+    dlm_acts *a;
+    const int32_t *in;
+    int causal;
+    float *whole, *gather;
+} window_pass;
+
+/* A pipeline stage's forward of the window (the runner's, one micro-batch);
+ * the last stage gathers its tp shards into whole rows. */
+static dlm_status window_stage(void *ctx, int k, const float *in, float *out)
+{
+    (void)k;
+    window_pass *w = ctx;
+    const dlm_model_config *c = &w->m->cfg;
+    DLM_CALL(dlm_model_stage_forward(w->m, w->a, w->in, in, 1, w->causal, NULL, 0));
+    if (out) {
+        memcpy(out, dlm_stage_output(w->m, w->a), (size_t)c->seq_len * c->d_model * sizeof *out);
+        return DLM_OK;
+    }
+    return dlm_model_whole_logits(w->m, w->a->logits, c->seq_len, w->whole, w->gather);
+}
+
+/* The window in through the model; whole (T, Vp) gets its logits on every
+ * rank: gathered over tp (gather: scratch, or NULL), and under pipeline
+ * stages (pp_comm) through them and sent from the last to all. Without
+ * either, whole is not written: the logits are a->logits. */
+static dlm_status window_logits(const dlm_model *m, dlm_acts *a, MPI_Comm pp_comm,
+                                const int32_t *in, int causal, float *whole, float *gather)
+{
+    const dlm_model_config *c = &m->cfg;
+    if (!m->layout.staged) {
+        DLM_CALL(dlm_model_forward(m, a, in, 1, causal));
+        if (m->layout.tp_size > 1)
+            DLM_CALL(dlm_model_whole_logits(m, a->logits, c->seq_len, whole, gather));
+        return DLM_OK;
+    }
+    int pp;
+    DLM_MPI(MPI_Comm_size(pp_comm, &pp));
+    window_pass w = {m, a, in, causal, whole, gather};
+    dlm_pipe_stage st = {.ctx = &w, .forward = window_stage, .backward = NULL};
+    DLM_CALL(dlm_pipe_run(pp_comm, &st, DLM_PIPE_FORWARD_ONLY, 1,
+                          (size_t)c->seq_len * c->d_model, NULL));
+    int64_t n = (int64_t)c->seq_len * c->vocab_padded;
+    DLM_CHECK(n <= INT_MAX, DLM_ERR_ARG, "%lld logits per window: more than one message", (long long)n);
+    DLM_MPI(MPI_Bcast(whole, (int)n, MPI_FLOAT, pp - 1, pp_comm));
+    return DLM_OK;
+}
+
 dlm_status dlm_sampler_create(dlm_model *m, const dlm_sample_config *c, dlm_sampler **out)
 {
     *out = NULL;
@@ -103,7 +160,8 @@ dlm_status dlm_sampler_create(dlm_model *m, const dlm_sample_config *c, dlm_samp
         DLM_CHECK(0, DLM_ERR_NOMEM, "sampler buffers for L = %d, T = %d", c->length, T);
     }
     s->logits = s->acts->logits;
-    if (m->layout.tp_size > 1) {
+    s->pp_comm = MPI_COMM_NULL;
+    if (m->layout.tp_size > 1 || m->layout.staged) {
         s->logits = s->whole = malloc((size_t)T * s->Vp * sizeof *s->whole);
         s->gather = malloc((size_t)T * s->Vp * sizeof *s->gather);
         if (!s->whole || !s->gather) {
@@ -111,7 +169,7 @@ dlm_status dlm_sampler_create(dlm_model *m, const dlm_sample_config *c, dlm_samp
             DLM_CHECK(0, DLM_ERR_NOMEM, "whole logits for T = %d", T);
         }
     }
-    if (c->kind == DLM_SAMPLER_AR && c->cache) {
+    if (c->kind == DLM_SAMPLER_AR && c->cache && !m->layout.staged) { /* a stage: uncached */
         dlm_status st = dlm_kv_cache_create(m, &s->kv);
         s->step_logits = st == DLM_OK ? malloc((size_t)s->Vp * sizeof *s->step_logits) : NULL;
         if (!s->step_logits) {
@@ -210,9 +268,7 @@ static double alpha_of(double t) { return 1.0 - t; }
 /* One window through the network; s->logits gets its whole rows. */
 static dlm_status forward(dlm_sampler *s, int causal)
 {
-    DLM_CALL(dlm_model_forward(s->m, s->acts, s->inputs, 1, causal));
-    if (s->whole) DLM_CALL(dlm_model_whole_logits(s->m, s->acts->logits, s->T, s->whole, s->gather));
-    return DLM_OK;
+    return window_logits(s->m, s->acts, s->pp_comm, s->inputs, causal, s->whole, s->gather);
 }
 
 static dlm_status network(dlm_sampler *s, int w0, dlm_sample_stats *st)
@@ -460,11 +516,18 @@ double dlm_sample_repeat_rate(const int32_t *x, int len, int n)
 dlm_status dlm_sample_ar_nll(const dlm_model *ar, dlm_acts *acts, const int32_t *x, int len,
                              double *nll)
 {
+    return dlm_sample_ar_nll_pp(ar, acts, MPI_COMM_NULL, x, len, nll);
+}
+
+dlm_status dlm_sample_ar_nll_pp(const dlm_model *ar, dlm_acts *acts, MPI_Comm pp_comm,
+                                const int32_t *x, int len, double *nll)
+{
     int T = ar->cfg.seq_len, V = ar->cfg.vocab_size, Vp = ar->cfg.vocab_padded;
     int32_t *in = malloc((size_t)T * sizeof *in);
     /* under tp the head's vocabulary shards gathered into whole rows */
-    float *whole = ar->layout.tp_size > 1 ? malloc((size_t)T * Vp * sizeof *whole) : NULL;
-    if (!in || (ar->layout.tp_size > 1 && !whole)) {
+    int apart = ar->layout.tp_size > 1 || ar->layout.staged;
+    float *whole = apart ? malloc((size_t)T * Vp * sizeof *whole) : NULL;
+    if (!in || (apart && !whole)) {
         free(in), free(whole);
         DLM_CHECK(0, DLM_ERR_NOMEM, "scoring buffer");
     }
@@ -474,8 +537,7 @@ dlm_status dlm_sample_ar_nll(const dlm_model *ar, dlm_acts *acts, const int32_t 
         int n = len - start < T ? len - start : T;
         in[0] = ar->cfg.bos_id;
         for (int q = 1; q < T; q++) in[q] = q < n ? x[start + q - 1] : ar->cfg.bos_id;
-        st = dlm_model_forward(ar, acts, in, 1, 1);
-        if (st == DLM_OK && whole) st = dlm_model_whole_logits(ar, acts->logits, T, whole, NULL);
+        st = window_logits(ar, acts, pp_comm, in, 1, whole, NULL);
         for (int q = 0; q < n && st == DLM_OK; q++) {
             const float *lg = (whole ? whole : acts->logits) + (size_t)q * Vp;
             int32_t y = x[start + q];

@@ -28,6 +28,7 @@
 #ifndef DLM_SAMPLE_H
 #define DLM_SAMPLE_H
 
+#include <mpi.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -80,6 +81,10 @@ typedef struct dlm_sampler dlm_sampler;
  * model trained with causal attention; the others a masked-diffusion one:
  * the caller knows which (the run config says). */
 dlm_status dlm_sampler_create(dlm_model *m, const dlm_sample_config *c, dlm_sampler **out);
+/* m is a pipeline stage: every network evaluation goes through the stages
+ * over pp_comm and every stage draws from the same whole logits (each
+ * stage's sampler runs the same calls; no key/value cache). */
+void dlm_sampler_set_pipeline(dlm_sampler *s, MPI_Comm pp_comm);
 void dlm_sampler_destroy(dlm_sampler **s);
 
 /* One sample of c->length tokens into out (L). given (L) and fixed (L)
@@ -110,5 +115,9 @@ double dlm_sample_repeat_rate(const int32_t *x, int len, int n);
  * AR objective trains them; acts are ar's, for one sequence. */
 dlm_status dlm_sample_ar_nll(const dlm_model *ar, dlm_acts *acts, const int32_t *x, int len,
                              double *nll);
+/* The same with ar a pipeline stage: every window through the stages over
+ * pp_comm, every stage gets the score. Collective over pp_comm. */
+dlm_status dlm_sample_ar_nll_pp(const dlm_model *ar, dlm_acts *acts, MPI_Comm pp_comm,
+                                const int32_t *x, int len, double *nll);
 
 #endif
