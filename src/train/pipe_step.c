@@ -1,7 +1,6 @@
 /* A pipeline stage's training step (see pipe_step.h). */
 #include "train/pipe_step.h"
 
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -160,20 +159,7 @@ dlm_status dlm_train_step_pp(dlm_pipe_step *ps, dlm_optimizer *opt, const dlm_ob
     if (ps->comm != MPI_COMM_NULL)
         DLM_MPI(MPI_Bcast(&total, 1, MPI_DOUBLE, ps->n_stages - 1, ps->comm));
     *loss = total / ((double)G * m->cfg.seq_len);
-    DLM_CHECK(isfinite(*loss), DLM_ERR_NUMERIC,
-              "loss is not finite at step %u (%g); parameters left unchanged", step + 1, *loss);
-    /* the norm over the whole model: every stage's and tp rank's share */
-    const char *bad;
-    double sumsq = dlm_optimizer_grad_sumsq(m, &bad);
-    dlm_tp_allreduce(m->tp, &sumsq, 1, 1, DLM_TP_SUM);
-    DLM_CALL(dlm_tp_status(m->tp));
-    if (ps->comm != MPI_COMM_NULL)
-        DLM_MPI(MPI_Allreduce(MPI_IN_PLACE, &sumsq, 1, MPI_DOUBLE, MPI_SUM, ps->comm));
-    DLM_CHECK(isfinite(sumsq), DLM_ERR_NUMERIC,
-              "gradient of %s is not finite at step %u; parameters left unchanged",
-              bad ? bad : "a tensor on another rank", step + 1);
-    *grad_norm = sqrt(sumsq);
-    dlm_optimizer_apply(opt, m, lr, *grad_norm);
+    DLM_CALL(dlm_step_update(m, opt, ps->comm, *loss, step, lr, grad_norm));
     return DLM_OK;
 }
 
