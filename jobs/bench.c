@@ -89,17 +89,8 @@ static dlm_status check_args(bench_args *a)
                   "unknown shape '%s' (expected l6-d384, gpt2-124m, tiny or all)", a->shape);
     }
     a->dp = a->tp = a->pp = 1;
-    if (a->layout && strcmp(a->layout, "serial") != 0) {
-        /* dpN, tpM, ppK or any of them in that order (dp2tp2, dp2pp2, ...) */
-        const char *p = a->layout;
-        int n = 0, ok = 1;
-        if (!strncmp(p, "dp", 2)) ok = sscanf(p, "dp%d%n", &a->dp, &n) == 1, p += n;
-        if (ok && !strncmp(p, "tp", 2)) ok = sscanf(p, "tp%d%n", &a->tp, &n) == 1, p += n;
-        if (ok && !strncmp(p, "pp", 2)) ok = sscanf(p, "pp%d%n", &a->pp, &n) == 1, p += n;
-        DLM_CHECK(ok && *p == '\0' && p != a->layout && a->dp >= 1 && a->tp >= 1 && a->pp >= 1,
-                  DLM_ERR_ARG, "--layout %s: expected serial, or dpN, tpM, ppK or a combination "
-                  "in that order (dp2tp2, dp2pp2, tp2pp2)", a->layout);
-    }
+    if (a->layout && strcmp(a->layout, "serial") != 0)
+        DLM_CALL(dlm_grid_parse_layout("--layout", a->layout, &a->dp, &a->tp, &a->pp));
     DLM_CHECK(!strcmp(a->objective, "both") || !strcmp(a->objective, "ar") ||
                   !strcmp(a->objective, "mdlm"),
               DLM_ERR_ARG, "unknown objective '%s' (expected ar, mdlm or both)", a->objective);
@@ -219,20 +210,14 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
     dlm_gemm_log log = {0};
     dlm_dp *dp = NULL;
     dlm_pipe_step *ps = NULL;
-    int pp = g ? g->pp : 1, first_block = 0, n_blocks = sh->L;
+    int pp = g ? g->pp : 1, stage_first[64], stage_count[64];
     char split[256] = "";
-    if (pp > 1) { /* this rank's stage, balanced by FLOPs */
-        dlm_stage_costs costs;
-        dlm_stages_costs(&cfg, &costs);
-        int first[64], count[64];
-        DLM_CHECK(pp <= 64, DLM_ERR_ARG, "at most 64 pipeline stages");
-        DLM_CALL(dlm_stages_split(sh->L, pp, NULL, 0, &costs, first, count));
-        first_block = first[g->pp_rank], n_blocks = count[g->pp_rank];
-        dlm_stages_describe(pp, first, count, split, sizeof split);
-    }
+    DLM_CHECK(pp <= 64, DLM_ERR_ARG, "at most 64 pipeline stages");
     if (g) DLM_CALL(dlm_tp_create(g->tp_comm, &tp));
-    DLM_CALL_GOTO(st, dlm_model_create_stage(&cfg, tp, first_block, first_block + n_blocks, &m),
-                  done);
+    /* this rank's stage, balanced by FLOPs (the whole model without pp) */
+    DLM_CALL_GOTO(st, dlm_stages_model_create(&cfg, tp, g ? g->pp_rank : 0, pp, NULL, 0,
+                                              stage_first, stage_count, &m), done);
+    dlm_stages_describe(pp, stage_first, stage_count, split, sizeof split);
     dlm_model_init(m, 1);
     dlm_adamw_config oc;
     dlm_adamw_config_default(&oc);
@@ -306,13 +291,7 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
     double phases_sum = 0.0;
     const char *objname = dlm_objective_name(kind);
     char layout[48] = "serial";
-    if (g) { /* dpN, tpM, ppK, the factors > 1 in that order (dp1 for one rank) */
-        int n = 0;
-        layout[0] = '\0';
-        if (g->dp > 1 || (g->tp == 1 && g->pp == 1)) n += snprintf(layout + n, sizeof layout - (size_t)n, "dp%d", g->dp);
-        if (g->tp > 1) n += snprintf(layout + n, sizeof layout - (size_t)n, "tp%d", g->tp);
-        if (g->pp > 1) snprintf(layout + n, sizeof layout - (size_t)n, "pp%d", g->pp);
-    }
+    if (g) dlm_grid_name(g, layout, sizeof layout);
     if (pp > 1) printf("pipeline: %s; %d micro-batches, ideal bubble %.3f\n", split, n / mb,
                        dlm_pipe_ideal_bubble(pp, n / mb));
     printf("%s %s %s: L=%d d=%d H=%d T=%d batch=%d micro-batch=%d V=%d (padded %d), %lld "

@@ -146,10 +146,7 @@ dlm_status dlm_eval_model_load(const dlm_ckpt_info *info, int vocab_size, int bo
     DLM_CHECK(pp <= mc.n_layer, DLM_ERR_ARG,
               "%d pipeline stages (--pp) for %s, a model of %d blocks: every stage needs at "
               "least one block", pp, info->path, mc.n_layer);
-    dlm_stage_costs costs;
-    dlm_stages_costs(&mc, &costs);
-    DLM_CALL(dlm_stages_split(mc.n_layer, pp, NULL, 0, &costs, first, count));
-    DLM_CALL(dlm_model_create_stage(&mc, tp, first[pp_rank], first[pp_rank] + count[pp_rank], out));
+    DLM_CALL(dlm_stages_model_create(&mc, tp, pp_rank, pp, NULL, 0, first, count, out));
     dlm_model *m = *out;
     /* under tp every rank reads the whole tensors and cuts its shards out (a stopgap
      * until checkpoints are read in parts) */

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "core/mpicall.h"
 
@@ -77,9 +78,26 @@ void dlm_grid_destroy(dlm_grid **pg)
 
 const char *dlm_grid_name(const dlm_grid *g, char *buf, int len)
 {
-    if (g->size == 1) snprintf(buf, (size_t)len, "serial");
-    else snprintf(buf, (size_t)len, "dp%d tp%d pp%d", g->dp, g->tp, g->pp);
+    int n = 0;
+    buf[0] = '\0';
+    if (g->dp > 1 || (g->tp == 1 && g->pp == 1)) n += snprintf(buf, (size_t)len, "dp%d", g->dp);
+    if (g->tp > 1 && n < len) n += snprintf(buf + n, (size_t)(len - n), "tp%d", g->tp);
+    if (g->pp > 1 && n < len) snprintf(buf + n, (size_t)(len - n), "pp%d", g->pp);
     return buf;
+}
+
+dlm_status dlm_grid_parse_layout(const char *what, const char *name, int *dp, int *tp, int *pp)
+{
+    *dp = *tp = *pp = 1;
+    const char *p = name;
+    int n = 0, ok = 1;
+    if (!strncmp(p, "dp", 2)) ok = sscanf(p, "dp%d%n", dp, &n) == 1, p += n;
+    if (ok && !strncmp(p, "tp", 2)) ok = sscanf(p, "tp%d%n", tp, &n) == 1, p += n;
+    if (ok && !strncmp(p, "pp", 2)) ok = sscanf(p, "pp%d%n", pp, &n) == 1, p += n;
+    DLM_CHECK(ok && *p == '\0' && p != name && *dp >= 1 && *tp >= 1 && *pp >= 1, DLM_ERR_ARG,
+              "%s %s: expected dpN, tpM, ppK or a combination in that order (dp2tp2, "
+              "dp2pp2, tp2pp2)", what, name);
+    return DLM_OK;
 }
 
 dlm_status dlm_grid_agree(MPI_Comm comm, dlm_status st)

@@ -51,8 +51,12 @@ typedef struct {
 dlm_status dlm_grid_create(MPI_Comm world, int dp, int tp, int pp, dlm_grid **out);
 void dlm_grid_destroy(dlm_grid **g);
 
-/* "dp2 tp1 pp1"-style name of the layout ("serial" on one rank). */
+/* The layout's short name: the factors > 1 as dpN, tpM, ppK in that
+ * order ("dp2tp2", "pp2"; "dp1" for one rank). */
 const char *dlm_grid_name(const dlm_grid *g, char *buf, int len);
+/* The reverse: dp, tp, pp from such a name; what (the option or key it
+ * came from) opens the error. */
+dlm_status dlm_grid_parse_layout(const char *what, const char *name, int *dp, int *tp, int *pp);
 
 /* Collective over comm: DLM_OK when no rank failed. Otherwise the lowest
  * failing rank gets st back (its message is the job's one message) and

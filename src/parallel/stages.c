@@ -73,6 +73,20 @@ dlm_status dlm_stages_split(int L, int pp, const int *list, int n_list,
     return DLM_OK;
 }
 
+dlm_status dlm_stages_model_create(const dlm_model_config *cfg, dlm_tp *tp, int pp_rank, int pp,
+                                   const int *list, int n_list, int *first, int *count,
+                                   dlm_model **out)
+{
+    *out = NULL;
+    DLM_CHECK(pp_rank >= 0 && pp_rank < pp, DLM_ERR_ARG, "pipeline stage %d of %d", pp_rank, pp);
+    dlm_stage_costs costs;
+    dlm_stages_costs(cfg, &costs);
+    DLM_CALL(dlm_stages_split(cfg->n_layer, pp, list, n_list, &costs, first, count));
+    int l0 = first[pp_rank];
+    DLM_CALL(dlm_model_create_stage(cfg, tp, l0, l0 + count[pp_rank], out));
+    return DLM_OK;
+}
+
 void dlm_stages_describe(int pp, const int *first, const int *count, char *buf, int len)
 {
     int n = 0;

@@ -33,6 +33,13 @@ void dlm_stages_costs(const dlm_model_config *cfg, dlm_stage_costs *out);
 dlm_status dlm_stages_split(int L, int pp, const int *list, int n_list,
                             const dlm_stage_costs *costs, int *first, int *count);
 
+/* Stage pp_rank's model of cfg under tp (NULL: one rank): the split by
+ * FLOPs, or the user's list (as dlm_stages_split) into first and count (pp
+ * entries each), then dlm_model_create_stage of this rank's blocks. */
+dlm_status dlm_stages_model_create(const dlm_model_config *cfg, dlm_tp *tp, int pp_rank, int pp,
+                                   const int *list, int n_list, int *first, int *count,
+                                   dlm_model **out);
+
 /* "stage 0: embedding, blocks 0-2, stage 1: blocks 3-5, head": a split
  * for the log. */
 void dlm_stages_describe(int pp, const int *first, const int *count, char *buf, int len);

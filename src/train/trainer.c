@@ -232,13 +232,9 @@ static dlm_status build_local(dlm_trainer *t)
     describe_shape(t);
     DLM_CALL(dlm_tp_create(t->grid->tp_comm, &t->tp));
     const dlm_grid *g = t->grid;
-    dlm_stage_costs costs;
-    dlm_stages_costs(&t->mcfg, &costs);
-    DLM_CALL(dlm_stages_split(t->mcfg.n_layer, g->pp, cfg->parallel.stage_layers,
-                              cfg->parallel.n_stage_layers, &costs, t->stage_first, t->stage_count));
-    int l0 = t->stage_first[g->pp_rank];
-    DLM_CALL(dlm_model_create_stage(&t->mcfg, t->tp, l0, l0 + t->stage_count[g->pp_rank],
-                                    &t->model));
+    DLM_CALL(dlm_stages_model_create(&t->mcfg, t->tp, g->pp_rank, g->pp,
+                                     cfg->parallel.stage_layers, cfg->parallel.n_stage_layers,
+                                     t->stage_first, t->stage_count, &t->model));
     if ((g->tp > 1 || g->pp > 1) && t->root) { /* the whole model, for checkpoints */
         size_t floats;
         DLM_CALL(dlm_shards_full_table(&t->mcfg, &t->full_table, &t->n_full, &floats));
