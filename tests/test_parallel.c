@@ -387,71 +387,6 @@ static double shard_update_error(const dlm_model *sm, const float *t0, const run
     return worst;
 }
 
-static void check_tp_against_serial(dlm_objective_kind kind)
-{
-    if (world_size % 2) return; /* tp2 needs an even world */
-    const int micro = 1, tpn = 2, dpn = world_size / 2;
-    run ser, floor_run;
-    run_make(&ser, kind, micro);
-    run_steps(&ser, NULL, 0);
-    run_make(&floor_run, kind, 2);
-    run_steps(&floor_run, NULL, 0);
-    double noise = update_error(&floor_run, &ser);
-    int clipped = 0;
-    for (int s = 0; s < STEPS; s++) clipped += ser.gnorm[s] > CLIP;
-    CU_ASSERT(clipped > 0 && clipped < STEPS);
-
-    dlm_grid *g;
-    DLM_TEST_OK(dlm_grid_create(MPI_COMM_WORLD, dpn, tpn, 1, &g));
-    dlm_tp *tp;
-    DLM_TEST_OK(dlm_tp_create(g->tp_comm, &tp));
-    dlm_model_config cfg;
-    dlm_model_config_bytes(&cfg, L, C, H, T);
-    dlm_model *m;
-    DLM_TEST_OK(dlm_model_create_tp(&cfg, tp, &m));
-    dlm_model_init(m, 7);
-    float *t0 = malloc(m->n_params * sizeof *t0);
-    memcpy(t0, m->param_arena.base, m->n_params * sizeof *t0);
-    dlm_adamw_config oc;
-    dlm_adamw_config_default(&oc);
-    oc.grad_clip = (float)CLIP;
-    dlm_optimizer *opt;
-    DLM_TEST_OK(dlm_optimizer_create(m, &oc, &opt));
-    dlm_step_buffers buf;
-    DLM_TEST_OK(dlm_step_buffers_create(m, micro, &buf));
-    dlm_dp *dp;
-    DLM_TEST_OK(dlm_dp_create(g->dp_comm, m, 16 << 10, &dp));
-    int n = G / dpn;
-    int32_t x[G * T];
-    double loss[STEPS], gnorm[STEPS];
-    for (int s = 0; s < STEPS; s++) {
-        for (int i = 0; i < n; i++)
-            dlm_iid_fill(&ser.src, (uint64_t)s * G + (uint64_t)g->dp_rank * n + i, T, x + i * T);
-        DLM_TEST_OK(dlm_train_step_dp(m, opt, &buf, &ser.obj, dp, x, G, (uint32_t)s, LR, &loss[s],
-                                      &gnorm[s]));
-    }
-    /* the tp sums associate the products differently from serial: fp32
-     * roundings, relative 1e-5 over a few steps */
-    for (int s = 0; s < STEPS; s++) {
-        DLM_TEST_NEAR(loss[s], ser.loss[s], 1e-5 * ser.loss[s], "tp loss");
-        DLM_TEST_NEAR(gnorm[s], ser.gnorm[s], 1e-5 * ser.gnorm[s], "tp grad norm");
-    }
-    double err = shard_update_error(m, t0, &ser, g->tp_comm);
-    if (world_rank == 0)
-        printf("\n  %s dp%d x tp%d: step-1 loss rel. diff %.2g, update error %.3g (bound %.3g)\n",
-               dlm_objective_name(kind), dpn, tpn, fabs(loss[0] / ser.loss[0] - 1), err,
-               10 * noise);
-    DLM_TEST_BELOW(err, 10 * noise, "tp update error vs serial");
-    dlm_dp_destroy(&dp);
-    dlm_step_buffers_destroy(&buf);
-    dlm_optimizer_destroy(&opt);
-    free(t0);
-    dlm_model_destroy(&m);
-    dlm_tp_destroy(&tp);
-    dlm_grid_destroy(&g);
-    run_free(&floor_run);
-    run_free(&ser);
-}
 
 /* The world as dp x tp2 and the test shape's model split over the tp
  * group, initialised from seed. */
@@ -581,34 +516,33 @@ static void test_tp_inference(void)
 
 /* ---- pipeline stages against serial ---- */
 
-/* The model's L blocks over pp = 2 stages (with dp or tp filling the
- * world), 5 steps of 1F1B with micro-batches of 1 against the serial run:
- * without tp step 1's loss is the serial one to the bit (the same
- * per-sequence sums, added in order); losses and norms within 1e-5 (the
- * norm's sum is associated per stage); the update within 10x the noise
- * floor; the pool never holds more than pp - s micro-batches. */
-static void check_pp_against_serial(dlm_objective_kind kind, int tpn)
+/* The model split over tp2 or pp2 (dp filling the world, or tp2 x pp2),
+ * 5 steps with micro-batches of 1 against the serial run from the same
+ * seed, clipping binding on some: without tp step 1's loss is the serial
+ * one to the bit (the same per-sequence sums, added in order); losses and
+ * norms within 1e-5 (the tp sums, and the norm's sum per stage, associate
+ * differently: fp32 roundings); the update within 10x the noise floor; a
+ * pipeline stage never holds more than pp - s micro-batches. */
+static void check_split_against_serial(dlm_objective_kind kind, int tpn, int ppn)
 {
-    if (world_size % (2 * tpn)) return;
-    const int ppn = 2, dpn = world_size / (ppn * tpn), micro = 1;
+    if (world_size % (tpn * ppn)) return;
+    const int dpn = world_size / (ppn * tpn), micro = 1;
     run ser, floor_run;
     run_make(&ser, kind, micro);
     run_steps(&ser, NULL, 0);
     run_make(&floor_run, kind, 2);
     run_steps(&floor_run, NULL, 0);
     double noise = update_error(&floor_run, &ser);
+    int clipped = 0;
+    for (int st = 0; st < STEPS; st++) clipped += ser.gnorm[st] > CLIP;
+    CU_ASSERT(clipped > 0 && clipped < STEPS);
     dlm_grid *g;
     DLM_TEST_OK(dlm_grid_create(MPI_COMM_WORLD, dpn, tpn, ppn, &g));
     dlm_tp *tp;
     DLM_TEST_OK(dlm_tp_create(g->tp_comm, &tp));
-    dlm_model_config cfg = ser.m->cfg;
-    dlm_stage_costs costs;
-    dlm_stages_costs(&cfg, &costs);
-    int first[2], count[2];
-    DLM_TEST_OK(dlm_stages_split(L, ppn, NULL, 0, &costs, first, count));
-    int s = g->pp_rank;
+    int first[2], count[2], s = g->pp_rank, n = G / dpn;
     dlm_model *m;
-    DLM_TEST_OK(dlm_model_create_stage(&cfg, tp, first[s], first[s] + count[s], &m));
+    DLM_TEST_OK(dlm_stages_model_create(&ser.m->cfg, tp, s, ppn, NULL, 0, first, count, &m));
     dlm_model_init(m, 7);
     float *t0 = malloc(m->n_params * sizeof *t0);
     memcpy(t0, m->param_arena.base, m->n_params * sizeof *t0);
@@ -617,9 +551,10 @@ static void check_pp_against_serial(dlm_objective_kind kind, int tpn)
     oc.grad_clip = (float)CLIP;
     dlm_optimizer *opt;
     DLM_TEST_OK(dlm_optimizer_create(m, &oc, &opt));
-    int n = G / dpn;
-    dlm_pipe_step *ps;
-    DLM_TEST_OK(dlm_pipe_step_create(g->pp_comm, m, micro, n / micro, &ps));
+    dlm_step_buffers buf = {0};
+    dlm_pipe_step *ps = NULL;
+    if (ppn > 1) DLM_TEST_OK(dlm_pipe_step_create(g->pp_comm, m, micro, n / micro, &ps));
+    else DLM_TEST_OK(dlm_step_buffers_create(m, micro, &buf));
     dlm_dp *dp;
     DLM_TEST_OK(dlm_dp_create(g->dp_comm, m, 16 << 10, &dp));
     int32_t x[G * T];
@@ -627,23 +562,29 @@ static void check_pp_against_serial(dlm_objective_kind kind, int tpn)
     for (int st = 0; st < STEPS; st++) {
         for (int i = 0; i < n; i++)
             dlm_iid_fill(&ser.src, (uint64_t)st * G + (uint64_t)g->dp_rank * n + i, T, x + i * T);
-        DLM_TEST_OK(dlm_train_step_pp(ps, opt, &ser.obj, dp, x, G, (uint32_t)st, LR, &loss[st],
-                                      &gnorm[st]));
-        CU_ASSERT(dlm_pipe_step_stats(ps)->peak_in_flight <= ppn - s);
+        if (ps) {
+            DLM_TEST_OK(dlm_train_step_pp(ps, opt, &ser.obj, dp, x, G, (uint32_t)st, LR,
+                                          &loss[st], &gnorm[st]));
+            CU_ASSERT(dlm_pipe_step_stats(ps)->peak_in_flight <= ppn - s);
+        } else {
+            DLM_TEST_OK(dlm_train_step_dp(m, opt, &buf, &ser.obj, dp, x, G, (uint32_t)st, LR,
+                                          &loss[st], &gnorm[st]));
+        }
     }
     if (tpn == 1) CU_ASSERT_EQUAL(loss[0], ser.loss[0]);
     for (int st = 0; st < STEPS; st++) {
-        DLM_TEST_NEAR(loss[st], ser.loss[st], 1e-5 * ser.loss[st], "pp loss");
-        DLM_TEST_NEAR(gnorm[st], ser.gnorm[st], 1e-5 * ser.gnorm[st], "pp grad norm");
+        DLM_TEST_NEAR(loss[st], ser.loss[st], 1e-5 * ser.loss[st], "split loss");
+        DLM_TEST_NEAR(gnorm[st], ser.gnorm[st], 1e-5 * ser.gnorm[st], "split grad norm");
     }
     double err = shard_update_error(m, t0, &ser, g->tp_comm);
     if (world_rank == 0)
         printf("\n  %s dp%d x tp%d x pp%d: step-1 loss rel. diff %.2g, norm %.2g, update error %.3g "
                "(bound %.3g)\n", dlm_objective_name(kind), dpn, tpn, ppn,
                fabs(loss[0] / ser.loss[0] - 1), fabs(gnorm[0] / ser.gnorm[0] - 1), err, 10 * noise);
-    DLM_TEST_BELOW(err, 10 * noise, "pp update error vs serial");
+    DLM_TEST_BELOW(err, 10 * noise, "split update error vs serial");
     dlm_dp_destroy(&dp);
     dlm_pipe_step_destroy(&ps);
+    dlm_step_buffers_destroy(&buf);
     dlm_optimizer_destroy(&opt);
     free(t0);
     dlm_model_destroy(&m);
@@ -653,13 +594,13 @@ static void check_pp_against_serial(dlm_objective_kind kind, int tpn)
     run_free(&ser);
 }
 
-static void test_pp_mdlm(void) { check_pp_against_serial(DLM_OBJECTIVE_MDLM, 1); }
-static void test_pp_ar(void) { check_pp_against_serial(DLM_OBJECTIVE_AR, 1); }
-static void test_pp_tp_mdlm(void) { check_pp_against_serial(DLM_OBJECTIVE_MDLM, 2); }
-static void test_pp_tp_ar(void) { check_pp_against_serial(DLM_OBJECTIVE_AR, 2); }
+static void test_pp_mdlm(void) { check_split_against_serial(DLM_OBJECTIVE_MDLM, 1, 2); }
+static void test_pp_ar(void) { check_split_against_serial(DLM_OBJECTIVE_AR, 1, 2); }
+static void test_pp_tp_mdlm(void) { check_split_against_serial(DLM_OBJECTIVE_MDLM, 2, 2); }
+static void test_pp_tp_ar(void) { check_split_against_serial(DLM_OBJECTIVE_AR, 2, 2); }
 
-static void test_tp_mdlm(void) { check_tp_against_serial(DLM_OBJECTIVE_MDLM); }
-static void test_tp_ar(void) { check_tp_against_serial(DLM_OBJECTIVE_AR); }
+static void test_tp_mdlm(void) { check_split_against_serial(DLM_OBJECTIVE_MDLM, 2, 1); }
+static void test_tp_ar(void) { check_split_against_serial(DLM_OBJECTIVE_AR, 2, 1); }
 
 static const dlm_test_case grid_cases[] = {
     {"layouts", test_grid_layouts},
