@@ -47,6 +47,36 @@ relclose() {
     END { exit bad }'
 }
 
+# A run of args at n ranks (n = 1: no mpiexec) into DIR, its rows to DIR.txt.
+run_rows() {
+  local n=$1 dir=$2
+  shift 2
+  if [[ $n == 1 ]]; then "$train" "$@" --set run.dir=\"$dir\" >"$dir.log"
+  else "${mpiexec[@]}" -n "$n" "$train" "$@" --set run.dir=\"$dir\" >"$dir.log"; fi
+  "$print_losses" "$dir/run.h5" >"$dir.txt"
+}
+
+# At n ranks, the run stopped after step 3 (exit 75) and resumed from that
+# checkpoint gives the rows of the straight run in straight.txt, bit for bit.
+stop_and_resume() {
+  local n=$1 dir=$2 straight=$3
+  shift 3
+  set +e
+  "${mpiexec[@]}" -n "$n" "$train" "$@" --set run.dir=\"$dir\" --stop-at-step 3 >"$dir-1.log" 2>&1
+  local rc=$?
+  set -e
+  [[ $rc == 75 ]] || { cat "$dir-1.log"; fail "$dir: stop at step 3: exit $rc, expected 75"; }
+  run_rows "$n" "$dir" "$@"
+  grep -q "resuming from .*step-00000003.h5 at step 3" "$dir.log" || fail "$dir: did not resume at step 3"
+  diff "$straight" "$dir.txt" || fail "$dir: resumed rows differ from the straight run's"
+}
+
+# One rank continues the 6-step run in dir to step 8: its checkpoint holds whole tensors.
+one_rank_continues() {
+  "$train" "${common[@]}" --set train.steps=8 --set train.log_every=1 --set run.dir=\"$1\" >"$1-one.log"
+  grep -q "resuming from .*step-00000006.h5 at step 6" "$1-one.log" || fail "one rank did not resume $1"
+}
+
 case $case_name in
 dp)
   "$train" "${common[@]}" --set train.steps=6 --set train.log_every=1 --set run.dir=\"serial\" >serial.log
@@ -62,84 +92,45 @@ dp)
   ;;
 tp)
   args=("${common[@]}" --set train.steps=6 --set train.log_every=1 --set train.checkpoint_every=2)
-  "$train" "${args[@]}" --set run.dir=\"serial\" >serial.log
-  "${mpiexec[@]}" -n 2 "$train" "${args[@]}" --set parallel.tp=2 --set run.dir=\"tp2\" >tp2.log
-  "$print_losses" serial/run.h5 >serial.txt
-  "$print_losses" tp2/run.h5 >tp2.txt
+  run_rows 1 serial "${args[@]}"
+  run_rows 2 tp2 "${args[@]}" --set parallel.tp=2
   relclose tp2.txt serial.txt 1e-5 || fail "tp2 losses or gradient norms beyond 1e-5 of serial"
   # the tied head stays tied: wte's vocabulary shard is also the head's
-  "$train" "${args[@]}" --set model.tied_head=true --set run.dir=\"serial-tied\" >serial-tied.log
-  "${mpiexec[@]}" -n 2 "$train" "${args[@]}" --set model.tied_head=true --set parallel.tp=2 \
-    --set run.dir=\"tp2-tied\" >tp2-tied.log
-  "$print_losses" serial-tied/run.h5 >serial-tied.txt
-  "$print_losses" tp2-tied/run.h5 >tp2-tied.txt
+  run_rows 1 serial-tied "${args[@]}" --set model.tied_head=true
+  run_rows 2 tp2-tied "${args[@]}" --set model.tied_head=true --set parallel.tp=2
   relclose tp2-tied.txt serial-tied.txt 1e-5 || fail "tied tp2 beyond 1e-5 of serial"
-  set +e
-  "${mpiexec[@]}" -n 2 "$train" "${args[@]}" --set parallel.tp=2 --set run.dir=\"split\" \
-    --stop-at-step 3 >split1.log 2>&1
-  rc=$?
-  set -e
-  [[ $rc == 75 ]] || { cat split1.log; fail "stop at step 3: exit $rc, expected 75"; }
-  "${mpiexec[@]}" -n 2 "$train" "${args[@]}" --set parallel.tp=2 --set run.dir=\"split\" >split2.log
-  "$print_losses" split/run.h5 >split.txt
-  diff tp2.txt split.txt || fail "tp2 resumed rows differ from the straight tp2 run"
-  # the checkpoint holds whole tensors: one rank continues it
-  "$train" "${common[@]}" --set train.steps=8 --set train.log_every=1 --set run.dir=\"split\" >one.log
-  grep -q "resuming from .*step-00000006.h5 at step 6" one.log || fail "one rank did not resume the tp2 run"
+  stop_and_resume 2 split tp2.txt "${args[@]}" --set parallel.tp=2
+  one_rank_continues split
   ;;
 pp)
   args=("${common[@]}" --set train.steps=6 --set train.log_every=1 --set train.checkpoint_every=2
         --set train.val_every=2)
-  "$train" "${args[@]}" --set run.dir=\"serial\" >serial.log
-  "${mpiexec[@]}" -n 2 "$train" "${args[@]}" --set parallel.pp=2 --set run.dir=\"pp2\" >pp2.log
+  run_rows 1 serial "${args[@]}"
+  run_rows 2 pp2 "${args[@]}" --set parallel.pp=2
   grep -q "pipeline over 2 stages (stage 0: embedding, blocks 0-0, stage 1: blocks 1-1, head): 4 micro-batches" pp2.log ||
     { cat pp2.log; fail "no pipeline line"; }
   grep -q "stage 0 held at most 2 micro-batches (1F1B bound: 2)" pp2.log || { cat pp2.log; fail "no high-water mark of 2"; }
-  "$print_losses" serial/run.h5 >serial.txt
-  "$print_losses" pp2/run.h5 >pp2.txt
   grep -q '^val/' serial.txt || fail "no validation rows"
   s1=$(grep '^train/loss 1 ' serial.txt); p1=$(grep '^train/loss 1 ' pp2.txt)
   [[ -n "$s1" && "$s1" == "$p1" ]] || fail "step 1 loss differs: '$s1' vs '$p1'"
   relclose pp2.txt serial.txt 1e-5 || fail "pp2 beyond 1e-5 of serial"
   # a tied head: the last stage's copy of the embedding, its gradient summed with the first's
-  "$train" "${args[@]}" --set model.tied_head=true --set run.dir=\"serial-tied\" >serial-tied.log
-  "${mpiexec[@]}" -n 2 "$train" "${args[@]}" --set model.tied_head=true --set parallel.pp=2 \
-    --set run.dir=\"pp2-tied\" >pp2-tied.log
-  "$print_losses" serial-tied/run.h5 >serial-tied.txt
-  "$print_losses" pp2-tied/run.h5 >pp2-tied.txt
+  run_rows 1 serial-tied "${args[@]}" --set model.tied_head=true
+  run_rows 2 pp2-tied "${args[@]}" --set model.tied_head=true --set parallel.pp=2
   relclose pp2-tied.txt serial-tied.txt 1e-5 || fail "tied pp2 beyond 1e-5 of serial"
-  set +e
-  "${mpiexec[@]}" -n 2 "$train" "${args[@]}" --set parallel.pp=2 --set run.dir=\"split\" \
-    --stop-at-step 3 >split1.log 2>&1
-  rc=$?
-  set -e
-  [[ $rc == 75 ]] || { cat split1.log; fail "stop at step 3: exit $rc, expected 75"; }
-  "${mpiexec[@]}" -n 2 "$train" "${args[@]}" --set parallel.pp=2 --set run.dir=\"split\" >split2.log
-  grep -q "resuming from .*step-00000003.h5 at step 3" split2.log || fail "pp2 did not resume at step 3"
-  "$print_losses" split/run.h5 >split.txt
-  diff pp2.txt split.txt || fail "pp2 resumed rows differ from the straight pp2 run"
+  stop_and_resume 2 split pp2.txt "${args[@]}" --set parallel.pp=2
   # whole tensors in the checkpoint: one rank continues a pp2 run, pp2 a one-rank run
-  "$train" "${common[@]}" --set train.steps=8 --set train.log_every=1 --set run.dir=\"split\" >one.log
-  grep -q "resuming from .*step-00000006.h5 at step 6" one.log || fail "one rank did not resume the pp2 run"
+  one_rank_continues split
   "${mpiexec[@]}" -n 2 "$train" "${common[@]}" --set train.steps=8 --set train.log_every=1 \
     --set parallel.pp=2 --set run.dir=\"serial\" >serial-pp.log
   grep -q "resuming from .*step-00000006.h5 at step 6" serial-pp.log || fail "pp2 did not resume the serial run"
   # tp2 x pp2 (4 ranks): within 1e-5 of serial; stopped and resumed, its own rows bit for bit;
   # its checkpoint (each stage's tp shards assembled) resumes on one rank
   tpp=("${args[@]}" --set parallel.tp=2 --set parallel.pp=2)
-  "${mpiexec[@]}" -n 4 "$train" "${tpp[@]}" --set run.dir=\"tpp\" >tpp.log
-  "$print_losses" tpp/run.h5 >tpp.txt
+  run_rows 4 tpp "${tpp[@]}"
   relclose tpp.txt serial.txt 1e-5 || fail "tp2 x pp2 beyond 1e-5 of serial"
-  set +e
-  "${mpiexec[@]}" -n 4 "$train" "${tpp[@]}" --set run.dir=\"tpp-split\" --stop-at-step 3 >tpp1.log 2>&1
-  rc=$?
-  set -e
-  [[ $rc == 75 ]] || { cat tpp1.log; fail "tp2 x pp2 stop at step 3: exit $rc, expected 75"; }
-  "${mpiexec[@]}" -n 4 "$train" "${tpp[@]}" --set run.dir=\"tpp-split\" >tpp2.log
-  "$print_losses" tpp-split/run.h5 >tpp-split.txt
-  diff tpp.txt tpp-split.txt || fail "tp2 x pp2 resumed rows differ from the straight run"
-  "$train" "${common[@]}" --set train.steps=8 --set train.log_every=1 --set run.dir=\"tpp\" >tpp-one.log
-  grep -q "resuming from .*step-00000006.h5 at step 6" tpp-one.log || fail "one rank did not resume tp2 x pp2"
+  stop_and_resume 4 tpp-split tpp.txt "${tpp[@]}"
+  one_rank_continues tpp
   ;;
 resume)
   args=("${common[@]}" --set train.steps=10 --set train.log_every=1 --set train.checkpoint_every=4
