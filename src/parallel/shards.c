@@ -136,6 +136,32 @@ static void place_stage(const dlm_param_info *t, int n, float *stage,
     }
 }
 
+/* On pp rank 0's tp rank 0: stage q's tensors between full and a buffer
+ * laid out by stage q's own table, received from (gather) or sent to stage
+ * q's tp rank 0; own: stage 0's buffer, moved in place. */
+static dlm_status root_move(MPI_Comm pp_comm, const dlm_model *m, const int *first,
+                            const int *count, int q, float *own, const dlm_param_info *full_table,
+                            float *full, int gather)
+{
+    dlm_param_info *t = NULL;
+    int n;
+    size_t fl;
+    DLM_CALL(stage_table(m, first[q], count[q], &t, &n, &fl));
+    float *buf = own ? own : calloc(fl + 1, sizeof *buf);
+    dlm_status st = buf ? DLM_OK : dlm_error_push(DLM_ERR_NOMEM, __FILE__, __LINE__, __func__,
+                                                  "stage %d's %zu floats", q, fl);
+    int e = MPI_SUCCESS;
+    if (st == DLM_OK && gather && q > 0)
+        e = MPI_Recv(buf, (int)fl, MPI_FLOAT, q, 0, pp_comm, MPI_STATUS_IGNORE);
+    if (st == DLM_OK && e == MPI_SUCCESS) place_stage(t, n, buf, full_table, full, gather);
+    if (st == DLM_OK && e == MPI_SUCCESS && !gather && q > 0)
+        e = MPI_Send(buf, (int)fl, MPI_FLOAT, q, 0, pp_comm);
+    if (e != MPI_SUCCESS) st = dlm_mpi_error(e, __FILE__, __LINE__, __func__, "stage tensors");
+    if (!own) free(buf);
+    free(t);
+    return st;
+}
+
 static dlm_status exchange_stages(MPI_Comm tp_comm, MPI_Comm pp_comm, const dlm_model *m,
                                   const int *first, const int *count, float *local,
                                   const dlm_param_info *full_table, float *full, int gather)
@@ -147,62 +173,23 @@ static dlm_status exchange_stages(MPI_Comm tp_comm, MPI_Comm pp_comm, const dlm_
     }
     if (pp == 1) return exchange(tp_comm, m, local, full_table, full, gather);
     if (tp_comm != MPI_COMM_NULL) DLM_MPI(MPI_Comm_rank(tp_comm, &tp_rank));
+    /* this stage whole on its tp rank 0, laid out by the stage's own table */
     dlm_param_info *mine = NULL;
     int n_mine;
     size_t floats;
     DLM_CALL(stage_table(m, first[s], count[s], &mine, &n_mine, &floats));
-    float *stage = tp_rank == 0 ? malloc((floats + 1) * sizeof *stage) : NULL;
+    float *stage = tp_rank == 0 ? calloc(floats + 1, sizeof *stage) : NULL;
     dlm_status st = tp_rank == 0 && !stage ? DLM_ERR_NOMEM : DLM_OK;
-    if (st == DLM_OK && !gather) { /* pp rank 0 sends each stage its part, then tp scatters */
-        if (tp_rank == 0 && s == 0) {
-            for (int q = pp - 1; q >= 0 && st == DLM_OK; q--) {
-                dlm_param_info *t = NULL;
-                int n;
-                size_t fl;
-                st = stage_table(m, first[q], count[q], &t, &n, &fl);
-                float *buf = st == DLM_OK ? (q == 0 ? stage : malloc((fl + 1) * sizeof *buf)) : NULL;
-                if (st == DLM_OK && !buf) st = DLM_ERR_NOMEM;
-                if (st == DLM_OK) {
-                    memset(buf, 0, fl * sizeof *buf);
-                    place_stage(t, n, buf, full_table, (float *)full, 0);
-                    if (q > 0) {
-                        int e = MPI_Send(buf, (int)fl, MPI_FLOAT, q, 0, pp_comm);
-                        if (e != MPI_SUCCESS) st = dlm_mpi_error(e, __FILE__, __LINE__, __func__, "MPI_Send");
-                    }
-                }
-                if (q > 0) free(buf);
-                free(t);
-            }
-        } else if (tp_rank == 0) {
-            int e = MPI_Recv(stage, (int)floats, MPI_FLOAT, 0, 0, pp_comm, MPI_STATUS_IGNORE);
-            if (e != MPI_SUCCESS) st = dlm_mpi_error(e, __FILE__, __LINE__, __func__, "MPI_Recv");
-        }
-        if (st == DLM_OK) st = exchange(tp_comm, m, local, mine, stage, 0);
+    if (st == DLM_OK && gather) st = exchange(tp_comm, m, local, mine, stage, 1);
+    /* the stages' tp ranks 0 and pp rank 0, in stage order */
+    for (int q = 0; st == DLM_OK && tp_rank == 0 && s == 0 && q < pp; q++)
+        st = root_move(pp_comm, m, first, count, q, q == 0 ? stage : NULL, full_table, full, gather);
+    if (st == DLM_OK && tp_rank == 0 && s > 0) {
+        int e = gather ? MPI_Send(stage, (int)floats, MPI_FLOAT, 0, 0, pp_comm)
+                       : MPI_Recv(stage, (int)floats, MPI_FLOAT, 0, 0, pp_comm, MPI_STATUS_IGNORE);
+        if (e != MPI_SUCCESS) st = dlm_mpi_error(e, __FILE__, __LINE__, __func__, "stage tensors");
     }
-    if (st == DLM_OK && gather) { /* tp gathers each stage whole, its tp rank 0 sends it on */
-        st = exchange(tp_comm, m, local, mine, stage, 1);
-        if (st == DLM_OK && tp_rank == 0 && s > 0) {
-            int e = MPI_Send(stage, (int)floats, MPI_FLOAT, 0, 0, pp_comm);
-            if (e != MPI_SUCCESS) st = dlm_mpi_error(e, __FILE__, __LINE__, __func__, "MPI_Send");
-        } else if (st == DLM_OK && tp_rank == 0) {
-            place_stage(mine, n_mine, stage, full_table, full, 1);
-            for (int q = 1; q < pp && st == DLM_OK; q++) {
-                dlm_param_info *t = NULL;
-                int n;
-                size_t fl;
-                st = stage_table(m, first[q], count[q], &t, &n, &fl);
-                float *buf = st == DLM_OK ? malloc((fl + 1) * sizeof *buf) : NULL;
-                if (st == DLM_OK && !buf) st = DLM_ERR_NOMEM;
-                if (st == DLM_OK) {
-                    int e = MPI_Recv(buf, (int)fl, MPI_FLOAT, q, 0, pp_comm, MPI_STATUS_IGNORE);
-                    if (e != MPI_SUCCESS) st = dlm_mpi_error(e, __FILE__, __LINE__, __func__, "MPI_Recv");
-                    else place_stage(t, n, buf, full_table, full, 1);
-                }
-                free(buf);
-                free(t);
-            }
-        }
-    }
+    if (st == DLM_OK && !gather) st = exchange(tp_comm, m, local, mine, stage, 0);
     free(stage);
     free(mine);
     if (st != DLM_OK)
