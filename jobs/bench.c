@@ -347,7 +347,7 @@ static dlm_status run_mpi(bench_args *a)
     if (st == DLM_OK) st = dlm_blis_init(threads, source);
     char blis[512];
     if (st == DLM_OK) st = dlm_blis_describe(blis, sizeof blis);
-    st = dlm_grid_agree(g->world, st);
+    st = dlm_agree(g->world, st);
     if (st == DLM_OK) st = dlm_placement_report(g, threads, NULL, 0);
     if (st == DLM_OK && g->rank == 0) {
         printf("dlm-bench: layout dp%d x tp%d x pp%d, %d BLIS threads per rank; %s\n%s\n", g->dp,
@@ -356,7 +356,7 @@ static dlm_status run_mpi(bench_args *a)
     }
     for (int s = 0; st == DLM_OK && s < N_SHAPES; s++)
         for (int k = 0; st == DLM_OK && k < 2; k++)
-            if (chosen(a, s, k)) st = dlm_grid_agree(g->world, run_case(&shapes[s], k, a, g));
+            if (chosen(a, s, k)) st = dlm_agree(g->world, run_case(&shapes[s], k, a, g));
     dlm_grid_destroy(&g);
     DLM_CALL(st);
     return DLM_OK;

@@ -147,7 +147,7 @@ int main(int argc, char **argv)
                                 "no checkpoint or run folder given (see --help)");
         o->seed = (uint64_t)a.seed;
         if (st == DLM_OK && !help) st = dlm_eval_options_check(o);
-        st = dlm_grid_agree(MPI_COMM_WORLD, st);
+        st = dlm_agree(MPI_COMM_WORLD, st);
     }
     if (st == DLM_OK && help && rank == 0) dlm_args_help(&spec, stdout);
     else if (st == DLM_OK && !help) st = run(&a);

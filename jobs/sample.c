@@ -112,7 +112,7 @@ int main(int argc, char **argv)
         if (st == DLM_OK && !help && !o.ckpt)
             st = dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
                                 "no checkpoint or run folder given (see --help)");
-        st = dlm_grid_agree(MPI_COMM_WORLD, st);
+        st = dlm_agree(MPI_COMM_WORLD, st);
     }
     o.seed = (uint64_t)seed;
     if (st == DLM_OK && help && rank == 0) dlm_args_help(&spec, stdout);

@@ -66,7 +66,7 @@ static dlm_status run(train_args *a, int *stopped)
     DLM_MPI(MPI_Comm_size(MPI_COMM_WORLD, &n_ranks));
     dlm_status st = dlm_run_config_load(a->cfg_path, a->sets, a->n_sets, &cfg);
     if (st == DLM_OK) st = dlm_run_config_check_layout(&cfg, n_ranks);
-    DLM_CALL(dlm_grid_agree(MPI_COMM_WORLD, st));
+    DLM_CALL(dlm_agree(MPI_COMM_WORLD, st));
     dlm_grid *grid;
     DLM_CALL(dlm_grid_create(MPI_COMM_WORLD, cfg.parallel.dp, cfg.parallel.tp, cfg.parallel.pp,
                              &grid));
@@ -77,7 +77,7 @@ static dlm_status run(train_args *a, int *stopped)
     if (st == DLM_OK) st = dlm_blis_init(threads, source);
     char blis[512], hosts[4096];
     if (st == DLM_OK) st = dlm_blis_describe(blis, sizeof blis);
-    st = dlm_grid_agree(grid->world, st);
+    st = dlm_agree(grid->world, st);
     if (st == DLM_OK) {
         DLM_INFO("%s", blis);
         st = dlm_placement_report(grid, threads, hosts, sizeof hosts);

@@ -97,7 +97,7 @@ static void test_agree(void)
     dlm_status st = world_rank == last ? dlm_error_push(DLM_ERR_IO, __FILE__, __LINE__, __func__,
                                                         "disk gone")
                                        : DLM_OK;
-    dlm_status got = dlm_grid_agree(MPI_COMM_WORLD, st);
+    dlm_status got = dlm_agree(MPI_COMM_WORLD, st);
     CU_ASSERT(dlm_error_agreed());
     if (world_rank == last) {
         CU_ASSERT_EQUAL(got, DLM_ERR_IO);
@@ -112,10 +112,10 @@ static void test_agree(void)
     CU_ASSERT(!dlm_error_agreed());
     /* all failing: the lowest rank speaks, the others are quiet */
     st = dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__, "bad layout");
-    got = dlm_grid_agree(MPI_COMM_WORLD, st);
+    got = dlm_agree(MPI_COMM_WORLD, st);
     CU_ASSERT_EQUAL(got, world_rank == 0 ? DLM_ERR_ARG : DLM_ERR_PEER);
     dlm_error_clear();
-    CU_ASSERT_EQUAL(dlm_grid_agree(MPI_COMM_WORLD, DLM_OK), DLM_OK);
+    CU_ASSERT_EQUAL(dlm_agree(MPI_COMM_WORLD, DLM_OK), DLM_OK);
     /* nested: agreed in pairs first, then over the world; the real failure
      * (the last rank's) still speaks although lower ranks hold peer errors */
     if (world_size % 2 == 0) {
@@ -124,17 +124,17 @@ static void test_agree(void)
         st = world_rank == last ? dlm_error_push(DLM_ERR_IO, __FILE__, __LINE__, __func__,
                                                  "disk gone")
                                 : DLM_OK;
-        st = dlm_grid_agree(pair, st);
-        got = dlm_grid_agree(MPI_COMM_WORLD, st);
+        st = dlm_agree(pair, st);
+        got = dlm_agree(MPI_COMM_WORLD, st);
         CU_ASSERT_EQUAL(got, world_rank == last ? DLM_ERR_IO : DLM_ERR_PEER);
         if (world_rank == last) CU_ASSERT(strstr(dlm_error_text(), "disk gone") != NULL);
         dlm_error_clear();
         MPI_Comm_free(&pair);
     }
     int any = -1;
-    DLM_TEST_OK(dlm_grid_any(MPI_COMM_WORLD, world_rank == last, &any));
+    DLM_TEST_OK(dlm_any(MPI_COMM_WORLD, world_rank == last, &any));
     CU_ASSERT_EQUAL(any, 1);
-    DLM_TEST_OK(dlm_grid_any(MPI_COMM_WORLD, 0, &any));
+    DLM_TEST_OK(dlm_any(MPI_COMM_WORLD, 0, &any));
     CU_ASSERT_EQUAL(any, 0);
 }
 

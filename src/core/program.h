@@ -15,7 +15,7 @@ dlm_status dlm_program_start(int *argc, char ***argv, int *rank, int *size);
 
 /* On error prints "[rank] <name> failed: <error stack>" and, when other
  * ranks may be waiting, aborts the MPI job; otherwise finalizes MPI. An
- * agreed error (dlm_grid_agree: every rank knows) finalizes instead, and a
+ * agreed error (dlm_agree: every rank knows) finalizes instead, and a
  * DLM_ERR_PEER one prints nothing (the failing rank's message is the one).
  * Ranks other than 0 log warnings and errors only.
  * Returns the exit status: 1 on error, ok_status on success. Call only

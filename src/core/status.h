@@ -27,7 +27,7 @@ dlm_status dlm_error_push(dlm_status code, const char *file, int line, const cha
 const char *dlm_error_text(void);
 void dlm_error_clear(void);
 /* Set when every rank of the job has learned of the error through a
- * collective agreement (dlm_grid_agree): main may then end all ranks
+ * collective agreement (dlm_agree): main may then end all ranks
  * together instead of aborting the job. Cleared by dlm_error_clear. */
 void dlm_error_mark_agreed(void);
 int dlm_error_agreed(void);

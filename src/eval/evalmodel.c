@@ -36,7 +36,7 @@ static dlm_status resolve_here(const char *arg, char *path, size_t len)
 dlm_status dlm_eval_resolve_checkpoint(const dlm_grid *g, const char *arg, char *path, size_t len)
 {
     DLM_CHECK(len <= INT_MAX, DLM_ERR_ARG, "a path buffer of %zu bytes", len);
-    DLM_CALL(dlm_grid_agree(g->world, g->rank == 0 ? resolve_here(arg, path, len) : DLM_OK));
+    DLM_CALL(dlm_agree(g->world, g->rank == 0 ? resolve_here(arg, path, len) : DLM_OK));
     DLM_MPI(MPI_Bcast(path, (int)len, MPI_CHAR, 0, g->world));
     return DLM_OK;
 }

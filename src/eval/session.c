@@ -178,7 +178,7 @@ static dlm_status score_to(dlm_eval_session *s, dlm_eval_model *em, int K_new)
 done:
     /* agreed before the first forward: under tp a rank that stopped here would leave its
      * group waiting in the forward's all-reduces */
-    st = dlm_grid_agree(s->grid->world, st);
+    st = dlm_agree(s->grid->world, st);
     if (st == DLM_OK) {
         st = dlm_evaluator_run(em->ev, &em->est, cs, c0, c1, em->K, K_new,
                                em->res + (size_t)c0 * em->ld + em->K, em->ld);
@@ -191,7 +191,7 @@ done:
             free(bounds), free(counts), free(mine), free(all);
             return st;
         }
-        st = dlm_grid_agree(s->grid->world, st);
+        st = dlm_agree(s->grid->world, st);
     }
     if (st == DLM_OK) {
         for (int q = 0; q < p; q++) counts[q] = (int)(bounds[q + 1] - bounds[q]) * J * RESULT_DOUBLES;
@@ -312,7 +312,7 @@ dlm_status dlm_eval_session_create(const dlm_grid *grid, const dlm_eval_options 
     dlm_status st = s ? DLM_OK
                       : dlm_error_push(DLM_ERR_NOMEM, __FILE__, __LINE__, __func__,
                                        "an evaluation session");
-    DLM_CALL(dlm_grid_agree(grid->world, st));
+    DLM_CALL(dlm_agree(grid->world, st));
     s->opt = *o;
     s->grid = grid;
     s->root = grid->rank == 0;
@@ -323,7 +323,7 @@ dlm_status dlm_eval_session_create(const dlm_grid *grid, const dlm_eval_options 
         DLM_CALL_GOTO(st, dlm_eval_resolve_checkpoint(grid, o->compare, path_b, sizeof path_b),
                       fail);
     st = open_local(s, path_a, path_b);
-    DLM_CALL_GOTO(st, dlm_grid_agree(grid->world, st), fail);
+    DLM_CALL_GOTO(st, dlm_agree(grid->world, st), fail);
     const dlm_chunk_set *cs = &s->cs;
     dlm_chunk_set_hash_text(cs, s->hash, sizeof s->hash);
     DLM_CALL_GOTO(st, check_same_inputs(s), fail);
@@ -522,7 +522,7 @@ dlm_status dlm_eval_session_write(dlm_eval_session *s)
     }
     dlm_status st = DLM_OK;
     if (s->root) st = dlm_evalfile_write(s->out, recs, o->compare ? 2 : 1, o->compare ? &pair : NULL);
-    DLM_CALL(dlm_grid_agree(s->grid->world, st));
+    DLM_CALL(dlm_agree(s->grid->world, st));
     return DLM_OK;
 }
 

@@ -22,7 +22,7 @@
  *   dlm_grid *g;
  *   DLM_CALL(dlm_grid_create(MPI_COMM_WORLD, dp, tp, pp, &g));
  *   ...
- *   st = dlm_grid_agree(g->world, st);   // every rank learns if any failed
+ *   st = dlm_agree(g->world, st);   // every rank learns if any failed
  *   dlm_grid_destroy(&g);
  */
 #ifndef DLM_GRID_H
@@ -31,6 +31,7 @@
 #include <mpi.h>
 #include <stdint.h>
 
+#include "core/agree.h"
 #include "core/status.h"
 
 typedef struct {
@@ -57,18 +58,6 @@ const char *dlm_grid_name(const dlm_grid *g, char *buf, int len);
 /* The reverse: dp, tp, pp from such a name; what (the option or key it
  * came from) opens the error. */
 dlm_status dlm_grid_parse_layout(const char *what, const char *name, int *dp, int *tp, int *pp);
-
-/* Collective over comm: DLM_OK when no rank failed. Otherwise the lowest
- * failing rank gets st back (its message is the job's one message) and
- * every other rank DLM_ERR_PEER, a quiet error naming that rank; the error
- * is marked agreed (dlm_error_agreed), so main ends all ranks together
- * without MPI_Abort. A rank whose st is already DLM_ERR_PEER (agreed in a
- * smaller group first) speaks only if no rank holds a real error. One
- * MPI_Allreduce of an int (two queries of comm). */
-dlm_status dlm_grid_agree(MPI_Comm comm, dlm_status st);
-
-/* Collective over comm: 1 when flag is non-zero on any rank. */
-dlm_status dlm_grid_any(MPI_Comm comm, int flag, int *any);
 
 /* Collective over comm: DLM_OK when every rank passed the same value (a
  * hash of what the ranks must hold alike), else on every rank an agreed

@@ -138,7 +138,7 @@ dlm_status dlm_placement_start(MPI_Comm world, int tp, int pp, int requested, dl
     int size;
     DLM_MPI(MPI_Comm_size(world, &size));
     /* the same verdict on every rank: agreed, printed once */
-    DLM_CALL(dlm_grid_agree(world, tp >= 1 && pp >= 1 && size % (tp * pp) == 0
+    DLM_CALL(dlm_agree(world, tp >= 1 && pp >= 1 && size % (tp * pp) == 0
                                        ? DLM_OK
                                        : dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
                                                         "--tp %d x --pp %d must divide the %d MPI "
@@ -153,7 +153,7 @@ dlm_status dlm_placement_start(MPI_Comm world, int tp, int pp, int requested, dl
     dlm_status st = dlm_placement_threads(g, requested, source, &threads, &source);
     if (st == DLM_OK) st = dlm_blis_init(threads, source);
     if (st == DLM_OK) st = dlm_blis_describe(blis, sizeof blis);
-    st = dlm_grid_agree(g->world, st);
+    st = dlm_agree(g->world, st);
     if (st == DLM_OK) DLM_INFO("%s", blis);
     if (st == DLM_OK && size > 1) st = dlm_placement_report(g, threads, NULL, 0);
     if (st != DLM_OK) {

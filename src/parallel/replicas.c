@@ -78,5 +78,5 @@ dlm_status dlm_replicas_check(const dlm_grid *g, const dlm_model *m, int64_t ste
                             "%s, a replicated tensor; the last checkpoint is untouched, please "
                             "report it",
                             (long long)step, name);
-    return dlm_grid_agree(g->world, st);
+    return dlm_agree(g->world, st);
 }

@@ -202,14 +202,14 @@ static dlm_status run_group(const run_ctx *r, const dlm_sample_config *c, dlm_sa
 done:
     /* agreed before the first forward: under tp a rank that stopped here would leave its
      * group waiting in the forward's all-reduces */
-    st = dlm_grid_agree(r->grid->world, st);
+    st = dlm_agree(r->grid->world, st);
     if (st == DLM_OK) {
         st = draw_share(r, smp, g, k0, k1);
         if (st == DLM_OK) pack_samples(g, L, k0, k1, mine);
         /* under tp a failure while drawing may have left the group's other ranks inside
          * an all-reduce: returned unagreed, it ends the job through MPI_Abort with this
          * rank's message; without tp it keeps the others out of the gather */
-        if (st == DLM_OK || r->grid->tp == 1) st = dlm_grid_agree(r->grid->world, st);
+        if (st == DLM_OK || r->grid->tp == 1) st = dlm_agree(r->grid->world, st);
     }
     dlm_sampler_destroy(&smp);
     if (st == DLM_OK) {
@@ -363,7 +363,7 @@ dlm_status dlm_sample_driver_run(const dlm_grid *grid, const dlm_sample_driver_o
     int n_groups = 0, block = 0, use_ema = 0;
     dlm_status st = open_local(o, path, spath, &r, &info, &sinfo, &use_ema, &given, &fixed, cfgs,
                                &n_groups, &block);
-    DLM_CALL_GOTO(st, dlm_grid_agree(grid->world, st), done);
+    DLM_CALL_GOTO(st, dlm_agree(grid->world, st), done);
     DLM_CALL_GOTO(st, check_same_models(&r), done);
     if (root && !r.text) r.text = report;
     if (grid->dp > 1)
@@ -404,7 +404,7 @@ dlm_status dlm_sample_driver_run(const dlm_grid *grid, const dlm_sample_driver_o
         dlm_sample_file_attrs fa = {info.path, use_ema ? "ema" : "raw", info.config_text,
                                     info.step};
         st = root ? dlm_samplefile_write(h5, &fa, groups, n_groups) : DLM_OK;
-        DLM_CALL_GOTO(st, dlm_grid_agree(grid->world, st), done);
+        DLM_CALL_GOTO(st, dlm_agree(grid->world, st), done);
         if (root) fprintf(report, "wrote %s\n", h5);
     }
 done:

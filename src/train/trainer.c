@@ -96,7 +96,7 @@ static dlm_status open_loader(dlm_trainer *t, const char *const *paths, int n, d
             st = dlm_error_push(DLM_ERR_PEER, __FILE__, __LINE__, __func__,
                                 "this node's shard reader failed");
     }
-    return dlm_grid_agree(g->world, st);
+    return dlm_agree(g->world, st);
 }
 
 static dlm_status open_data(dlm_trainer *t)
@@ -192,7 +192,7 @@ static dlm_status resume_or_init(dlm_trainer *t, int64_t *keep_through)
             st = dlm_ckpt_read(path, table, n_table, t->shape, whole[0], whole[1], whole[2],
                                whole[3], &cs);
     }
-    st = dlm_grid_agree(g->world, st);
+    st = dlm_agree(g->world, st);
     if (st != DLM_OK) {
         dlm_ckpt_state_free(&cs);
         DLM_CALL(st);
@@ -290,7 +290,7 @@ static dlm_status check_same_config(dlm_trainer *t)
                             "rank %d resolved a different config from rank 0's (another run "
                             "file or --set on some ranks?); every rank must run the same one",
                             t->grid->rank);
-    return dlm_grid_agree(t->grid->world, st);
+    return dlm_agree(t->grid->world, st);
 }
 
 dlm_status dlm_trainer_create(const dlm_grid *grid, const dlm_run_config *cfg,
@@ -308,11 +308,11 @@ dlm_status dlm_trainer_create(const dlm_grid *grid, const dlm_run_config *cfg,
     }
     /* each phase ends in an agreement, so no rank enters a collective that
      * another, failed, rank will never reach */
-    DLM_CALL_GOTO(st, dlm_grid_agree(grid->world, st), fail);
+    DLM_CALL_GOTO(st, dlm_agree(grid->world, st), fail);
     DLM_CALL_GOTO(st, check_same_config(t), fail);
     DLM_CALL_GOTO(st, open_data(t), fail);
     st = build_local(t);
-    DLM_CALL_GOTO(st, dlm_grid_agree(grid->world, st), fail);
+    DLM_CALL_GOTO(st, dlm_agree(grid->world, st), fail);
     int64_t keep_through = 0;
     DLM_CALL_GOTO(st, resume_or_init(t, &keep_through), fail);
     char when[64], layout[64];
@@ -322,7 +322,7 @@ dlm_status dlm_trainer_create(const dlm_grid *grid, const dlm_run_config *cfg,
     dlm_runfile_attrs attrs = {t->config_text, layout, DLM_REVISION,
                                t->options.hosts ? t->options.hosts : "", when};
     st = t->root ? dlm_runfile_open(cfg->run.dir, &attrs, keep_through, &t->rf) : DLM_OK;
-    DLM_CALL_GOTO(st, dlm_grid_agree(grid->world, st), fail);
+    DLM_CALL_GOTO(st, dlm_agree(grid->world, st), fail);
     *out = t;
     return DLM_OK;
 fail:
@@ -405,7 +405,7 @@ static dlm_status checkpoint(dlm_trainer *t)
                             whole[3], &cs, t->cfg.train.keep_checkpoints, path, sizeof path);
         if (st == DLM_OK) DLM_INFO("checkpoint %s", path);
     }
-    DLM_CALL(dlm_grid_agree(g->world, st));
+    DLM_CALL(dlm_agree(g->world, st));
     return DLM_OK;
 }
 
@@ -413,7 +413,7 @@ static dlm_status checkpoint(dlm_trainer *t)
 static dlm_status flush_runfile(dlm_trainer *t)
 {
     dlm_status st = t->root ? dlm_runfile_flush(t->rf) : DLM_OK;
-    DLM_CALL(dlm_grid_agree(t->grid->world, st));
+    DLM_CALL(dlm_agree(t->grid->world, st));
     return DLM_OK;
 }
 
@@ -459,7 +459,7 @@ dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped)
         /* a non-finite loss or gradient is seen after the reductions, so by
          * every rank at once: agreed. Any other failure is one rank's, in
          * the middle of collectives: main aborts the job. */
-        if (st == DLM_ERR_NUMERIC) st = dlm_grid_agree(world, st);
+        if (st == DLM_ERR_NUMERIC) st = dlm_agree(world, st);
         DLM_CHECK(st == DLM_OK, st,
                   "training stopped at step %lld; the last good checkpoint in %s/checkpoints "
                   "is untouched", (long long)t->step + 1, c->run.dir);
@@ -477,7 +477,7 @@ dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped)
         since_log++;
         int last = t->step == c->train.steps, stop = 0;
         /* a signal seen by any rank stops every rank after this same step */
-        DLM_CALL(dlm_grid_any(world, (t->options.stop && *t->options.stop) ||
+        DLM_CALL(dlm_any(world, (t->options.stop && *t->options.stop) ||
                                          t->step == t->options.stop_at_step, &stop));
         int log_now = t->step % c->train.log_every == 0 || last;
         if (t->has_val && (t->step % c->train.val_every == 0 || last)) {
