@@ -65,7 +65,8 @@ static const char usage[] =
 static const char epilog[] =
     "One line per case for scripts:\n"
     "  bench shape=<name> objective=<ar|mdlm> layout=<serial|dpN|tpM|ppK|dpNtpM..> batch=<G>\n"
-    "        micro_batch=<b> tokens_per_s=<x> step_ms=<x> gflops=<x> gemm_replay_ms=<x>\n"
+    "        micro_batch=<b> L=<blocks> d=<width> T=<tokens> params=<rank 0's parameter floats>\n"
+    "        tokens_per_s=<x> step_ms=<x> gflops=<x> gemm_replay_ms=<x>\n"
     "        ratio=<x> comm_share=<x> comm_bytes=<x> peak_rss_mb=<x> [bubble=<x>]\n"
     "ratio = GEMM replay time / whole step time (rank 0's GEMMs, its share of the batch).\n"
     "step_ms is the slowest rank's; tokens_per_s and GFLOP/s are the whole job's. comm_share\n"
@@ -307,11 +308,11 @@ static dlm_status run_case(const bench_shape *sh, dlm_objective_kind kind, const
     double mean_step = 0.0;
     for (int s = 0; s < a->steps; s++) mean_step += step_s[s] / a->steps;
     printf(" other %.1f\n", 1e3 * (mean_step - phases_sum));
-    printf("bench shape=%s objective=%s layout=%s batch=%d micro_batch=%d tokens_per_s=%.1f "
-           "step_ms=%.2f gflops=%.2f gemm_replay_ms=%.2f ratio=%.3f comm_share=%.3f "
-           "comm_bytes=%.0f peak_rss_mb=%.1f",
-           sh->name, objname, layout, G, mb, tps, 1e3 * step, gflops, 1e3 * gemm_s, gemm_s / step,
-           comm_s / step, comm_bytes, rss_mb);
+    printf("bench shape=%s objective=%s layout=%s batch=%d micro_batch=%d L=%d d=%d T=%d "
+           "params=%zu tokens_per_s=%.1f step_ms=%.2f gflops=%.2f gemm_replay_ms=%.2f ratio=%.3f "
+           "comm_share=%.3f comm_bytes=%.0f peak_rss_mb=%.1f",
+           sh->name, objname, layout, G, mb, sh->L, sh->C, sh->T, m->n_params, tps, 1e3 * step,
+           gflops, 1e3 * gemm_s, gemm_s / step, comm_s / step, comm_bytes, rss_mb);
     if (pp > 1) printf(" bubble=%.3f", wait_share);
     printf("\n");
     fflush(stdout);

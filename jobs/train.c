@@ -35,7 +35,9 @@ static const char usage[] =
     "and checkpoints/step-NNNNNNNN.h5. If it already holds checkpoints, training\n"
     "resumes from the newest that verifies, exactly where it stopped.\n\n"
     "Under MPI (mpiexec -n 4 dlm-train run.cfg --set parallel.dp=4) every rank\n"
-    "trains its share of each global batch; rank 0 logs and writes the files.\n"
+    "trains its share of each global batch (parallel.tp, parallel.pp split the model;\n"
+    "parallel.zero=1 shards the optimizer state); rank 0 logs and writes run.h5, and\n"
+    "every rank writes its part of each checkpoint, which resumes at any layout.\n"
     "Each rank runs --threads BLIS threads (default: its share of the cores it is\n"
     "bound to); bind ranks to as many cores as threads (Open MPI: --map-by\n"
     "slot:PE=N, or --bind-to none).\n\n";

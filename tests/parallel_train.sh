@@ -25,6 +25,24 @@
 #              from rank 0, no hang
 #   nonfinite  a loss that overflows at step 2, seen by both ranks after the
 #              reductions: exit 1, one message (rank 0's), no MPI_Abort
+#   checkpoint_layouts  a tp2 x pp2 checkpoint rewritten serially, that one
+#              at tp2, no step between: every dataset, checksum and state
+#              attribute the same bits (h5_digest, the config attribute
+#              aside); resumed serially and at dp2 for 3 more steps, within
+#              1e-5 of 6 serial steps
+#   checkpoint_exact_resume  at dp2 x tp2 and at dp2: stopped and resumed,
+#              and killed (SIGKILL of one rank) at injected points inside
+#              checkpoint and run-file writes and at moments spread over
+#              the run (at least 2 of 4 must land before it ends), then
+#              resumed to the end: the straight run's rows and final
+#              checkpoint, bit for bit
+#   zero       ZeRO-1 at dp2 and dp2 x tp2 against plain data parallelism with
+#              clipping off: the same loss rows and final checkpoint
+#              (params, EMA, moments) bit for bit; stopped and resumed at
+#              dp2 with ZeRO-1, the straight rows bit for bit; at dp3 within
+#              1e-5 of plain dp3; the saving printed
+# The checkpoint and zero cases need H5_DIGEST and CKPT_RELAYOUT (tests/tools) in the
+# environment.
 set -euo pipefail
 case_name=$1 train=$2 prepare=$3 print_losses=$4 work=$5
 shift 5
@@ -77,7 +95,153 @@ one_rank_continues() {
   grep -q "resuming from .*step-00000006.h5 at step 6" "$1-one.log" || fail "one rank did not resume $1"
 }
 
+# The final checkpoints of two runs hold the same bits (digests equal; the
+# config attribute names each run folder).
+same_final() {
+  local ck=checkpoints/step-$(printf %08d "$3").h5
+  "$H5_DIGEST" "$1/$ck" --skip config >"$1.final" && "$H5_DIGEST" "$2/$ck" --skip config >"$2.final" ||
+    fail "no final checkpoint $ck in $1 or $2"
+  diff -q "$1.final" "$2.final" >/dev/null || fail "$2's final checkpoint differs from $1's"
+}
+
+# At n ranks, rank r alone runs with the environment setting env (a
+# DLM_FAULT point, where it SIGKILLs itself): the job must end, not hang.
+fault_one() {
+  local n=$1 dir=$2 r=$3 env=$4
+  shift 4
+  local cmd=() i
+  for ((i = 0; i < n; i++)); do
+    ((i > 0)) && cmd+=(:)
+    cmd+=(-n 1)
+    ((i == r)) && cmd+=(-x "$env")
+    cmd+=("$train" "$@" --set run.dir=\"$dir\")
+  done
+  set +e
+  timeout 120 "${mpiexec[@]}" "${cmd[@]}" >>"$dir.kills.log" 2>&1
+  local rc=$?
+  set -e
+  [[ $rc != 0 && $rc != 124 ]] || fail "$dir: rank $r with $env: exit $rc (0: the point was not reached; 124: hung)"
+}
+
+# At n ranks, SIGKILL of rank r alone ms milliseconds after its process
+# appears (if the run has not ended by then; landed counts the kills
+# made): the job must end, not hang.
+landed=0
+kill_one_at() {
+  local n=$1 dir=$2 r=$3 ms=$4
+  shift 4
+  timeout 120 "${mpiexec[@]}" -n "$n" "$train" "$@" --set run.dir=\"$dir\" >>"$dir.kills.log" 2>&1 &
+  local job=$! p victim="" i
+  for ((i = 0; i < 400; i++)); do
+    for p in $(pgrep -f "run.dir=\"$dir\"\$" || true); do
+      tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$r" && victim=$p
+    done
+    [[ -z $victim ]] || break
+    sleep 0.01
+  done
+  sleep "$(awk -v ms="$ms" 'BEGIN { print ms / 1000 }')"
+  [[ -n $victim ]] && kill -9 "$victim" 2>/dev/null && landed=$((landed + 1))
+  set +e
+  wait "$job"
+  local rc=$?
+  set -e
+  [[ $rc != 124 ]] || fail "$dir: hung after rank $r was killed"
+}
+
+# Runs dir to its end at n ranks (each start resuming), at most 3 times.
+finish_run() {
+  local n=$1 dir=$2 i
+  shift 2
+  for i in 1 2 3; do
+    if "${mpiexec[@]}" -n "$n" "$train" "$@" --set run.dir=\"$dir\" >"$dir.log" 2>&1; then
+      "$print_losses" "$dir/run.h5" >"$dir.txt"
+      return 0
+    fi
+  done
+  cat "$dir.log"
+  fail "$dir did not finish"
+}
+
 case $case_name in
+zero)
+  args=("${common[@]}" --set train.steps=6 --set train.log_every=1 --set train.checkpoint_every=3
+        --set train.grad_clip=0 --set train.ema_decay=0.99)
+  for layout in dp2 dp2tp2; do
+    if [[ $layout == dp2 ]]; then n=2 lay=(--set parallel.dp=2); else n=4 lay=(--set parallel.dp=2 --set parallel.tp=2); fi
+    run_rows "$n" "plain-$layout" "${args[@]}" "${lay[@]}"
+    run_rows "$n" "zero-$layout" "${args[@]}" "${lay[@]}" --set parallel.zero=1
+    grep -q "ZeRO-1 over 2 data-parallel ranks: rank 0 holds AdamW moments and EMA for" "zero-$layout.log" ||
+      { cat "zero-$layout.log"; fail "no ZeRO-1 memory line"; }
+    # the gradient norm is summed in another order under ZeRO-1; with clipping off it steers nothing
+    diff <(grep -v grad_norm "plain-$layout.txt") <(grep -v grad_norm "zero-$layout.txt") ||
+      fail "$layout: ZeRO-1 losses differ from plain data parallelism's"
+    relclose "zero-$layout.txt" "plain-$layout.txt" 1e-6 || fail "$layout: gradient norms beyond 1e-6"
+    same_final "plain-$layout" "zero-$layout" 6
+  done
+  stop_and_resume 2 zero-split zero-dp2.txt "${args[@]}" --set parallel.dp=2 --set parallel.zero=1
+  same_final zero-dp2 zero-split 6
+  three=("${args[@]}" --set train.batch=6 --set parallel.dp=3)
+  run_rows 3 plain-dp3 "${three[@]}"
+  run_rows 3 zero-dp3 "${three[@]}" --set parallel.zero=1
+  relclose zero-dp3.txt plain-dp3.txt 1e-5 || fail "dp3: ZeRO-1 beyond 1e-5 of plain"
+  ;;
+checkpoint_layouts)
+  args=("${common[@]}" --set train.log_every=1 --set train.checkpoint_every=3 --set train.ema_decay=0.99)
+  ck=checkpoints/step-00000003.h5
+  run_rows 4 tpp "${args[@]}" --set train.steps=3 --set parallel.tp=2 --set parallel.pp=2
+  # tp2 x pp2 -> serial -> tp2, no step between
+  "$CKPT_RELAYOUT" tpp serial-copy "${args[@]}" --set train.steps=3 >relayout-serial.log
+  "${mpiexec[@]}" -n 2 "$CKPT_RELAYOUT" serial-copy tp2-copy "${args[@]}" --set train.steps=3 \
+    --set parallel.tp=2 >relayout-tp2.log
+  for d in tpp serial-copy tp2-copy; do "$H5_DIGEST" "$d/$ck" --skip config >"$d.digest"; done
+  [[ $(grep -c '/adam_v/.*checksum' tpp.digest) -ge 20 ]] || fail "too few moment datasets in the digest"
+  grep -q '^/ema/' tpp.digest || fail "no EMA group in the digest"
+  diff tpp.digest serial-copy.digest || fail "the serial rewrite of the tp2 x pp2 checkpoint differs"
+  diff tpp.digest tp2-copy.digest || fail "the tp2 rewrite of the serial copy differs"
+  # the tp2 x pp2 checkpoint resumed serially and at dp2 for 3 more steps
+  run_rows 1 straight "${args[@]}" --set train.steps=6
+  cp -r tpp at-serial
+  cp -r tpp at-dp2
+  run_rows 1 at-serial "${args[@]}" --set train.steps=6
+  run_rows 2 at-dp2 "${args[@]}" --set train.steps=6 --set parallel.dp=2
+  for d in at-serial at-dp2; do
+    grep -q "resuming from .*step-00000003.h5 at step 3" "$d.log" || fail "$d did not resume at step 3"
+    [[ $(grep -c '^train/loss' "$d.txt") == 6 ]] || fail "$d: not 6 loss rows"
+    relclose "$d.txt" straight.txt 1e-5 || fail "$d beyond 1e-5 of 6 serial steps"
+  done
+  ;;
+checkpoint_exact_resume)
+  args=("${common[@]}" --set train.steps=120 --set train.log_every=2 --set train.checkpoint_every=4
+        --set train.keep_checkpoints=2 --set train.ema_decay=0.99)
+  for layout in dp2tp2 dp2; do
+    if [[ $layout == dp2tp2 ]]; then n=4 lay=(--set parallel.dp=2 --set parallel.tp=2); victim=2
+    else n=2 lay=(--set parallel.dp=2); victim=1; fi
+    t0=$(date +%s%N)
+    run_rows "$n" "s-$layout" "${args[@]}" "${lay[@]}"
+    run_ms=$((($(date +%s%N) - t0) / 1000000))
+    stop_and_resume "$n" "r-$layout" "s-$layout.txt" "${args[@]}" "${lay[@]}"
+    same_final "s-$layout" "r-$layout" 120
+    # one rank killed inside the collective write of its second checkpoint,
+    # the renaming rank before the rename, rank 0 in a run-file write
+    k="k-$layout"
+    fault_one "$n" "$k" "$victim" DLM_FAULT=ckpt.write:2 "${args[@]}" "${lay[@]}"
+    fault_one "$n" "$k" 0 DLM_FAULT=ckpt.rename:1 "${args[@]}" "${lay[@]}"
+    fault_one "$n" "$k" 0 DLM_FAULT=runfile.write:2 "${args[@]}" "${lay[@]}"
+    # and at moments spread over start-up and training (fractions of the
+    # straight run, from when the rank's process appears)
+    landed=0
+    for f in 5 15 30 45; do
+      kill_one_at "$n" "$k" "$victim" $((run_ms * f / 100)) "${args[@]}" "${lay[@]}"
+    done
+    echo "$k: $landed of 4 random kills landed (straight run $run_ms ms)"
+    [[ $landed -ge 2 ]] || fail "$k: only $landed random kills landed before the run ended"
+    [[ -z $(ls "$k/checkpoints" | grep -v '^step-[0-9]*\.h5\(\.tmp\)\?$') ]] || fail "$k: stray files"
+    finish_run "$n" "$k" "${args[@]}" "${lay[@]}"
+    grep -q "resuming from" "$k.log" || fail "$k: the last start did not resume"
+    diff "s-$layout.txt" "$k.txt" || fail "$k: rows differ from the straight run's"
+    same_final "s-$layout" "$k" 120
+  done
+  ;;
 dp)
   "$train" "${common[@]}" --set train.steps=6 --set train.log_every=1 --set run.dir=\"serial\" >serial.log
   "${mpiexec[@]}" -n 2 "$train" "${common[@]}" --set train.steps=6 --set train.log_every=1 \

@@ -15,6 +15,11 @@ typedef struct {
     size_t used;     /* floats */
 } dlm_arena;
 
+/* Floats [lo, hi) of an arena. */
+typedef struct {
+    size_t lo, hi;
+} dlm_range;
+
 /* Rounds n floats up so the next view stays 64-byte aligned. */
 size_t dlm_arena_round(size_t n);
 /* Zero-filled. */

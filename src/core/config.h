@@ -61,6 +61,7 @@ typedef enum {
 enum { DLM_BOUND_LO = 1, DLM_BOUND_LO_OPEN = 2, DLM_BOUND_HI = 4, DLM_BOUND_HI_OPEN = 8 };
 #define DLM_GE(x) DLM_BOUND_LO, (x), 0.0
 #define DLM_GT(x) DLM_BOUND_LO | DLM_BOUND_LO_OPEN, (x), 0.0
+#define DLM_IN_CC(a, b) DLM_BOUND_LO | DLM_BOUND_HI, (a), (b) /* [a, b] */
 #define DLM_IN_CO(a, b) DLM_BOUND_LO | DLM_BOUND_HI | DLM_BOUND_HI_OPEN, (a), (b) /* [a, b) */
 #define DLM_IN_OO(a, b) \
     DLM_BOUND_LO | DLM_BOUND_LO_OPEN | DLM_BOUND_HI | DLM_BOUND_HI_OPEN, (a), (b) /* (a, b) */

@@ -15,7 +15,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/agree.h"
 #include "core/fault.h"
+#include "core/fs.h"
+#include "core/mpicall.h"
 #include "core/log.h"
 #include "io/h5.h"
 
@@ -131,40 +134,98 @@ static dlm_status list_checkpoints(const char *dir, ckpt_entry **out, int *n)
     return DLM_OK;
 }
 
+/* ---- pieces ------------------------------------------------------------- */
+
+dlm_ckpt_piece dlm_ckpt_piece_whole(const dlm_param_info *p)
+{
+    return (dlm_ckpt_piece){.offset = p->offset, .row0 = 0, .rows = p->shape[0], .col0 = 0,
+                            .cols = p->shape[1], .own0 = 0, .own_rows = p->shape[0]};
+}
+
+/* The checksum terms of the rows of c that this rank owns. */
+static uint64_t owned_checksum(const dlm_param_info *p, const dlm_ckpt_piece *c, const float *arr)
+{
+    uint64_t s = 0;
+    for (int64_t r = c->own0; r < c->own0 + c->own_rows; r++)
+        s += dlm_ckpt_checksum(arr + c->offset + (size_t)(r * c->cols), (size_t)c->cols,
+                               (uint64_t)((c->row0 + r) * p->shape[1] + c->col0));
+    return s;
+}
+
+/* Selects rows [r0, r0 + nr) x the piece's columns of p's dataset space
+ * (a 1-D space takes the first of each pair: elements; nr = 0: nothing). */
+static herr_t select_rows(hid_t space, const dlm_ckpt_piece *c, int64_t r0, int64_t nr)
+{
+    if (nr == 0) return H5Sselect_none(space);
+    hsize_t start[2] = {(hsize_t)(c->row0 + r0), (hsize_t)c->col0};
+    hsize_t count[2] = {(hsize_t)nr, (hsize_t)c->cols};
+    return H5Sselect_hyperslab(space, H5S_SELECT_SET, start, NULL, count, NULL);
+}
+
+/* A memory space of n floats, all selected (n = 0: one float, none selected). */
+static hid_t mem_space(int64_t n)
+{
+    hsize_t dim = (hsize_t)(n > 0 ? n : 1);
+    hid_t s = H5Screate_simple(1, &dim, NULL);
+    if (s >= 0 && n == 0 && H5Sselect_none(s) < 0) {
+        H5Sclose(s);
+        return H5I_INVALID_HID;
+    }
+    return s;
+}
+
+static int comm_rank(MPI_Comm comm)
+{
+    int r = 0;
+    if (comm != MPI_COMM_NULL) MPI_Comm_rank(comm, &r);
+    return r;
+}
+
+/* dlm_agree over comm, or st itself for one process. */
+static dlm_status agree(MPI_Comm comm, dlm_status st)
+{
+    return comm == MPI_COMM_NULL ? st : dlm_agree(comm, st);
+}
+
 /* ---- writing ------------------------------------------------------------ */
 
-static dlm_status write_group(hid_t f, const char *path, const char *gname,
-                              const dlm_param_info *table, int n_tensors, const float *arr)
+static dlm_status write_group(hid_t f, hid_t dxpl, const char *path, int k,
+                              const dlm_ckpt_layout *L, const uint64_t *sums)
 {
+    static const float none = 0.0f; /* the buffer of a transfer that selects nothing */
+    const char *gname = ckpt_groups[k];
     dlm_status st = DLM_OK;
-    hid_t g = H5I_INVALID_HID, space = H5I_INVALID_HID, d = H5I_INVALID_HID;
+    hid_t g = H5I_INVALID_HID, space = H5I_INVALID_HID, mem = H5I_INVALID_HID,
+          d = H5I_INVALID_HID;
     DLM_H5_GOTO(st, g = H5Gcreate2(f, gname, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), done,
                 "%s: creating group /%s", path, gname);
-    for (int i = 0; i < n_tensors; i++) {
-        const dlm_param_info *p = &table[i];
+    for (int i = 0; i < L->n_tensors; i++) {
+        const dlm_param_info *p = &L->table[i];
+        const dlm_ckpt_piece *c = &L->pieces[k][i];
         hsize_t dims[2] = {(hsize_t)p->shape[0], (hsize_t)p->shape[1]};
         DLM_H5_GOTO(st, space = H5Screate_simple(p->ndim, dims, NULL), done,
                     "%s: dataspace for /%s/%s", path, gname, p->name);
         DLM_H5_GOTO(st, d = H5Dcreate2(g, p->name, H5T_IEEE_F32LE, space, H5P_DEFAULT,
                                        H5P_DEFAULT, H5P_DEFAULT),
                     done, "%s: creating dataset /%s/%s", path, gname, p->name);
-        /* MPI-IO later: the file gets H5Pset_fapl_mpio, each rank selects its
-         * hyperslab of `space` (H5Sselect_hyperslab) and writes its shard
-         * with an H5FD_MPIO_COLLECTIVE transfer list; the checksum is the
-         * MPI_Allreduce(SUM) of dlm_ckpt_checksum over each shard with its
-         * global first index. Only this loop body changes. */
-        const float *x = arr + p->offset;
-        DLM_H5_GOTO(st, H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x), done,
+        int64_t nr = c->rows ? c->own_rows : 0;
+        DLM_H5_GOTO(st, select_rows(space, c, c->own0, nr), done,
+                    "%s: selecting this rank's rows of /%s/%s", path, gname, p->name);
+        DLM_H5_GOTO(st, mem = mem_space(nr * c->cols), done, "%s: memory space", path);
+        const float *x = nr ? L->arrays[k] + c->offset + (size_t)(c->own0 * c->cols) : &none;
+        DLM_H5_GOTO(st, H5Dwrite(d, H5T_NATIVE_FLOAT, mem, space, dxpl, x), done,
                     "%s: writing dataset /%s/%s", path, gname, p->name);
-        DLM_H5_GOTO(st, dlm_h5_attr_write_u64(d, "checksum", dlm_ckpt_checksum(x, p->numel, 0)),
-                    done, "%s: checksum attribute of /%s/%s", path, gname, p->name);
+        DLM_H5_GOTO(st, dlm_h5_attr_write_u64(d, "checksum", sums[i]), done,
+                    "%s: checksum attribute of /%s/%s", path, gname, p->name);
         H5Dclose(d);
         H5Sclose(space);
-        d = space = H5I_INVALID_HID;
+        H5Sclose(mem);
+        d = space = mem = H5I_INVALID_HID;
     }
 done:
     if (d >= 0) H5Dclose(d);
     if (space >= 0) H5Sclose(space);
+    if (mem >= 0) H5Sclose(mem);
     if (g >= 0 && H5Gclose(g) < 0 && st == DLM_OK)
         st = dlm_h5_error(__FILE__, __LINE__, __func__, "%s: closing group /%s", path, gname);
     return st;
@@ -229,66 +290,149 @@ static void prune(const char *dir, int64_t step, int keep_last)
     free(e);
 }
 
+static dlm_status check_layout(const dlm_ckpt_layout *L)
+{
+    DLM_CHECK(L && L->table && L->n_tensors > 0 && L->arrays[0] && L->arrays[2] && L->arrays[3],
+              DLM_ERR_ARG, "a checkpoint needs a table, params, adam_m and adam_v");
+    for (int k = 0; k < 4; k++)
+        DLM_CHECK(!L->arrays[k] || L->pieces[k], DLM_ERR_ARG, "group /%s has no pieces",
+                  ckpt_groups[k]);
+    for (int i = 0; i < L->n_tensors; i++) {
+        const dlm_param_info *p = &L->table[i];
+        DLM_CHECK(p->name[0] && !strchr(p->name, '/') && p->ndim >= 1 && p->ndim <= 2,
+                  DLM_ERR_ARG, "tensor %d ('%s') cannot be a checkpoint dataset (empty name, "
+                  "'/' in the name, or ndim %d not 1 or 2)", i, p->name, p->ndim);
+    }
+    return DLM_OK;
+}
+
+/* The collective part: create, write every group, flush, close. A failure
+ * here leaves the other ranks inside a collective call: not agreed. */
+static dlm_status write_file(const char *tmp, const dlm_ckpt_layout *L, const dlm_ckpt_state *s,
+                             const uint64_t *sums)
+{
+    dlm_status st = DLM_OK;
+    hid_t fapl = H5I_INVALID_HID, dxpl = H5P_DEFAULT, f = H5I_INVALID_HID;
+    int par = L->comm != MPI_COMM_NULL;
+    DLM_H5_GOTO(st, fapl = par ? dlm_h5_fapl_mpio(L->comm) : dlm_h5_fapl(), done,
+                "%s: file access list", tmp);
+    if (par) {
+        DLM_H5_GOTO(st, dxpl = H5Pcreate(H5P_DATASET_XFER), done, "%s: transfer list", tmp);
+        DLM_H5_GOTO(st, H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE), done,
+                    "%s: collective transfers", tmp);
+    }
+    DLM_H5_GOTO(st, f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl), done,
+                "cannot create checkpoint file %s", tmp);
+    DLM_CALL_GOTO(st, write_root_attrs(f, tmp, s), done);
+    for (int k = 0; k < 4; k++) {
+        if (!L->arrays[k]) continue;
+        DLM_CALL_GOTO(st, write_group(f, dxpl, tmp, k, L, sums + (size_t)k * L->n_tensors), done);
+        if (k == 0) dlm_fault_point("ckpt.write");
+    }
+    /* last: a file without it never verifies */
+    DLM_H5_GOTO(st, dlm_h5_attr_write_i64(f, "complete", 1), done, "%s: attribute complete", tmp);
+    /* global: with MPI-IO this syncs the file (MPI_File_sync) on every rank */
+    DLM_H5_GOTO(st, H5Fflush(f, H5F_SCOPE_GLOBAL), done, "flushing checkpoint file %s", tmp);
+    herr_t rc = H5Fclose(f);
+    f = H5I_INVALID_HID;
+    DLM_H5_GOTO(st, rc, done, "closing checkpoint file %s", tmp);
+done:
+    if (f >= 0) H5Fclose(f);
+    if (dxpl != H5P_DEFAULT) H5Pclose(dxpl);
+    if (fapl >= 0) H5Pclose(fapl);
+    return st;
+}
+
+/* Rank 0's part before the collective write: the folder, and the
+ * temporary file creatable (a read-only or full folder is then one agreed
+ * message rather than a failure inside MPI-IO on every rank). */
+static dlm_status prepare_dir(const char *dir, const char *tmp)
+{
+    DLM_CALL(dlm_mkdir_p(dir));
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
+    DLM_CHECK(fd >= 0, DLM_ERR_IO, "cannot create checkpoint file %s: %s", tmp, strerror(errno));
+    close(fd);
+    return DLM_OK;
+}
+
+dlm_status dlm_ckpt_save(const char *run_dir, const dlm_ckpt_layout *L, const dlm_ckpt_state *s,
+                         int keep_last, char *path_out, size_t path_len)
+{
+    DLM_CHECK(run_dir && s, DLM_ERR_ARG, "dlm_ckpt_save needs a run dir and a state");
+    DLM_CALL(check_layout(L));
+    char dir[PATH_MAX_LEN], final[PATH_MAX_LEN], tmp[PATH_MAX_LEN + 8];
+    int n = snprintf(dir, sizeof dir, "%s/checkpoints", run_dir);
+    DLM_CHECK(n > 0 && (size_t)n < sizeof dir, DLM_ERR_ARG, "run dir path too long: %s", run_dir);
+    DLM_CALL(dlm_ckpt_path(run_dir, s->step, final, sizeof final));
+    snprintf(tmp, sizeof tmp, "%s.tmp", final);
+    int root = comm_rank(L->comm) == 0;
+    DLM_CALL(agree(L->comm, root ? prepare_dir(dir, tmp) : DLM_OK));
+
+    /* each dataset's checksum: the ranks' partial sums of the rows they own */
+    size_t n_sums = 4 * (size_t)L->n_tensors;
+    uint64_t *sums = calloc(n_sums, sizeof *sums);
+    DLM_CALL(agree(L->comm, sums ? DLM_OK : DLM_ERR_NOMEM));
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; L->arrays[k] && i < L->n_tensors; i++)
+            if (L->pieces[k][i].rows)
+                sums[(size_t)k * L->n_tensors + i] =
+                    owned_checksum(&L->table[i], &L->pieces[k][i], L->arrays[k]);
+    int e = L->comm == MPI_COMM_NULL ? MPI_SUCCESS
+                                     : MPI_Allreduce(MPI_IN_PLACE, sums, (int)n_sums, MPI_UINT64_T,
+                                                     MPI_SUM, L->comm);
+    dlm_status st = e == MPI_SUCCESS ? DLM_OK
+                                     : dlm_mpi_error(e, __FILE__, __LINE__, __func__, "MPI_Allreduce");
+    dlm_h5_quiet q;
+    dlm_h5_quiet_begin(&q);
+    if (st == DLM_OK) st = write_file(tmp, L, s, sums);
+    dlm_h5_quiet_end(&q);
+    free(sums);
+    if (st != DLM_OK) { /* unagreed (see above), except for one process */
+        if (L->comm == MPI_COMM_NULL) unlink(tmp);
+        return dlm_error_push(st, __FILE__, __LINE__, __func__,
+                              "checkpoint step %" PRId64 " not saved", s->step);
+    }
+    /* every rank has closed the file: one rank puts it in place */
+    DLM_CALL(agree(L->comm, DLM_OK));
+    if (root) {
+        st = dlm_durable_replace(tmp, final, "ckpt.rename");
+        if (st != DLM_OK) {
+            unlink(tmp);
+            st = dlm_error_push(st, __FILE__, __LINE__, __func__,
+                                "checkpoint step %" PRId64 " not saved", s->step);
+        } else {
+            prune(dir, s->step, keep_last);
+        }
+    }
+    DLM_CALL(agree(L->comm, st));
+    if (path_out) snprintf(path_out, path_len, "%s", final);
+    return DLM_OK;
+}
+
+/* Whole tensors at their table offsets, for one process. Free *out. */
+static dlm_status whole_pieces(const dlm_param_info *table, int n, dlm_ckpt_piece **out)
+{
+    dlm_ckpt_piece *c = malloc((size_t)(n > 0 ? n : 1) * sizeof *c);
+    DLM_CHECK(c != NULL, DLM_ERR_NOMEM, "checkpoint pieces of %d tensors", n);
+    for (int i = 0; i < n; i++) c[i] = dlm_ckpt_piece_whole(&table[i]);
+    *out = c;
+    return DLM_OK;
+}
+
 dlm_status dlm_ckpt_write(const char *run_dir, const dlm_param_info *table, int n_tensors,
                           const float *params, const float *ema, const float *adam_m,
                           const float *adam_v, const dlm_ckpt_state *s, int keep_last,
                           char *path_out, size_t path_len)
 {
-    DLM_CHECK(run_dir && table && n_tensors > 0 && params && adam_m && adam_v && s, DLM_ERR_ARG,
-              "dlm_ckpt_write needs a run dir, a table, params, adam_m, adam_v and a state");
-    for (int i = 0; i < n_tensors; i++)
-        DLM_CHECK(table[i].name[0] && !strchr(table[i].name, '/') && table[i].ndim >= 1 &&
-                      table[i].ndim <= 2,
-                  DLM_ERR_ARG, "tensor %d ('%s') cannot be a checkpoint dataset (empty name, "
-                  "'/' in the name, or ndim %d not 1 or 2)", i, table[i].name, table[i].ndim);
-    char dir[PATH_MAX_LEN], final[PATH_MAX_LEN], tmp[PATH_MAX_LEN + 8];
-    int n = snprintf(dir, sizeof dir, "%s/checkpoints", run_dir);
-    DLM_CHECK(n > 0 && (size_t)n < sizeof dir, DLM_ERR_ARG, "run dir path too long: %s", run_dir);
-    DLM_CHECK(mkdir(dir, 0777) == 0 || errno == EEXIST, DLM_ERR_IO,
-              "cannot create checkpoint folder %s: %s", dir, strerror(errno));
-    DLM_CALL(dlm_ckpt_path(run_dir, s->step, final, sizeof final));
-    snprintf(tmp, sizeof tmp, "%s.tmp", final);
-
-    dlm_status st = DLM_OK;
-    dlm_h5_quiet q;
-    dlm_h5_quiet_begin(&q);
-    hid_t fapl = H5I_INVALID_HID, f = H5I_INVALID_HID;
-    DLM_H5_GOTO(st, fapl = dlm_h5_fapl(), fail, "%s: file access list", tmp);
-    DLM_H5_GOTO(st, f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl), fail,
-                "cannot create checkpoint file %s", tmp);
-    DLM_CALL_GOTO(st, write_root_attrs(f, tmp, s), fail);
-    const float *arrays[4] = {params, ema, adam_m, adam_v};
-    for (int k = 0; k < 4; k++) {
-        if (!arrays[k]) continue;
-        DLM_CALL_GOTO(st, write_group(f, tmp, ckpt_groups[k], table, n_tensors, arrays[k]), fail);
-        if (k == 0) dlm_fault_point("ckpt.write");
-    }
-    /* last: a file without it never verifies */
-    DLM_H5_GOTO(st, dlm_h5_attr_write_i64(f, "complete", 1), fail, "%s: attribute complete", tmp);
-    herr_t rc = H5Fclose(f);
-    f = H5I_INVALID_HID;
-    DLM_H5_GOTO(st, rc, fail, "closing checkpoint file %s", tmp);
-    H5Pclose(fapl);
-    fapl = H5I_INVALID_HID;
-    dlm_h5_quiet_end(&q);
-
-    st = dlm_durable_replace(tmp, final, "ckpt.rename");
-    if (st != DLM_OK) {
-        unlink(tmp);
-        return dlm_error_push(st, __FILE__, __LINE__, __func__,
-                              "checkpoint step %" PRId64 " not saved", s->step);
-    }
-    if (path_out) snprintf(path_out, path_len, "%s", final);
-    prune(dir, s->step, keep_last);
-    return DLM_OK;
-
-fail:
-    if (f >= 0) H5Fclose(f);
-    if (fapl >= 0) H5Pclose(fapl);
-    dlm_h5_quiet_end(&q);
-    unlink(tmp);
-    return dlm_error_push(st, __FILE__, __LINE__, __func__,
-                          "checkpoint step %" PRId64 " not saved", s->step);
+    DLM_CHECK(table && n_tensors > 0, DLM_ERR_ARG, "dlm_ckpt_write needs a table");
+    dlm_ckpt_piece *c = NULL;
+    DLM_CALL(whole_pieces(table, n_tensors, &c));
+    dlm_ckpt_layout L = {MPI_COMM_NULL, table, n_tensors,
+                         {(float *)params, (float *)ema, (float *)adam_m, (float *)adam_v},
+                         {c, c, c, c}};
+    dlm_status st = dlm_ckpt_save(run_dir, &L, s, keep_last, path_out, path_len);
+    free(c);
+    return st;
 }
 
 /* ---- reading and verifying ----------------------------------------------- */
@@ -327,25 +471,28 @@ static dlm_status check_complete(hid_t f, const char *path, char *why, size_t wh
     return DLM_OK;
 }
 
-/* Reads one float32 dataset (expected dims if ndim > 0) into dst and checks
- * its checksum. Fills why and returns non-OK on any mismatch; pushes no
- * error frame, so find_latest can skip quietly. */
-static dlm_status read_dataset(hid_t parent, const char *path, const char *gname,
-                               const char *name, int ndim, const int64_t *shape, float **buf,
-                               size_t *cap, float *dst, char *why, size_t why_len)
+/* Opens dataset name of parent and checks it: float32, the expected dims
+ * if ndim > 0 (else *mismatch stays 0 and any shape goes), a checksum
+ * attribute. *d, *count (elements) and *want_sum on success. Fills why
+ * and sets *mismatch when the dataset is fine but not the model's tensor;
+ * pushes no error frame, so find_latest can skip quietly. */
+static dlm_status open_checked(hid_t parent, const char *path, const char *gname,
+                               const char *name, int ndim, const int64_t *shape, hid_t *d,
+                               size_t *count, uint64_t *want_sum, char *why, size_t why_len,
+                               int *mismatch)
 {
     dlm_status st = DLM_ERR_FORMAT;
-    hid_t d = H5I_INVALID_HID, space = H5I_INVALID_HID, type = H5I_INVALID_HID;
+    hid_t space = H5I_INVALID_HID, type = H5I_INVALID_HID;
     char detail[256];
-    d = H5Dopen2(parent, name, H5P_DEFAULT);
-    if (d < 0) {
+    *d = H5Dopen2(parent, name, H5P_DEFAULT);
+    if (*d < 0) {
         dlm_h5_detail(detail, sizeof detail);
         snprintf(why, why_len, "%s: cannot open dataset /%s/%s (HDF5: %s)", path, gname, name,
                  detail);
         goto done;
     }
-    type = H5Dget_type(d);
-    space = H5Dget_space(d);
+    type = H5Dget_type(*d);
+    space = H5Dget_space(*d);
     int nd = space >= 0 ? H5Sget_simple_extent_ndims(space) : -1;
     hsize_t dims[H5S_MAX_RANK];
     if (type < 0 || nd < 0 || H5Sget_simple_extent_dims(space, dims, NULL) < 0) {
@@ -371,50 +518,102 @@ static dlm_status read_dataset(hid_t parent, const char *path, const char *gname
                          (long long)shape[k]);
             snprintf(why, why_len, "%s: dataset /%s/%s has shape (%s%s) but the model's tensor is (%s)",
                      path, gname, name, have, nd > 2 ? ", ..." : "", want);
+            *mismatch = 1;
             goto done;
         }
     }
     hssize_t npts = H5Sget_simple_extent_npoints(space);
-    size_t count = npts > 0 ? (size_t)npts : 0;
-    float *x = dst;
-    if (!x) {
-        if (count > *cap) {
-            float *g = realloc(*buf, count * sizeof *g);
-            if (!g) {
-                snprintf(why, why_len, "%s: no memory to read dataset /%s/%s (%zu floats)", path,
-                         gname, name, count);
-                st = DLM_ERR_NOMEM;
-                goto done;
-            }
-            *buf = g;
-            *cap = count;
-        }
-        x = *buf;
-    }
-    uint64_t want_sum = 0;
-    if (H5Aexists(d, "checksum") <= 0 || dlm_h5_attr_read_u64(d, "checksum", &want_sum) < 0) {
+    *count = npts > 0 ? (size_t)npts : 0;
+    if (H5Aexists(*d, "checksum") <= 0 || dlm_h5_attr_read_u64(*d, "checksum", want_sum) < 0) {
         snprintf(why, why_len, "%s: dataset /%s/%s has no checksum attribute", path, gname, name);
-        goto done;
-    }
-    if (count && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) < 0) {
-        dlm_h5_detail(detail, sizeof detail);
-        snprintf(why, why_len, "%s: cannot read dataset /%s/%s (HDF5: %s)", path, gname, name,
-                 detail);
-        goto done;
-    }
-    uint64_t have_sum = dlm_ckpt_checksum(x, count, 0);
-    if (have_sum != want_sum) {
-        snprintf(why, why_len,
-                 "%s: checksum mismatch in dataset /%s/%s (stored 0x%016" PRIx64
-                 ", data gives 0x%016" PRIx64 "): the data is corrupt",
-                 path, gname, name, want_sum, have_sum);
         goto done;
     }
     st = DLM_OK;
 done:
     if (type >= 0) H5Tclose(type);
     if (space >= 0) H5Sclose(space);
-    if (d >= 0) H5Dclose(d);
+    if (st != DLM_OK && *d >= 0) H5Dclose(*d);
+    return st;
+}
+
+static dlm_status checksum_mismatch(const char *path, const char *gname, const char *name,
+                                    uint64_t want, uint64_t have, char *why, size_t why_len)
+{
+    snprintf(why, why_len,
+             "%s: checksum mismatch in dataset /%s/%s (stored 0x%016" PRIx64
+             ", data gives 0x%016" PRIx64 "): the data is corrupt",
+             path, gname, name, want, have);
+    return DLM_ERR_FORMAT;
+}
+
+/* Reads a whole float32 dataset of any shape into *buf (grown as needed)
+ * and checks its checksum; for dlm_ckpt_verify. */
+static dlm_status read_dataset(hid_t parent, const char *path, const char *gname,
+                               const char *name, float **buf, size_t *cap, char *why,
+                               size_t why_len)
+{
+    hid_t d;
+    size_t count;
+    uint64_t want_sum;
+    int mismatch = 0;
+    dlm_status st = open_checked(parent, path, gname, name, 0, NULL, &d, &count, &want_sum, why,
+                                 why_len, &mismatch);
+    if (st != DLM_OK) return st;
+    if (count > *cap) {
+        float *g = realloc(*buf, count * sizeof *g);
+        if (!g) {
+            snprintf(why, why_len, "%s: no memory to read dataset /%s/%s (%zu floats)", path,
+                     gname, name, count);
+            H5Dclose(d);
+            return DLM_ERR_NOMEM;
+        }
+        *buf = g;
+        *cap = count;
+    }
+    if (count && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, *buf) < 0) {
+        char detail[256];
+        dlm_h5_detail(detail, sizeof detail);
+        snprintf(why, why_len, "%s: cannot read dataset /%s/%s (HDF5: %s)", path, gname, name,
+                 detail);
+        st = DLM_ERR_FORMAT;
+    }
+    uint64_t have_sum = st == DLM_OK ? dlm_ckpt_checksum(*buf, count, 0) : 0;
+    if (st == DLM_OK && have_sum != want_sum)
+        st = checksum_mismatch(path, gname, name, want_sum, have_sum, why, why_len);
+    H5Dclose(d);
+    return st;
+}
+
+/* Reads the rectangle piece c of tensor p from its dataset into arr, and
+ * the partial checksum of the rows this rank owns into *partial; *stored
+ * gets the dataset's checksum. */
+static dlm_status read_piece(hid_t g, const char *path, const char *gname, const dlm_param_info *p,
+                             const dlm_ckpt_piece *c, float *arr, uint64_t *partial,
+                             uint64_t *stored, char *why, size_t why_len, int *mismatch)
+{
+    hid_t d, space = H5I_INVALID_HID, mem = H5I_INVALID_HID;
+    size_t count;
+    dlm_status st = open_checked(g, path, gname, p->name, p->ndim, p->shape, &d, &count, stored,
+                                 why, why_len, mismatch);
+    if (st != DLM_OK || !c->rows) {
+        if (st == DLM_OK) H5Dclose(d);
+        return st;
+    }
+    space = H5Dget_space(d);
+    mem = mem_space(c->rows * c->cols);
+    if (space < 0 || mem < 0 || select_rows(space, c, 0, c->rows) < 0 ||
+        H5Dread(d, H5T_NATIVE_FLOAT, mem, space, H5P_DEFAULT, arr + c->offset) < 0) {
+        char detail[256];
+        dlm_h5_detail(detail, sizeof detail);
+        snprintf(why, why_len, "%s: cannot read rows %lld-%lld of dataset /%s/%s (HDF5: %s)", path,
+                 (long long)c->row0, (long long)(c->row0 + c->rows - 1), gname, p->name, detail);
+        st = DLM_ERR_FORMAT;
+    } else {
+        *partial = owned_checksum(p, c, arr);
+    }
+    if (mem >= 0) H5Sclose(mem);
+    if (space >= 0) H5Sclose(space);
+    H5Dclose(d);
     return st;
 }
 
@@ -433,8 +632,7 @@ static herr_t verify_cb(hid_t g, const char *name, const H5L_info_t *info, void 
     (void)info;
     verify_ctx *c = data;
     c->n++;
-    c->st = read_dataset(g, c->path, c->gname, name, 0, NULL, &c->buf, &c->cap, NULL, c->why,
-                         c->why_len);
+    c->st = read_dataset(g, c->path, c->gname, name, &c->buf, &c->cap, c->why, c->why_len);
     return c->st == DLM_OK ? 0 : 1;
 }
 
@@ -521,6 +719,67 @@ dlm_status dlm_ckpt_find_latest(const char *run_dir, char *path_out, size_t len,
     return DLM_OK;
 }
 
+/* Rank 0's list of checkpoint names, newest first, on every rank of comm.
+ * Free *names. */
+static dlm_status shared_list(MPI_Comm comm, const char *dir, char (**names)[256], int *n)
+{
+    ckpt_entry *e = NULL;
+    int count = 0;
+    dlm_status st = comm_rank(comm) == 0 ? list_checkpoints(dir, &e, &count) : DLM_OK;
+    DLM_CALL(agree(comm, st));
+    if (comm != MPI_COMM_NULL) DLM_MPI(MPI_Bcast(&count, 1, MPI_INT, 0, comm));
+    char (*v)[256] = calloc((size_t)count + 1, sizeof *v);
+    for (int i = 0; v && e && i < count; i++)
+        snprintf(v[i], sizeof v[i], "%s", e[i].tmp ? "" : e[i].name);
+    free(e);
+    DLM_CALL(agree(comm, v ? DLM_OK : DLM_ERR_NOMEM));
+    if (comm != MPI_COMM_NULL && count > 0) {
+        int err = MPI_Bcast(v, 256 * count, MPI_CHAR, 0, comm);
+        if (err != MPI_SUCCESS) {
+            free(v);
+            return dlm_mpi_error(err, __FILE__, __LINE__, __func__, "MPI_Bcast");
+        }
+    }
+    *names = v;
+    *n = count;
+    return DLM_OK;
+}
+
+dlm_status dlm_ckpt_load_latest(const char *run_dir, const dlm_ckpt_layout *L,
+                                const char *expected_shape, dlm_ckpt_state *s, char *path_out,
+                                size_t len, int *found)
+{
+    *found = 0;
+    char dir[PATH_MAX_LEN];
+    int n = snprintf(dir, sizeof dir, "%s/checkpoints", run_dir);
+    DLM_CHECK(n > 0 && (size_t)n < sizeof dir, DLM_ERR_ARG, "run dir path too long: %s", run_dir);
+    char (*names)[256] = NULL;
+    int count = 0;
+    DLM_CALL(shared_list(L->comm, dir, &names, &count));
+    dlm_status st = DLM_OK;
+    for (int i = 0; i < count && !*found && st == DLM_OK; i++) {
+        if (!names[i][0]) continue; /* a temporary file: never a candidate */
+        char path[PATH_MAX_LEN + 256];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+        int unverified = 0;
+        st = dlm_ckpt_load(path, L, expected_shape, s, &unverified);
+        if (st == DLM_OK) {
+            *found = 1;
+            if ((size_t)snprintf(path_out, len, "%s", path) >= len)
+                st = dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
+                                    "checkpoint path %s does not fit in %zu bytes", path, len);
+        } else if (unverified) { /* the rank that found why says so; all skip it */
+            if (st != DLM_ERR_PEER)
+                DLM_WARN("skipping checkpoint %s, it does not verify: %s; trying the previous one",
+                         path, dlm_error_text());
+            dlm_error_clear();
+            st = DLM_OK;
+        }
+    }
+    free(names);
+    return st;
+}
+
 typedef struct {
     const dlm_param_info *table;
     int n;
@@ -565,91 +824,155 @@ fail:
     return st;
 }
 
-dlm_status dlm_ckpt_read(const char *path, const dlm_param_info *table, int n_tensors,
-                         const char *expected_shape, float *params, float *ema, float *adam_m,
-                         float *adam_v, dlm_ckpt_state *s)
+/* This rank's part of dlm_ckpt_load: the file opened on its own, every
+ * table tensor's dataset checked, the held rectangles read with the
+ * partial checksums of the owned rows (partial, stored: 4 x n_tensors).
+ * Fills why; *mismatch when the file is sound but not this model's. */
+static dlm_status load_local(const char *path, const dlm_ckpt_layout *L, const char *expected_shape,
+                             uint64_t *partial, uint64_t *stored, dlm_ckpt_state *s, char *why,
+                             size_t why_len, int *mismatch)
 {
-    DLM_CHECK(path && table && n_tensors > 0 && (params || ema || adam_m || adam_v), DLM_ERR_ARG,
-              "dlm_ckpt_read needs a path, a table and at least one group to read");
-    if (s) memset(s, 0, sizeof *s);
-    char why[WHY_LEN] = "";
-    dlm_h5_quiet q;
-    dlm_h5_quiet_begin(&q);
     hid_t f = H5I_INVALID_HID, g = H5I_INVALID_HID;
     char *shape = NULL;
-    dlm_status st = open_ckpt(path, &f, why, sizeof why);
-    if (st != DLM_OK) goto fail_why;
-    st = check_complete(f, path, why, sizeof why);
-    if (st != DLM_OK) goto fail_why;
-    if (expected_shape) {
-        DLM_H5_GOTO(st, dlm_h5_attr_read_str(f, "shape", &shape), fail,
-                    "%s: reading the model shape attribute 'shape'", path);
-        if (strcmp(shape, expected_shape) != 0) {
-            snprintf(why, sizeof why,
+    dlm_status st = open_ckpt(path, &f, why, why_len);
+    if (st != DLM_OK) return st;
+    st = check_complete(f, path, why, why_len);
+    if (st == DLM_OK && expected_shape) {
+        if (dlm_h5_attr_read_str(f, "shape", &shape) < 0) {
+            snprintf(why, why_len, "%s: cannot read the model shape attribute 'shape'", path);
+            st = DLM_ERR_FORMAT;
+        } else if (strcmp(shape, expected_shape) != 0) {
+            snprintf(why, why_len,
                      "%s holds a model of shape '%s' but this model is '%s'; resume with the "
                      "model settings it was written with, or use another run folder",
                      path, shape, expected_shape);
             st = DLM_ERR_FORMAT;
-            goto fail_why;
+            *mismatch = 1;
         }
     }
-    float *arrays[4] = {params, ema, adam_m, adam_v};
     int listed = 0; /* the first group read is checked for tensors the table lacks */
-    for (int k = 0; k < 4; k++) {
-        if (!arrays[k]) continue;
-        htri_t has = H5Lexists(f, ckpt_groups[k], H5P_DEFAULT);
-        if (has <= 0) {
-            snprintf(why, sizeof why, "%s: group /%s is missing%s", path, ckpt_groups[k],
+    for (int k = 0; st == DLM_OK && k < 4; k++) {
+        if (!L->arrays[k]) continue;
+        if (H5Lexists(f, ckpt_groups[k], H5P_DEFAULT) <= 0) {
+            snprintf(why, why_len, "%s: group /%s is missing%s", path, ckpt_groups[k],
                      k == 1 ? " (the run was saved without EMA weights)" : "");
+            *mismatch = k == 1;
             st = DLM_ERR_FORMAT;
-            goto fail_why;
+            break;
         }
-        DLM_H5_GOTO(st, g = H5Gopen2(f, ckpt_groups[k], H5P_DEFAULT), fail, "%s: opening /%s",
-                    path, ckpt_groups[k]);
-        for (int i = 0; i < n_tensors; i++) {
-            const dlm_param_info *p = &table[i];
-            htri_t t = H5Lexists(g, p->name, H5P_DEFAULT);
-            if (t <= 0) {
-                snprintf(why, sizeof why,
+        g = H5Gopen2(f, ckpt_groups[k], H5P_DEFAULT);
+        if (g < 0) {
+            snprintf(why, why_len, "%s: cannot open group /%s", path, ckpt_groups[k]);
+            st = DLM_ERR_FORMAT;
+            break;
+        }
+        for (int i = 0; st == DLM_OK && i < L->n_tensors; i++) {
+            const dlm_param_info *p = &L->table[i];
+            size_t at = (size_t)k * L->n_tensors + i;
+            if (H5Lexists(g, p->name, H5P_DEFAULT) <= 0) {
+                snprintf(why, why_len,
                          "%s: tensor %s (dataset /%s/%s) is missing from the checkpoint", path,
                          p->name, ckpt_groups[k], p->name);
+                *mismatch = 1;
                 st = DLM_ERR_FORMAT;
-                goto fail_why;
+                break;
             }
-            st = read_dataset(g, path, ckpt_groups[k], p->name, p->ndim, p->shape, NULL, NULL,
-                              arrays[k] + p->offset, why, sizeof why);
-            if (st != DLM_OK) goto fail_why;
+            st = read_piece(g, path, ckpt_groups[k], p, &L->pieces[k][i], L->arrays[k],
+                            &partial[at], &stored[at], why, why_len, mismatch);
         }
-        if (!listed++) {
-            extra_ctx c = {.table = table, .n = n_tensors};
-            herr_t rc;
-            DLM_H5_GOTO(st, rc = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, extra_cb, &c),
-                        fail, "%s: listing /%s", path, ckpt_groups[k]);
-            if (rc > 0) {
-                snprintf(why, sizeof why,
-                         "%s: holds tensor /%s/%s, which this model's table does not have",
-                         path, ckpt_groups[k], c.extra);
+        if (st == DLM_OK && !listed++) {
+            extra_ctx c = {.table = L->table, .n = L->n_tensors};
+            herr_t rc = H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, extra_cb, &c);
+            if (rc != 0) {
+                if (rc > 0)
+                    snprintf(why, why_len,
+                             "%s: holds tensor /%s/%s, which this model's table does not have",
+                             path, ckpt_groups[k], c.extra);
+                else
+                    snprintf(why, why_len, "%s: cannot list /%s", path, ckpt_groups[k]);
+                *mismatch = rc > 0;
                 st = DLM_ERR_FORMAT;
-                goto fail_why;
             }
         }
         H5Gclose(g);
         g = H5I_INVALID_HID;
     }
-    if (s) DLM_CALL_GOTO(st, read_state(f, path, s), fail);
+    if (st == DLM_OK && s && read_state(f, path, s) != DLM_OK) {
+        snprintf(why, why_len, "%s: cannot read the run state attributes: %s", path,
+                 dlm_error_text());
+        dlm_error_clear();
+        st = DLM_ERR_FORMAT;
+    }
     free(shape);
     H5Fclose(f);
-    dlm_h5_quiet_end(&q);
-    return DLM_OK;
+    return st;
+}
 
-fail_why:
-    dlm_error_push(st, __FILE__, __LINE__, __func__, "%s", why);
-fail:
-    free(shape);
-    if (g >= 0) H5Gclose(g);
-    if (f >= 0) H5Fclose(f);
-    dlm_h5_quiet_end(&q);
-    return dlm_error_push(st, __FILE__, __LINE__, __func__, "loading checkpoint %s", path);
+dlm_status dlm_ckpt_load(const char *path, const dlm_ckpt_layout *L, const char *expected_shape,
+                         dlm_ckpt_state *s, int *unverified)
+{
+    DLM_CHECK(path && L && L->table && L->n_tensors > 0 &&
+                  (L->arrays[0] || L->arrays[1] || L->arrays[2] || L->arrays[3]),
+              DLM_ERR_ARG, "dlm_ckpt_load needs a path, a table and at least one group to read");
+    if (s) memset(s, 0, sizeof *s);
+    if (unverified) *unverified = 0;
+    size_t n_sums = 4 * (size_t)L->n_tensors;
+    uint64_t *partial = calloc(2 * n_sums, sizeof *partial), *stored = partial + n_sums;
+    char why[WHY_LEN] = "";
+    int mismatch = 0;
+    dlm_status st = partial ? DLM_OK : DLM_ERR_NOMEM;
+    if (st == DLM_OK) {
+        dlm_h5_quiet q;
+        dlm_h5_quiet_begin(&q);
+        st = load_local(path, L, expected_shape, partial, stored, s, why, sizeof why, &mismatch);
+        dlm_h5_quiet_end(&q);
+        if (st != DLM_OK) dlm_error_push(st, __FILE__, __LINE__, __func__, "%s", why);
+    }
+    int bad_file = st != DLM_OK && !mismatch, any_bad = bad_file;
+    st = agree(L->comm, st);
+    if (st != DLM_OK && L->comm != MPI_COMM_NULL) {
+        /* agreed: was it the file's integrity on some rank? (collective: all got here) */
+        if (MPI_Allreduce(&bad_file, &any_bad, 1, MPI_INT, MPI_MAX, L->comm) != MPI_SUCCESS)
+            any_bad = 0;
+    }
+    if (st == DLM_OK && L->comm != MPI_COMM_NULL) { /* the partial sums of every owned row */
+        int e = MPI_Allreduce(MPI_IN_PLACE, partial, (int)n_sums, MPI_UINT64_T, MPI_SUM, L->comm);
+        if (e != MPI_SUCCESS) st = dlm_mpi_error(e, __FILE__, __LINE__, __func__, "MPI_Allreduce");
+        st = agree(L->comm, st);
+    }
+    /* every rank compares the same sums: all find the same first mismatch */
+    for (int k = 0; st == DLM_OK && k < 4; k++)
+        for (int i = 0; L->arrays[k] && i < L->n_tensors && st == DLM_OK; i++) {
+            size_t at = (size_t)k * L->n_tensors + i;
+            if (partial[at] != stored[at]) {
+                checksum_mismatch(path, ckpt_groups[k], L->table[i].name, stored[at],
+                                  partial[at], why, sizeof why);
+                st = dlm_error_push(DLM_ERR_FORMAT, __FILE__, __LINE__, __func__, "%s", why);
+                st = agree(L->comm, st); /* one message, from rank 0 */
+                any_bad = 1;
+            }
+        }
+    free(partial);
+    if (st != DLM_OK) {
+        if (s) dlm_ckpt_state_free(s);
+        if (unverified) *unverified = any_bad;
+        return dlm_error_push(st, __FILE__, __LINE__, __func__, "loading checkpoint %s", path);
+    }
+    return DLM_OK;
+}
+
+dlm_status dlm_ckpt_read(const char *path, const dlm_param_info *table, int n_tensors,
+                         const char *expected_shape, float *params, float *ema, float *adam_m,
+                         float *adam_v, dlm_ckpt_state *s)
+{
+    DLM_CHECK(table && n_tensors > 0, DLM_ERR_ARG, "dlm_ckpt_read needs a table");
+    dlm_ckpt_piece *c = NULL;
+    DLM_CALL(whole_pieces(table, n_tensors, &c));
+    dlm_ckpt_layout L = {MPI_COMM_NULL, table, n_tensors, {params, ema, adam_m, adam_v},
+                         {c, c, c, c}};
+    dlm_status st = dlm_ckpt_load(path, &L, expected_shape, s, NULL);
+    free(c);
+    return st;
 }
 
 void dlm_ckpt_state_free(dlm_ckpt_state *s)

@@ -22,16 +22,19 @@
  *       loader_seed, loader_step, rng_seed (uint64), config, shape,
  *       checksum_algorithm (strings), and complete (int32 = 1) written last.
  *
- * Writing goes to step-NNNNNNNN.h5.tmp, which is closed, fsynced, renamed
- * into place, and the folder fsynced: a crash at any moment leaves the
- * previous checkpoints as they were. A checkpoint "verifies" when it has
- * the completion attribute and every dataset's checksum matches its data.
- * One writer per run folder (rank 0 today). */
+ * Writing goes to step-NNNNNNNN.h5.tmp, which is flushed, closed, renamed
+ * into place, and the folder fsynced: a crash of any rank at any moment
+ * leaves the previous checkpoints as they were. A checkpoint "verifies"
+ * when it has the completion attribute and every dataset's checksum
+ * matches its data. Many ranks write one file together (dlm_ckpt_save),
+ * each its own rows; one run (one set of ranks) writes a run folder. */
 #ifndef DLM_CHECKPOINT_H
 #define DLM_CHECKPOINT_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <mpi.h>
 
 #include "core/status.h"
 #include "model/model.h"
@@ -48,14 +51,74 @@ typedef struct {
     const char *shape;       /* model shape summary, compared on load */
 } dlm_ckpt_state;
 
+/* What one rank holds of one tensor of one group, and what of it is its
+ * own to write. The full tensor is seen as rows x cols (a 1-D tensor as n
+ * x 1); the rank holds rows [row0, row0 + rows) x columns [col0, col0 +
+ * cols), row-major in its array from offset (rows = 0: nothing). Of those,
+ * held rows [own0, own0 + own_rows) are this rank's to write, and to count
+ * in the checksum when loading: over the ranks sharing a file every element
+ * has exactly one owner. */
+typedef struct {
+    size_t offset;
+    int64_t row0, rows, col0, cols;
+    int64_t own0, own_rows;
+} dlm_ckpt_piece;
+
+/* One rank's part of a checkpoint. Every rank sharing the file passes the
+ * same table (the whole model's: names and full shapes, in file order) and
+ * the same set of groups; a rank's pieces say what of each tensor it holds. */
+typedef struct {
+    MPI_Comm comm;                   /* the ranks sharing the file; MPI_COMM_NULL: this process */
+    const dlm_param_info *table;     /* the whole model */
+    int n_tensors;
+    float *arrays[4];                /* params, EMA (NULL: none), AdamW m, v: this rank's arrays */
+    const dlm_ckpt_piece *pieces[4]; /* n_tensors each, for every array given */
+} dlm_ckpt_layout;
+
+/* The whole of tensor p, at p->offset, owned. */
+dlm_ckpt_piece dlm_ckpt_piece_whole(const dlm_param_info *p);
+
 /* Writes checkpoint st->step of run_dir (checkpoints/ is created if
- * needed). params, adam_m, adam_v (and ema unless NULL) are arenas laid
- * out by table: tensor i is arr[table[i].offset .. + table[i].numel).
- * After the rename, keeps the keep_last newest checkpoints with a step up
- * to st->step (keep_last <= 0: keep all), deletes the older ones and any
- * *.h5.tmp a killed writer left. Checkpoints with a later step (from an
- * earlier attempt of the run) are left in place with a warning.
- * path_out (may be NULL) gets the final path. */
+ * needed), collectively over L->comm: the file is created with the MPI-IO
+ * driver, datasets and attributes created by every rank alike, each rank
+ * writing its own rows of each tensor (a collective transfer; the other
+ * ranks select nothing); each dataset's checksum is the sum of the ranks'
+ * partial checksums (one reduction). Then a global flush and close, and
+ * rank 0 renames the file into place, syncs the folder, keeps the
+ * keep_last newest checkpoints with a step up to st->step (keep_last <= 0:
+ * keep all), deletes the older ones and any *.h5.tmp a killed writer
+ * left; checkpoints with a later step (from an earlier attempt of the run)
+ * are left in place with a warning. The outcome is agreed, except that a
+ * failure inside the collective write (an I/O error on one rank) cannot
+ * be and returns unagreed: main then ends the job, and the previous
+ * checkpoints are untouched. path_out (may be NULL) gets the final path. */
+dlm_status dlm_ckpt_save(const char *run_dir, const dlm_ckpt_layout *L, const dlm_ckpt_state *st,
+                         int keep_last, char *path_out, size_t path_len);
+
+/* Loads the checkpoint at path into each rank's pieces, collectively over
+ * L->comm (each rank opens the file for reading on its own and reads only
+ * the rectangles it holds); the groups read are those with an array. The
+ * ranks' partial checksums of the rows they own are summed and compared
+ * with each dataset's; the verdict is agreed. Refuses a file whose shape
+ * summary differs from expected_shape (NULL: no check), a table tensor
+ * missing or of another shape, and a tensor of the first group read that
+ * the table lacks. *unverified (may be NULL) is set on every rank when the
+ * failure is the file's integrity (incomplete, unreadable, a checksum
+ * mismatch) rather than a model that does not match. st may be NULL. */
+dlm_status dlm_ckpt_load(const char *path, const dlm_ckpt_layout *L, const char *expected_shape,
+                         dlm_ckpt_state *st, int *unverified);
+
+/* The newest checkpoint of run_dir that loads, collectively (rank 0 lists
+ * the folder): each newer one that does not verify is named in a warning
+ * with its reason and skipped; any other failure stops. *found = 0 (and
+ * DLM_OK) when there is none; the arrays may then hold a skipped file's
+ * values. path_out gets the path loaded. */
+dlm_status dlm_ckpt_load_latest(const char *run_dir, const dlm_ckpt_layout *L,
+                                const char *expected_shape, dlm_ckpt_state *st, char *path_out,
+                                size_t len, int *found);
+
+/* One process, whole tensors: dlm_ckpt_save and dlm_ckpt_load with every
+ * tensor whole at its table offset in each array (MPI_COMM_NULL). */
 dlm_status dlm_ckpt_write(const char *run_dir, const dlm_param_info *table, int n_tensors,
                           const float *params, const float *ema, const float *adam_m,
                           const float *adam_v, const dlm_ckpt_state *st, int keep_last,
@@ -71,14 +134,10 @@ dlm_status dlm_ckpt_verify(const char *path, char *why, size_t why_len);
  * DLM_OK) when there is none. Temporary files are never candidates. */
 dlm_status dlm_ckpt_find_latest(const char *run_dir, char *path_out, size_t len, int *found);
 
-/* Loads a checkpoint into the arenas; each of params, ema, adam_m, adam_v
- * may be NULL and that group is then not read at all (evaluation reads one
- * group of four), but one must be given. Refuses one whose shape summary
- * differs from expected_shape (NULL: no check) with both in the message,
- * and names any tensor of the table that is missing or has another shape,
- * and any tensor of the first group read that the table lacks. Every
- * dataset read is checked against its checksum. st may be NULL. On an
- * error the arrays may be partly overwritten. */
+/* Loads a checkpoint into whole-tensor arenas (see dlm_ckpt_write); each
+ * of params, ema, adam_m, adam_v may be NULL and that group is then not
+ * read at all (evaluation reads one group of four), but one must be given.
+ * On an error the arrays may be partly overwritten. */
 dlm_status dlm_ckpt_read(const char *path, const dlm_param_info *table, int n_tensors,
                          const char *expected_shape, float *params, float *ema, float *adam_m,
                          float *adam_v, dlm_ckpt_state *st);

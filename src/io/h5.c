@@ -26,11 +26,11 @@
 #define DLM_H5_HAVE_FILE_LOCKING 0
 #endif
 
-hid_t dlm_h5_fapl(void)
+/* Strong close and no file locking on a list whose driver was set (bad:
+ * that failed); closes the list on failure. */
+static hid_t finish_fapl(hid_t fapl, int bad)
 {
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl < 0) return H5I_INVALID_HID;
-    int bad = H5Pset_fapl_sec2(fapl) < 0 || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0;
+    bad = bad || H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0;
 #if DLM_H5_HAVE_FILE_LOCKING
     bad = bad || H5Pset_file_locking(fapl, 0, 1) < 0;
 #endif
@@ -39,6 +39,18 @@ hid_t dlm_h5_fapl(void)
         return H5I_INVALID_HID;
     }
     return fapl;
+}
+
+hid_t dlm_h5_fapl(void)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    return fapl < 0 ? fapl : finish_fapl(fapl, H5Pset_fapl_sec2(fapl) < 0);
+}
+
+hid_t dlm_h5_fapl_mpio(MPI_Comm comm)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    return fapl < 0 ? fapl : finish_fapl(fapl, H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL) < 0);
 }
 
 void dlm_h5_quiet_begin(dlm_h5_quiet *q)

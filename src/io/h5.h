@@ -9,6 +9,7 @@
 #define DLM_H5_H
 
 #include <hdf5.h>
+#include <mpi.h>
 #include <stdint.h>
 
 #include "core/status.h"
@@ -23,6 +24,11 @@
  * what h5py and other callers use. A read-only open takes a shared flock,
  * which never blocks other readers or the writer (it writes another inode). */
 hid_t dlm_h5_fapl(void);
+
+/* The file-access list for a file many ranks write together: the MPI-IO
+ * driver over comm, strong close, file locking off as above. Every rank of
+ * comm opens the file with it. */
+hid_t dlm_h5_fapl_mpio(MPI_Comm comm);
 
 /* HDF5 error printing off for the duration of a call: errors are turned
  * into dlm_status with HDF5's innermost message instead. */

@@ -2,6 +2,7 @@
 #include "optim/optim.h"
 
 #include <math.h>
+#include <string.h>
 #include <stdlib.h>
 
 #include "core/names.h"
@@ -61,13 +62,30 @@ void dlm_adamw_config_default(dlm_adamw_config *c)
 dlm_status dlm_optimizer_create(const dlm_model *model, const dlm_adamw_config *cfg,
                                 dlm_optimizer **out)
 {
+    dlm_range all = {0, model->n_params};
+    return dlm_optimizer_create_ranges(model, cfg, &all, 1, out);
+}
+
+dlm_status dlm_optimizer_create_ranges(const dlm_model *model, const dlm_adamw_config *cfg,
+                                       const dlm_range *ranges, int n_ranges, dlm_optimizer **out)
+{
     *out = NULL;
     dlm_optimizer *o = calloc(1, sizeof *o);
     DLM_CHECK(o != NULL, DLM_ERR_NOMEM, "allocating the optimizer");
     o->cfg = *cfg;
-    dlm_status st;
-    DLM_CALL_GOTO(st, dlm_arena_create(model->n_params, &o->m), fail);
-    DLM_CALL_GOTO(st, dlm_arena_create(model->n_params, &o->v), fail);
+    dlm_status st = DLM_OK;
+    o->ranges = malloc((size_t)(n_ranges > 0 ? n_ranges : 1) * sizeof *o->ranges);
+    DLM_CHECK_GOTO(st, o->ranges != NULL, DLM_ERR_NOMEM, fail, "%d optimizer ranges", n_ranges);
+    for (int r = 0; r < n_ranges; r++) {
+        DLM_CHECK_GOTO(st, ranges[r].lo <= ranges[r].hi && ranges[r].hi <= model->n_params,
+                       DLM_ERR_ARG, fail, "optimizer range %d [%zu, %zu) outside the %zu parameters",
+                       r, ranges[r].lo, ranges[r].hi, model->n_params);
+        o->ranges[r] = ranges[r];
+        o->n_floats += ranges[r].hi - ranges[r].lo;
+    }
+    o->n_ranges = n_ranges;
+    DLM_CALL_GOTO(st, dlm_arena_create(o->n_floats + 1, &o->m), fail);
+    DLM_CALL_GOTO(st, dlm_arena_create(o->n_floats + 1, &o->v), fail);
     *out = o;
     return DLM_OK;
 fail:
@@ -81,23 +99,36 @@ void dlm_optimizer_destroy(dlm_optimizer **po)
     if (!o) return;
     dlm_arena_destroy(&o->m);
     dlm_arena_destroy(&o->v);
+    free(o->ranges);
     free(o);
     *po = NULL;
 }
 
-double dlm_optimizer_grad_sumsq(const dlm_model *model, const char **bad_tensor)
+/* The part [*a, *b) of tensor p inside range r; 0 if none. */
+static int overlap(const dlm_param_info *p, dlm_range r, size_t *a, size_t *b)
+{
+    *a = r.lo > p->offset ? r.lo : p->offset;
+    *b = r.hi < p->offset + p->numel ? r.hi : p->offset + p->numel;
+    return *a < *b;
+}
+
+double dlm_optimizer_grad_sumsq(const dlm_optimizer *opt, const dlm_model *model,
+                                const char **bad_tensor)
 {
     const float *g = model->grad_arena.base;
-    /* tensors in table order, each sum in fixed chunks: the norm is reproducible */
+    /* ranges, then tensors in table order, each sum in fixed chunks: the norm is reproducible */
     double sumsq = 0.0;
     if (bad_tensor) *bad_tensor = NULL;
-    for (int i = 0; i < model->n_tensors; i++) {
-        const dlm_param_info *p = &model->table[i];
-        if (!dlm_param_counts_in_norm(p, &model->layout)) continue;
-        double s = dlm_sum_squares(g + p->offset, (int64_t)p->numel);
-        if (!isfinite(s) && bad_tensor && !*bad_tensor) *bad_tensor = p->name;
-        sumsq += s;
-    }
+    for (int r = 0; r < opt->n_ranges; r++)
+        for (int i = 0; i < model->n_tensors; i++) {
+            const dlm_param_info *p = &model->table[i];
+            size_t a, b;
+            if (!dlm_param_counts_in_norm(p, &model->layout) || !overlap(p, opt->ranges[r], &a, &b))
+                continue;
+            double s = dlm_sum_squares(g + a, (int64_t)(b - a));
+            if (!isfinite(s) && bad_tensor && !*bad_tensor) *bad_tensor = p->name;
+            sumsq += s;
+        }
     return sumsq;
 }
 
@@ -106,20 +137,43 @@ void dlm_optimizer_apply(dlm_optimizer *opt, dlm_model *model, double lr, double
     float *g = model->grad_arena.base;
     float clip = dlm_clip_factor(grad_norm, opt->cfg.grad_clip);
     opt->t++;
-    for (int i = 0; i < model->n_tensors; i++) {
-        const dlm_param_info *p = &model->table[i];
-        size_t off = p->offset;
-        dlm_adamw_update(model->param_arena.base + off, g + off, clip, opt->m.base + off,
-                         opt->v.base + off, (int64_t)p->numel, (float)lr, opt->cfg.beta1,
-                         opt->cfg.beta2, opt->cfg.eps, p->decay ? opt->cfg.weight_decay : 0.0f,
-                         opt->t);
+    size_t base = 0; /* where range r's moments start */
+    for (int r = 0; r < opt->n_ranges; base += opt->ranges[r].hi - opt->ranges[r].lo, r++)
+        for (int i = 0; i < model->n_tensors; i++) {
+            const dlm_param_info *p = &model->table[i];
+            size_t a, b;
+            if (!overlap(p, opt->ranges[r], &a, &b)) continue;
+            size_t at = base + (a - opt->ranges[r].lo);
+            dlm_adamw_update(model->param_arena.base + a, g + a, clip, opt->m.base + at,
+                             opt->v.base + at, (int64_t)(b - a), (float)lr, opt->cfg.beta1,
+                             opt->cfg.beta2, opt->cfg.eps, p->decay ? opt->cfg.weight_decay : 0.0f,
+                             opt->t);
+        }
+}
+
+void dlm_optimizer_ema_update(const dlm_optimizer *opt, float *ema, const float *params,
+                              double decay, int64_t n)
+{
+    for (int r = 0; r < opt->n_ranges; r++) {
+        dlm_ema_update(ema, params + opt->ranges[r].lo,
+                       (int64_t)(opt->ranges[r].hi - opt->ranges[r].lo), decay, n);
+        ema += opt->ranges[r].hi - opt->ranges[r].lo;
+    }
+}
+
+void dlm_optimizer_ema_init(const dlm_optimizer *opt, float *ema, const float *params)
+{
+    for (int r = 0; r < opt->n_ranges; r++) {
+        size_t len = opt->ranges[r].hi - opt->ranges[r].lo;
+        memcpy(ema, params + opt->ranges[r].lo, len * sizeof *ema);
+        ema += len;
     }
 }
 
 dlm_status dlm_optimizer_step(dlm_optimizer *opt, dlm_model *model, double lr, double *grad_norm)
 {
     const char *bad;
-    double sumsq = dlm_optimizer_grad_sumsq(model, &bad);
+    double sumsq = dlm_optimizer_grad_sumsq(opt, model, &bad);
     DLM_CHECK(!bad, DLM_ERR_NUMERIC, "gradient of %s is not finite; parameters left unchanged",
               bad);
     *grad_norm = sqrt(sumsq);

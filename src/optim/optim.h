@@ -42,14 +42,32 @@ void dlm_ema_update(float *ema, const float *p, int64_t n_floats, double decay, 
 
 typedef struct {
     dlm_adamw_config cfg;
-    dlm_arena m, v; /* first and second moments, laid out like the parameters */
-    int64_t t;      /* updates taken */
+    /* the parameter floats this optimizer updates: all of them, or under
+     * ZeRO-1 this rank's shard; the moments (and the trainer's EMA) hold
+     * these ranges concatenated, so all of them are laid out like the
+     * parameters when the one range is everything */
+    dlm_range *ranges;
+    int n_ranges;
+    size_t n_floats; /* the ranges' total */
+    dlm_arena m, v;  /* first and second moments */
+    int64_t t;       /* updates taken */
 } dlm_optimizer;
 
 void dlm_adamw_config_default(dlm_adamw_config *c); /* 0.9, 0.95, 1e-8, wd 0.1, clip 1.0 */
+/* Every parameter float: one range [0, n_params). */
 dlm_status dlm_optimizer_create(const dlm_model *model, const dlm_adamw_config *cfg,
                                 dlm_optimizer **out);
+/* As dlm_optimizer_create over the given ranges of the parameter arena
+ * only (copied; each range within the arena). */
+dlm_status dlm_optimizer_create_ranges(const dlm_model *model, const dlm_adamw_config *cfg,
+                                       const dlm_range *ranges, int n_ranges, dlm_optimizer **out);
 void dlm_optimizer_destroy(dlm_optimizer **opt);
+
+/* The EMA of the optimizer's ranges (ema holds them concatenated):
+ * dlm_ema_update over each, and the initial copy of the parameters. */
+void dlm_optimizer_ema_update(const dlm_optimizer *opt, float *ema, const float *params,
+                              double decay, int64_t n);
+void dlm_optimizer_ema_init(const dlm_optimizer *opt, float *ema, const float *params);
 
 /* Clips the gradients by global norm and applies one AdamW update at lr.
  * *grad_norm gets the norm before clipping. A non-finite gradient stops
@@ -58,12 +76,14 @@ void dlm_optimizer_destroy(dlm_optimizer **opt);
 dlm_status dlm_optimizer_step(dlm_optimizer *opt, dlm_model *model, double lr, double *grad_norm);
 
 /* The two halves of a step, for a model split over ranks: the sum of
- * squares of the gradients this rank counts (every element of the model
- * once over the tensor-parallel group: replicated tensors on their owner
- * only), to be summed over the group; *bad_tensor (may be NULL) names the
+ * squares of the gradients in the optimizer's ranges that this rank counts
+ * (every element of the model once over the tensor-parallel group:
+ * replicated tensors on their owner only), to be summed over the group
+ * (and over data parallelism under ZeRO-1); *bad_tensor (may be NULL) names the
  * first tensor holding a non-finite value, NULL if none. Then the update
  * with the global norm. */
-double dlm_optimizer_grad_sumsq(const dlm_model *model, const char **bad_tensor);
+double dlm_optimizer_grad_sumsq(const dlm_optimizer *opt, const dlm_model *model,
+                                const char **bad_tensor);
 void dlm_optimizer_apply(dlm_optimizer *opt, dlm_model *model, double lr, double grad_norm);
 
 #endif

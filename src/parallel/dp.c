@@ -11,6 +11,10 @@ typedef struct {
     size_t lo, hi;    /* floats [lo, hi) of the gradient arena */
     int last_segment; /* ready once this segment (backward order) is done */
     int started;
+    /* ZeRO-1: rank q owns [lo + displs[q], lo + displs[q] + counts[q]);
+     * this rank's summed part lands at shard + at first */
+    int *counts, *displs;
+    size_t at;
 } bucket;
 
 struct dlm_dp {
@@ -22,6 +26,10 @@ struct dlm_dp {
     MPI_Request *reqs; /* (n_buckets) */
     int next;          /* first bucket not yet started */
     dlm_dp_stats stats;
+    int zero;          /* ZeRO-1: reduce-scatter, each rank one part of every bucket */
+    dlm_range *ranges; /* this rank's parts, in bucket order */
+    float *shard;      /* the summed gradients of the parts as they arrive */
+    int *ints;         /* counts and displs of every bucket */
 };
 
 /* Where block l's gradients start in the arena, for l in 0 .. L: a
@@ -104,6 +112,9 @@ void dlm_dp_destroy(dlm_dp **pdp)
     if (!dp) return;
     free(dp->buckets);
     free(dp->reqs);
+    free(dp->ranges);
+    free(dp->shard);
+    free(dp->ints);
     free(dp);
     *pdp = NULL;
 }
@@ -124,11 +135,16 @@ static dlm_status start_bucket(dlm_dp *dp, int b)
     bucket *k = &dp->buckets[b];
     k->started = 1;
     if (dp->size == 1) return DLM_OK;
-    double t0 = dlm_now();
-    DLM_MPI(MPI_Iallreduce(MPI_IN_PLACE, dp->grads + k->lo, (int)(k->hi - k->lo), MPI_FLOAT,
-                           MPI_SUM, dp->comm, &dp->reqs[b]));
+    double t0 = dlm_now(), share = dp->zero ? 1.0 : 2.0;
+    if (dp->zero)
+        DLM_MPI(MPI_Ireduce_scatter(dp->grads + k->lo, dp->shard + k->at, k->counts, MPI_FLOAT,
+                                    MPI_SUM, dp->comm, &dp->reqs[b]));
+    else
+        DLM_MPI(MPI_Iallreduce(MPI_IN_PLACE, dp->grads + k->lo, (int)(k->hi - k->lo), MPI_FLOAT,
+                               MPI_SUM, dp->comm, &dp->reqs[b]));
     dp->stats.comm_seconds += dlm_now() - t0;
-    dp->stats.bytes_sent += 2.0 * (dp->size - 1) / dp->size * (double)(k->hi - k->lo) * sizeof(float);
+    dp->stats.bytes_sent +=
+        share * (dp->size - 1) / dp->size * (double)(k->hi - k->lo) * sizeof(float);
     return DLM_OK;
 }
 
@@ -152,6 +168,86 @@ dlm_status dlm_dp_grads_finish(dlm_dp *dp)
     double t0 = dlm_now();
     DLM_MPI(MPI_Waitall(dp->n_buckets, dp->reqs, MPI_STATUSES_IGNORE));
     dp->stats.comm_seconds += dlm_now() - t0;
+    for (int b = 0; dp->zero && b < dp->n_buckets; b++) { /* this rank's sums into place */
+        const bucket *k = &dp->buckets[b];
+        memcpy(dp->grads + k->lo + k->displs[dp->rank], dp->shard + k->at,
+               (size_t)k->counts[dp->rank] * sizeof *dp->shard);
+    }
+    return DLM_OK;
+}
+
+/* x moved down to the start of its row, if it falls inside a tensor of m. */
+static size_t row_start(const dlm_model *m, size_t x)
+{
+    for (int i = 0; i < m->n_tensors; i++) {
+        const dlm_param_info *p = &m->table[i];
+        if (x > p->offset && x < p->offset + p->numel) {
+            size_t row = (size_t)p->local[1];
+            return p->offset + (x - p->offset) / row * row;
+        }
+    }
+    return x;
+}
+
+dlm_status dlm_dp_zero_enable(dlm_dp *dp, const dlm_model *m)
+{
+    int p = dp->size, nb = dp->n_buckets;
+    dp->ranges = calloc((size_t)nb + 1, sizeof *dp->ranges);
+    dp->ints = calloc(2 * (size_t)nb * p + 1, sizeof *dp->ints);
+    DLM_CHECK(dp->ranges && dp->ints, DLM_ERR_NOMEM, "ZeRO-1 parts of %d buckets", nb);
+    size_t owned = 0;
+    for (int b = 0; b < nb; b++) {
+        bucket *k = &dp->buckets[b];
+        k->counts = dp->ints + 2 * (size_t)b * p;
+        k->displs = k->counts + p;
+        /* rank q's part starts at its even share of the bucket, moved to a row start */
+        size_t start = k->lo;
+        for (int q = 0; q < p; q++) {
+            size_t end = q == p - 1 ? k->hi : row_start(m, k->lo + (k->hi - k->lo) * (q + 1) / p);
+            if (end < start) end = start;
+            k->displs[q] = (int)(start - k->lo);
+            k->counts[q] = (int)(end - start);
+            start = end;
+        }
+        k->at = owned;
+        dp->ranges[b] = (dlm_range){k->lo + k->displs[dp->rank],
+                                    k->lo + k->displs[dp->rank] + k->counts[dp->rank]};
+        owned += (size_t)k->counts[dp->rank];
+    }
+    dp->shard = malloc((owned + 1) * sizeof *dp->shard);
+    DLM_CHECK(dp->shard != NULL, DLM_ERR_NOMEM, "ZeRO-1 gradient shard of %zu floats", owned);
+    dp->zero = 1;
+    return DLM_OK;
+}
+
+int dlm_dp_zero(const dlm_dp *dp) { return dp && dp->zero; }
+
+const dlm_range *dlm_dp_zero_ranges(const dlm_dp *dp, int *n)
+{
+    *n = dlm_dp_zero(dp) ? dp->n_buckets : 0;
+    return *n ? dp->ranges : NULL;
+}
+
+dlm_status dlm_dp_params_gather(dlm_dp *dp, float *params)
+{
+    if (!dlm_dp_zero(dp) || dp->size == 1) return DLM_OK;
+    double t0 = dlm_now();
+    for (int b = 0; b < dp->n_buckets; b++) {
+        const bucket *k = &dp->buckets[b];
+        DLM_MPI(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, params + k->lo, k->counts,
+                                k->displs, MPI_FLOAT, dp->comm, &dp->reqs[b]));
+        dp->stats.bytes_sent += (double)(dp->size - 1) / dp->size * (double)(k->hi - k->lo) *
+                                sizeof(float);
+    }
+    DLM_MPI(MPI_Waitall(dp->n_buckets, dp->reqs, MPI_STATUSES_IGNORE));
+    dp->stats.comm_seconds += dlm_now() - t0;
+    return DLM_OK;
+}
+
+dlm_status dlm_dp_sum(dlm_dp *dp, double *x, int n)
+{
+    if (dlm_dp_size(dp) == 1) return DLM_OK;
+    DLM_MPI(MPI_Allreduce(MPI_IN_PLACE, x, n, MPI_DOUBLE, MPI_SUM, dp->comm));
     return DLM_OK;
 }
 

@@ -27,6 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/arena.h"
 #include "core/status.h"
 #include "model/model.h"
 
@@ -47,14 +48,33 @@ dlm_status dlm_dp_segment_done(dlm_dp *dp, int segment);
 /* Starts any bucket not yet started and waits for all. */
 dlm_status dlm_dp_grads_finish(dlm_dp *dp);
 
+/* ZeRO-1: from now on each bucket is split into size parts (rank q's
+ * starting at its even share, moved back to the start of a tensor row, so
+ * a part is whole rows of each tensor it touches); grads_finish then
+ * reduce-scatters, leaving the sum in this rank's parts of the gradient
+ * arena only (the rest stays this rank's own), and params_gather
+ * all-gathers the parts of the parameters after the update. On one rank a
+ * part is the whole bucket. */
+dlm_status dlm_dp_zero_enable(dlm_dp *dp, const dlm_model *m);
+int dlm_dp_zero(const dlm_dp *dp);
+/* This rank's parts, one per bucket in bucket order (*n = 0 and NULL without ZeRO-1). */
+const dlm_range *dlm_dp_zero_ranges(const dlm_dp *dp, int *n);
+/* Every rank's parts of params (the parameter arena) to every rank; a
+ * no-op without ZeRO-1. */
+dlm_status dlm_dp_params_gather(dlm_dp *dp, float *params);
+
+/* x (n values) summed over the group, in place. */
+dlm_status dlm_dp_sum(dlm_dp *dp, double *x, int n);
+
 /* all (size * n) = every rank's mine (n each) in rank order. */
 dlm_status dlm_dp_allgather(dlm_dp *dp, const double *mine, int n, double *all);
 /* As above with counts[r] values from rank r (counts has size entries). */
 dlm_status dlm_dp_allgatherv(dlm_dp *dp, const double *mine, const int *counts, double *all);
 
 /* Time spent inside MPI calls and the bytes a bandwidth-optimal
- * all-reduce (2 (p-1)/p of the payload) and the gathers send from this
- * rank, since the last reset. */
+ * all-reduce (2 (p-1)/p of the payload; a reduce-scatter and an
+ * all-gather (p-1)/p each) and the gathers send from this rank, since the
+ * last reset. */
 typedef struct {
     double comm_seconds;
     double bytes_sent;

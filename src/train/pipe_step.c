@@ -159,7 +159,7 @@ dlm_status dlm_train_step_pp(dlm_pipe_step *ps, dlm_optimizer *opt, const dlm_ob
     if (ps->comm != MPI_COMM_NULL)
         DLM_MPI(MPI_Bcast(&total, 1, MPI_DOUBLE, ps->n_stages - 1, ps->comm));
     *loss = total / ((double)G * m->cfg.seq_len);
-    DLM_CALL(dlm_step_update(m, opt, ps->comm, *loss, step, lr, grad_norm));
+    DLM_CALL(dlm_step_update(m, opt, dp, ps->comm, *loss, step, lr, grad_norm));
     return DLM_OK;
 }
 

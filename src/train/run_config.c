@@ -62,6 +62,7 @@ static const dlm_config_key keys[] = {
     NUM("parallel", "pp", INT, parallel.pp, DLM_GE(1)),
     NUM("parallel", "bucket_mb", DOUBLE, parallel.bucket_mb, DLM_GT(0)),
     NUM("parallel", "check_every", INT, parallel.check_every, DLM_GE(1)),
+    NUM("parallel", "zero", INT, parallel.zero, DLM_IN_CC(0, 1)),
     DLM_KEY_INTS("parallel", "stage_layers", dlm_run_config, parallel.stage_layers,
                  parallel.n_stage_layers),
     NUM("run", "dir", STRING, run.dir, DLM_ANY),

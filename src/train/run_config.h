@@ -31,7 +31,9 @@
  *               val [none]: the same; format ["llmc"]; source ["shards"]; }
  *   parallel  { dp [1]; tp [1]; pp [1]; bucket_mb [25]: gradient all-reduce bucket size;
  *               check_every [100]: steps between replica checksum checks;
- *               stage_layers [[ ] = balanced by FLOPs]: blocks per pipeline stage }
+ *               stage_layers [[ ] = balanced by FLOPs]: blocks per pipeline stage;
+ *               zero [0]: 1 shards the AdamW moments and the EMA over the
+ *               data-parallel ranks (ZeRO-1) }
  *   run       { dir ["runs/default"]; }
  *
  * The general rules (unknown keys, integers and floats, 64-bit literals,
@@ -99,6 +101,7 @@ typedef struct {
         double bucket_mb; /* MB (2^20 bytes) of gradients per data-parallel all-reduce */
         int check_every;  /* steps between comparisons of the replicas' checksums */
         int stage_layers[DLM_CONFIG_MAX_INTS], n_stage_layers; /* 0: balanced */
+        int zero;         /* 1: ZeRO-1 (moments and EMA sharded over dp) */
     } parallel;
     struct {
         char dir[DLM_CONFIG_PATH_MAX];

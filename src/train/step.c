@@ -215,31 +215,34 @@ dlm_status dlm_train_step_dp(dlm_model *m, dlm_optimizer *opt, dlm_step_buffers 
     /* every rank sees the same loss and gradients: the same verdict everywhere */
     dlm_phase_timers *timers = buf->acts->timers;
     double t0 = timers ? dlm_now() : 0.0;
-    DLM_CALL(dlm_step_update(m, opt, MPI_COMM_NULL, *loss, step, lr, grad_norm));
+    DLM_CALL(dlm_step_update(m, opt, dp, MPI_COMM_NULL, *loss, step, lr, grad_norm));
     dlm_phase_lap(timers, DLM_PHASE_OPTIM, &t0);
     return DLM_OK;
 }
 
-dlm_status dlm_step_update(dlm_model *m, dlm_optimizer *opt, MPI_Comm stages_comm, double loss,
-                           uint32_t step, double lr, double *grad_norm)
+dlm_status dlm_step_update(dlm_model *m, dlm_optimizer *opt, dlm_dp *dp, MPI_Comm stages_comm,
+                           double loss, uint32_t step, double lr, double *grad_norm)
 {
     DLM_CHECK(isfinite(loss), DLM_ERR_NUMERIC,
               "loss is not finite at step %u (%g); parameters left unchanged", step + 1, loss);
     /* the norm over the whole model: every tp rank's and pipeline stage's share, summed */
     const char *bad;
-    double sumsq = dlm_optimizer_grad_sumsq(m, &bad);
+    double sumsq = dlm_optimizer_grad_sumsq(opt, m, &bad);
     dlm_tp_allreduce(m->tp, &sumsq, 1, 1, DLM_TP_SUM);
     DLM_CALL(dlm_tp_status(m->tp));
     if (stages_comm != MPI_COMM_NULL)
         DLM_MPI(MPI_Allreduce(MPI_IN_PLACE, &sumsq, 1, MPI_DOUBLE, MPI_SUM, stages_comm));
+    if (dlm_dp_zero(dp)) DLM_CALL(dlm_dp_sum(dp, &sumsq, 1)); /* each rank summed its part */
     DLM_CHECK(isfinite(sumsq), DLM_ERR_NUMERIC,
               "gradient of %s is not finite at step %u; parameters left unchanged",
               bad ? bad
-                  : stages_comm == MPI_COMM_NULL ? "a tensor on another tensor-parallel rank"
+                  : stages_comm == MPI_COMM_NULL && !dlm_dp_zero(dp)
+                      ? "a tensor on another tensor-parallel rank"
                                                  : "a tensor on another rank",
               step + 1);
     *grad_norm = sqrt(sumsq);
     dlm_optimizer_apply(opt, m, lr, *grad_norm);
+    DLM_CALL(dlm_dp_params_gather(dp, m->param_arena.base)); /* ZeRO-1: the updated parts */
     return DLM_OK;
 }
 

@@ -80,11 +80,13 @@ dlm_status dlm_train_step_dp(dlm_model *m, dlm_optimizer *opt, dlm_step_buffers 
                              const dlm_objective *o, dlm_dp *dp, const int32_t *x, int G,
                              uint32_t step, double lr, double *loss, double *grad_norm);
 /* The end of a step once the gradients are summed: the loss checked, the
- * global gradient norm (this rank's share, summed over tp and, for a
- * pipeline stage, over stages_comm; MPI_COMM_NULL: none) checked, clipped
- * AdamW. Every rank reaches the same verdict. */
-dlm_status dlm_step_update(dlm_model *m, dlm_optimizer *opt, MPI_Comm stages_comm, double loss,
-                           uint32_t step, double lr, double *grad_norm);
+ * global gradient norm (this rank's share, summed over tp, for a pipeline
+ * stage over stages_comm (MPI_COMM_NULL: none), under ZeRO-1 over dp)
+ * checked, clipped AdamW on the optimizer's ranges, and under ZeRO-1 the
+ * updated parameters gathered over dp (may be NULL). Every rank reaches
+ * the same verdict. */
+dlm_status dlm_step_update(dlm_model *m, dlm_optimizer *opt, dlm_dp *dp, MPI_Comm stages_comm,
+                           double loss, uint32_t step, double lr, double *grad_norm);
 /* The serial step: dlm_train_step_dp with dp == NULL. */
 dlm_status dlm_train_step(dlm_model *m, dlm_optimizer *opt, dlm_step_buffers *buf,
                           const dlm_objective *o, const int32_t *x0, int G, uint32_t step,

@@ -14,6 +14,7 @@
 #include "core/hash.h"
 #include "core/mpicall.h"
 #include "core/log.h"
+#include "core/memstat.h"
 #include "core/timer.h"
 #include "diffusion/objective.h"
 #include "io/checkpoint.h"
@@ -23,10 +24,10 @@
 #include "kernels/blis_info.h"
 #include "model/model.h"
 #include "optim/optim.h"
+#include "train/ckpt_parts.h"
 #include "parallel/dp.h"
 #include "parallel/grid.h"
 #include "parallel/replicas.h"
-#include "parallel/shards.h"
 #include "parallel/stages.h"
 #include "parallel/tp.h"
 #include "train/pipe_step.h"
@@ -43,12 +44,7 @@ struct dlm_trainer {
     dlm_tp *tp;          /* this rank's tensor-parallel group (size 1: none) */
     dlm_pipe_step *ps;   /* pp > 1: this stage's pipelined step */
     int stage_first[DLM_CONFIG_MAX_INTS], stage_count[DLM_CONFIG_MAX_INTS]; /* the split */
-    /* rank 0 under tp > 1 or pp > 1: the whole model, where shards are
-     * gathered for a checkpoint and read on resume (serial table; otherwise
-     * the arenas) */
-    dlm_param_info *full_table;
-    int n_full;
-    float *full[4];      /* params, ema, adam m, adam v */
+    dlm_ckpt_parts parts; /* this rank's part of every checkpoint */
     int n_local;         /* sequences of the global batch this rank runs: G / dp */
     dlm_run_config cfg;
     char *config_text;
@@ -158,65 +154,29 @@ static void describe_shape(dlm_trainer *t)
              m->d_model, m->n_head, m->seq_len, m->vocab_padded, m->tied_head);
 }
 
-/* This rank's four arenas (params, EMA or NULL, both moments) and where
- * their whole-model images live on rank 0. */
-static void arenas(dlm_trainer *t, float *local[4], float *whole[4])
-{
-    dlm_model *m = t->model;
-    float *l[4] = {m->param_arena.base, t->ema, t->opt->m.base, t->opt->v.base};
-    for (int k = 0; k < 4; k++) {
-        local[k] = l[k];
-        whole[k] = !l[k] ? NULL : t->full_table ? t->full[k] : l[k];
-    }
-}
-
-/* Rank 0 decides: it finds the newest checkpoint that verifies and reads
- * it; the first data-parallel replica gets its shards from rank 0, then
- * every replica from the first (or all initialise from the seed, which
- * gives every shard its slice of the same whole). Collective. */
+/* Every rank loads its own part of the newest checkpoint that verifies
+ * (or all initialise from the seed, which gives every shard its slice of
+ * the same whole). Collective. */
 static dlm_status resume_or_init(dlm_trainer *t, int64_t *keep_through)
 {
     char path[DLM_CONFIG_PATH_MAX + 64] = "";
     int found = 0;
     dlm_model *m = t->model;
-    const dlm_grid *g = t->grid;
-    const dlm_param_info *table = t->full_table ? t->full_table : m->table;
-    int n_table = t->full_table ? t->n_full : m->n_tensors;
-    float *local[4], *whole[4];
-    arenas(t, local, whole);
     dlm_ckpt_state cs = {0};
-    dlm_status st = DLM_OK;
-    if (t->root) {
-        st = dlm_ckpt_find_latest(t->cfg.run.dir, path, sizeof path, &found);
-        if (st == DLM_OK && found)
-            st = dlm_ckpt_read(path, table, n_table, t->shape, whole[0], whole[1], whole[2],
-                               whole[3], &cs);
-    }
-    st = dlm_agree(g->world, st);
-    if (st != DLM_OK) {
-        dlm_ckpt_state_free(&cs);
-        DLM_CALL(st);
-    }
-    DLM_MPI(MPI_Bcast(&found, 1, MPI_INT, 0, g->world));
+    DLM_CALL(dlm_ckpt_load_latest(t->cfg.run.dir, &t->parts.layout, t->shape, &cs, path,
+                                  sizeof path, &found));
     if (!found) {
         dlm_model_init(m, t->cfg.train.seed);
-        if (t->ema) memcpy(t->ema, m->param_arena.base, m->n_params * sizeof(float));
+        if (t->ema) dlm_optimizer_ema_init(t->opt, t->ema, m->param_arena.base);
+        dlm_arena_zero(&t->opt->m); /* a file skipped halfway may have filled them */
+        dlm_arena_zero(&t->opt->v);
         *keep_through = 0;
         return DLM_OK;
     }
-    int64_t counters[3] = {cs.step, cs.tokens, cs.adam_t};
+    t->step = cs.step;
+    t->tokens = cs.tokens;
+    t->opt->t = cs.adam_t;
     dlm_ckpt_state_free(&cs);
-    DLM_MPI(MPI_Bcast(counters, 3, MPI_INT64_T, 0, g->world));
-    for (int k = 0; k < 4; k++) { /* counts within int: checked against n_params at create */
-        if (!local[k]) continue;
-        if (g->dp_rank == 0)
-            DLM_CALL(dlm_shards_scatter_stages(g->tp_comm, g->pp_comm, m, t->stage_first,
-                                               t->stage_count, local[k], table, whole[k]));
-        DLM_MPI(MPI_Bcast(local[k], (int)m->n_params, MPI_FLOAT, 0, g->dp_comm));
-    }
-    t->step = counters[0];
-    t->tokens = counters[1];
-    t->opt->t = counters[2];
     *keep_through = t->step;
     DLM_INFO("resuming from %s at step %lld", path, (long long)t->step);
     return DLM_OK;
@@ -235,37 +195,33 @@ static dlm_status build_local(dlm_trainer *t)
     DLM_CALL(dlm_stages_model_create(&t->mcfg, t->tp, g->pp_rank, g->pp,
                                      cfg->parallel.stage_layers, cfg->parallel.n_stage_layers,
                                      t->stage_first, t->stage_count, &t->model));
-    if ((g->tp > 1 || g->pp > 1) && t->root) { /* the whole model, for checkpoints */
-        size_t floats;
-        DLM_CALL(dlm_shards_full_table(&t->mcfg, &t->full_table, &t->n_full, &floats));
-        for (int k = 0; k < 4; k++) {
-            if (k == 1 && cfg->train.ema_decay <= 0.0) continue;
-            t->full[k] = malloc(floats * sizeof(float));
-            DLM_CHECK(t->full[k] != NULL, DLM_ERR_NOMEM, "the whole model on rank 0 (%zu floats)",
-                      floats);
-        }
-    }
     DLM_CHECK(t->model->n_params <= INT32_MAX, DLM_ERR_ARG,
               "%zu parameter floats on one rank: more than one MPI message of floats holds "
               "(2^31 - 1); use tensor or pipeline parallelism", t->model->n_params);
+    DLM_CALL(dlm_dp_create(t->grid->dp_comm, t->model,
+                           (size_t)(cfg->parallel.bucket_mb * 1048576.0), &t->dp));
+    if (cfg->parallel.zero) DLM_CALL(dlm_dp_zero_enable(t->dp, t->model));
+    int n_zero;
+    const dlm_range *zero = dlm_dp_zero_ranges(t->dp, &n_zero);
     dlm_adamw_config oc = {(float)cfg->train.beta1, (float)cfg->train.beta2,
                            (float)cfg->train.adam_eps, (float)cfg->train.weight_decay,
                            (float)cfg->train.grad_clip};
-    DLM_CALL(dlm_optimizer_create(t->model, &oc, &t->opt));
+    if (zero) DLM_CALL(dlm_optimizer_create_ranges(t->model, &oc, zero, n_zero, &t->opt));
+    else DLM_CALL(dlm_optimizer_create(t->model, &oc, &t->opt));
     if (g->pp == 1) /* under pp the pipelined step holds its own pool */
         DLM_CALL(dlm_step_buffers_create(t->model, cfg->train.micro_batch, &t->buf));
     if (g->pp > 1)
         DLM_CALL(dlm_pipe_step_create(g->pp_comm, t->model, cfg->train.micro_batch,
                                       cfg->train.batch / g->dp / cfg->train.micro_batch, &t->ps));
     if (cfg->train.ema_decay > 0.0) {
-        t->ema = calloc(t->model->n_params, sizeof(float));
+        t->ema = calloc(t->opt->n_floats + 1, sizeof(float)); /* the optimizer's ranges */
         DLM_CHECK(t->ema != NULL, DLM_ERR_NOMEM, "the EMA weights");
     }
+    float *arrays[4] = {t->model->param_arena.base, t->ema, t->opt->m.base, t->opt->v.base};
+    DLM_CALL(dlm_ckpt_parts_create(g, t->model, zero, n_zero, arrays, &t->parts));
     t->n_local = cfg->train.batch / t->grid->dp;
     t->batch = malloc((size_t)t->n_local * cfg->model.seq_len * sizeof *t->batch);
     DLM_CHECK(t->batch != NULL, DLM_ERR_NOMEM, "the batch");
-    DLM_CALL(dlm_dp_create(t->grid->dp_comm, t->model,
-                           (size_t)(cfg->parallel.bucket_mb * 1048576.0), &t->dp));
     t->obj = (dlm_objective){.kind = cfg->objective.kind, .seed = cfg->train.seed,
                              .bos_id = t->mcfg.bos_id, .mask_id = t->mcfg.mask_id};
     dlm_schedule_default(&t->obj.schedule, cfg->objective.schedule);
@@ -344,8 +300,7 @@ void dlm_trainer_destroy(dlm_trainer **pt)
     dlm_optimizer_destroy(&t->opt);
     dlm_model_destroy(&t->model);
     dlm_tp_destroy(&t->tp);
-    free(t->full_table);
-    for (int k = 0; k < 4; k++) free(t->full[k]);
+    dlm_ckpt_parts_destroy(&t->parts);
     if (t->train.shards) dlm_loader_close(&t->train);
     if (t->val.shards) dlm_loader_close(&t->val);
     free(t->config_text);
@@ -380,32 +335,17 @@ static dlm_status validate(dlm_trainer *t, dlm_val_row *row)
     return DLM_OK;
 }
 
-/* Rank 0 writes the state: the first data-parallel replica's shards
- * assembled whole. The verdict is agreed. */
-static dlm_status checkpoint(dlm_trainer *t)
+dlm_status dlm_trainer_save(dlm_trainer *t, const char *run_dir)
 {
-    const dlm_grid *g = t->grid;
-    DLM_CALL(dlm_replicas_check(g, t->model, t->step));
-    float *local[4], *whole[4];
-    arenas(t, local, whole);
-    const dlm_param_info *table = t->full_table ? t->full_table : t->model->table;
-    int n_table = t->full_table ? t->n_full : t->model->n_tensors;
-    for (int k = 0; k < 4 && g->dp_rank == 0; k++)
-        if (local[k])
-            DLM_CALL(dlm_shards_gather_stages(g->tp_comm, g->pp_comm, t->model, t->stage_first,
-                                              t->stage_count, local[k], table, whole[k]));
+    DLM_CALL(dlm_replicas_check(t->grid, t->model, t->step));
     char path[DLM_CONFIG_PATH_MAX + 64];
-    dlm_status st = DLM_OK;
-    if (t->root) {
-        dlm_ckpt_state cs = {.step = t->step, .tokens = t->tokens, .adam_t = t->opt->t,
-                             .loader_seed = t->cfg.train.seed, .loader_step = (uint64_t)t->step,
-                             .rng_seed = t->cfg.train.seed, .config_text = t->config_text,
-                             .shape = t->shape};
-        st = dlm_ckpt_write(t->cfg.run.dir, table, n_table, whole[0], whole[1], whole[2],
-                            whole[3], &cs, t->cfg.train.keep_checkpoints, path, sizeof path);
-        if (st == DLM_OK) DLM_INFO("checkpoint %s", path);
-    }
-    DLM_CALL(dlm_agree(g->world, st));
+    dlm_ckpt_state cs = {.step = t->step, .tokens = t->tokens, .adam_t = t->opt->t,
+                         .loader_seed = t->cfg.train.seed, .loader_step = (uint64_t)t->step,
+                         .rng_seed = t->cfg.train.seed, .config_text = t->config_text,
+                         .shape = t->shape};
+    DLM_CALL(dlm_ckpt_save(run_dir ? run_dir : t->cfg.run.dir, &t->parts.layout, &cs,
+                           t->cfg.train.keep_checkpoints, path, sizeof path));
+    DLM_INFO("checkpoint %s", path);
     return DLM_OK;
 }
 
@@ -415,6 +355,23 @@ static dlm_status flush_runfile(dlm_trainer *t)
     dlm_status st = t->root ? dlm_runfile_flush(t->rf) : DLM_OK;
     DLM_CALL(dlm_agree(t->grid->world, st));
     return DLM_OK;
+}
+
+/* The training state this rank holds, and under ZeRO-1 what plain data
+ * parallelism would hold. */
+static void describe_state_memory(const dlm_trainer *t)
+{
+    double mb = 1048576.0 / sizeof(float), n = (double)t->model->n_params;
+    double shard = (double)t->opt->n_floats, copies = t->ema ? 3.0 : 2.0;
+    const char *what = t->ema ? "AdamW moments and EMA" : "AdamW moments";
+    if (!dlm_dp_zero(t->dp)) {
+        DLM_INFO("training state on rank 0: parameters and gradients %.1f MB, %s %.1f MB",
+                 2.0 * n / mb, what, copies * n / mb);
+        return;
+    }
+    DLM_INFO("ZeRO-1 over %d data-parallel ranks: rank 0 holds %s for %.0f of %.0f parameter "
+             "floats, %.1f MB instead of %.1f MB (parameters and gradients %.1f MB stay whole)",
+             t->grid->dp, what, shard, n, copies * shard / mb, copies * n / mb, 2.0 * n / mb);
 }
 
 dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped)
@@ -434,6 +391,7 @@ dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped)
                  "gradients summed in %d bucket(s) of >= %.3g MB",
                  t->grid->dp, t->n_local, c->train.micro_batch, dlm_dp_n_buckets(t->dp),
                  c->parallel.bucket_mb);
+    describe_state_memory(t);
     if (t->grid->pp > 1) {
         char split[512];
         int m = c->train.batch / t->grid->dp / c->train.micro_batch;
@@ -463,8 +421,8 @@ dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped)
         DLM_CHECK(st == DLM_OK, st,
                   "training stopped at step %lld; the last good checkpoint in %s/checkpoints "
                   "is untouched", (long long)t->step + 1, c->run.dir);
-        if (t->ema) dlm_ema_update(t->ema, t->model->param_arena.base, (int64_t)t->model->n_params,
-                                   c->train.ema_decay, t->step);
+        if (t->ema) dlm_optimizer_ema_update(t->opt, t->ema, t->model->param_arena.base,
+                                             c->train.ema_decay, t->step);
         step_s += dlm_now() - t0;
         if (t->ps && t->step == first) { /* the pool's high-water mark, once */
             const dlm_pipe_stats *ps = dlm_pipe_step_stats(t->ps);
@@ -508,7 +466,7 @@ dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped)
             DLM_CALL(dlm_replicas_check(t->grid, t->model, t->step)); /* checkpoints check too */
         if (t->step % c->train.checkpoint_every == 0 || last || stop) {
             if (!log_now) DLM_CALL(flush_runfile(t));
-            DLM_CALL(checkpoint(t));
+            DLM_CALL(dlm_trainer_save(t, NULL));
         }
         if (stop && !last) {
             DLM_INFO("stop requested: checkpointed at step %lld; run the same command to resume",
@@ -517,7 +475,8 @@ dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped)
             return DLM_OK;
         }
     }
-    DLM_INFO("done: %lld steps, %lld tokens in %.1f s", (long long)t->step, (long long)t->tokens,
-             dlm_now() - t_run);
+    DLM_INFO("done: %lld steps, %lld tokens in %.1f s; peak resident memory of rank 0 %.1f MB",
+             (long long)t->step, (long long)t->tokens, dlm_now() - t_run,
+             dlm_peak_rss_bytes() / 1048576.0);
     return DLM_OK;
 }

@@ -49,6 +49,10 @@ typedef struct {
 dlm_status dlm_trainer_create(const dlm_grid *grid, const dlm_run_config *cfg,
                               const dlm_trainer_options *opt, dlm_trainer **out);
 dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped);
+/* Writes the current state as a checkpoint of run_dir (NULL: the run's
+ * own), every rank its part of one file, after the replica check.
+ * Collective; dlm_trainer_run calls it at every checkpoint. */
+dlm_status dlm_trainer_save(dlm_trainer *t, const char *run_dir);
 void dlm_trainer_destroy(dlm_trainer **t);
 
 #endif
