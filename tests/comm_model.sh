@@ -44,25 +44,26 @@ case $mode in
           if (bad) { print "comm_model: FAIL"; exit 1 } print "comm_model: ok" }'
   ;;
 --table)
-  # node: 64 cores at the 80 GFLOP/s per core dlm-bench measures here
-  # (l6-d384, 2 threads); network 100 Gb/s = 12.5e9 B/s per node; G = 512
+  # node: 64 cores at 100 GFLOP/s each (dlm-bench here: l6-d384 at 212-233
+  # GFLOP/s on 2 cores); network 100 Gb/s = 12.5e9 B/s per node; G = 512
   # sequences of T = 1024 tokens; tp and pp inside a node send nothing over
-  # the network; pp4 (inner stages) runs micro-batches of 1 with 1F1B's
+  # the network (the tp2 rows put tp across two nodes); pp4 (inner stages) runs micro-batches of 1 with 1F1B's
   # bubble; no overlap (compute + comm) and full overlap (max) bound the
   # step time; the network part of a node at the busiest (inner) stage.
   awk 'BEGIN {
     split("gpt2-small gpt2-medium", names, " "); Ls[1] = 12; Cs[1] = 768; Ls[2] = 24; Cs[2] = 1024
-    V = 50304; T = 1024; G = 512; rate = 64 * 80e9; bw = 12.5e9
+    V = 50304; T = 1024; G = 512; rate = 64 * 100e9; bw = 12.5e9
     printf "%-12s %5s %-22s %14s %10s %10s %14s\n", "shape", "nodes", "network layout", "bytes/node", "compute s", "comm s", "step s (overlap - none)"
     for (s = 1; s <= 2; s++) {
       L = Ls[s]; C = Cs[s]; Nne = 12 * L * C * C; N = Nne + V * C
       fpt = 6 * Nne + 6 * C * V + 12 * L * C * T
       for (k = 1; k <= 2; k++) {
         nodes = k == 1 ? 8 : 64; comp = fpt * G * T / (nodes * rate)
-        for (lay = 1; lay <= 2; lay++) {
+        for (lay = 1; lay <= 3; lay++) {
           if (lay == 1) { dp = nodes; b = 8 * (dp - 1) / dp * N; name = sprintf("dp%d", dp) }
-          else { dp = nodes / 4; b = 8 * (dp - 1) / dp * N / 4 + 8 * C * T * G / dp; name = sprintf("dp%d x pp4", dp) }
-          m = G / dp; t = lay == 1 ? comp : comp * (m + 3) / m  # 1F1B bubble, micro-batches of 1
+          else if (lay == 2) { dp = nodes / 4; b = 8 * (dp - 1) / dp * N / 4 + 8 * C * T * G / dp; name = sprintf("dp%d x pp4", dp) }
+          else { dp = nodes / 2; b = 8 * (dp - 1) / dp * N / 2 + (4 * L + 2) * 4 * C * T * G / dp; name = sprintf("dp%d x tp2", dp) }
+          m = G / dp; t = lay != 2 ? comp : comp * (m + 3) / m  # 1F1B bubble, micro-batches of 1
           c = b / bw; lo = t > c ? t : c
           printf "%-12s %5d %-22s %14.3e %10.2f %10.3f %6.2f - %5.2f\n", names[s], nodes, name, b, t, c, lo, t + c
         }

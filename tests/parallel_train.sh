@@ -36,7 +36,7 @@
 #              the run (at least 2 of 4 must land before it ends), then
 #              resumed to the end: the straight run's rows and final
 #              checkpoint, bit for bit
-#   zero       ZeRO-1 at dp2 and dp2 x tp2 against plain data parallelism with
+#   zero       ZeRO-1 at dp2, dp2 x tp2 and dp2 x pp2 against plain data parallelism with
 #              clipping off: the same loss rows and final checkpoint
 #              (params, EMA, moments) bit for bit; stopped and resumed at
 #              dp2 with ZeRO-1, the straight rows bit for bit; at dp3 within
@@ -166,8 +166,12 @@ case $case_name in
 zero)
   args=("${common[@]}" --set train.steps=6 --set train.log_every=1 --set train.checkpoint_every=3
         --set train.grad_clip=0 --set train.ema_decay=0.99)
-  for layout in dp2 dp2tp2; do
-    if [[ $layout == dp2 ]]; then n=2 lay=(--set parallel.dp=2); else n=4 lay=(--set parallel.dp=2 --set parallel.tp=2); fi
+  for layout in dp2 dp2tp2 dp2pp2; do
+    case $layout in
+    dp2) n=2 lay=(--set parallel.dp=2) ;;
+    dp2tp2) n=4 lay=(--set parallel.dp=2 --set parallel.tp=2) ;;
+    dp2pp2) n=4 lay=(--set parallel.dp=2 --set parallel.pp=2) ;;
+    esac
     run_rows "$n" "plain-$layout" "${args[@]}" "${lay[@]}"
     run_rows "$n" "zero-$layout" "${args[@]}" "${lay[@]}" --set parallel.zero=1
     grep -q "ZeRO-1 over 2 data-parallel ranks: rank 0 holds AdamW moments and EMA for" "zero-$layout.log" ||

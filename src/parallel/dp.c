@@ -11,10 +11,8 @@ typedef struct {
     size_t lo, hi;    /* floats [lo, hi) of the gradient arena */
     int last_segment; /* ready once this segment (backward order) is done */
     int started;
-    /* ZeRO-1: rank q owns [lo + displs[q], lo + displs[q] + counts[q]);
-     * this rank's summed part lands at shard + at first */
+    /* ZeRO-1: rank q owns [lo + displs[q], lo + displs[q] + counts[q]) */
     int *counts, *displs;
-    size_t at;
 } bucket;
 
 struct dlm_dp {
@@ -28,7 +26,6 @@ struct dlm_dp {
     dlm_dp_stats stats;
     int zero;          /* ZeRO-1: reduce-scatter, each rank one part of every bucket */
     dlm_range *ranges; /* this rank's parts, in bucket order */
-    float *shard;      /* the summed gradients of the parts as they arrive */
     int *ints;         /* counts and displs of every bucket */
 };
 
@@ -113,7 +110,6 @@ void dlm_dp_destroy(dlm_dp **pdp)
     free(dp->buckets);
     free(dp->reqs);
     free(dp->ranges);
-    free(dp->shard);
     free(dp->ints);
     free(dp);
     *pdp = NULL;
@@ -137,7 +133,8 @@ static dlm_status start_bucket(dlm_dp *dp, int b)
     if (dp->size == 1) return DLM_OK;
     double t0 = dlm_now(), share = dp->zero ? 1.0 : 2.0;
     if (dp->zero)
-        DLM_MPI(MPI_Ireduce_scatter(dp->grads + k->lo, dp->shard + k->at, k->counts, MPI_FLOAT,
+        /* in place: the sum of this rank's part lands at the bucket's start */
+        DLM_MPI(MPI_Ireduce_scatter(MPI_IN_PLACE, dp->grads + k->lo, k->counts, MPI_FLOAT,
                                     MPI_SUM, dp->comm, &dp->reqs[b]));
     else
         DLM_MPI(MPI_Iallreduce(MPI_IN_PLACE, dp->grads + k->lo, (int)(k->hi - k->lo), MPI_FLOAT,
@@ -170,8 +167,8 @@ dlm_status dlm_dp_grads_finish(dlm_dp *dp)
     dp->stats.comm_seconds += dlm_now() - t0;
     for (int b = 0; dp->zero && b < dp->n_buckets; b++) { /* this rank's sums into place */
         const bucket *k = &dp->buckets[b];
-        memcpy(dp->grads + k->lo + k->displs[dp->rank], dp->shard + k->at,
-               (size_t)k->counts[dp->rank] * sizeof *dp->shard);
+        memmove(dp->grads + k->lo + k->displs[dp->rank], dp->grads + k->lo,
+                (size_t)k->counts[dp->rank] * sizeof *dp->grads);
     }
     return DLM_OK;
 }
@@ -195,7 +192,6 @@ dlm_status dlm_dp_zero_enable(dlm_dp *dp, const dlm_model *m)
     dp->ranges = calloc((size_t)nb + 1, sizeof *dp->ranges);
     dp->ints = calloc(2 * (size_t)nb * p + 1, sizeof *dp->ints);
     DLM_CHECK(dp->ranges && dp->ints, DLM_ERR_NOMEM, "ZeRO-1 parts of %d buckets", nb);
-    size_t owned = 0;
     for (int b = 0; b < nb; b++) {
         bucket *k = &dp->buckets[b];
         k->counts = dp->ints + 2 * (size_t)b * p;
@@ -209,13 +205,9 @@ dlm_status dlm_dp_zero_enable(dlm_dp *dp, const dlm_model *m)
             k->counts[q] = (int)(end - start);
             start = end;
         }
-        k->at = owned;
         dp->ranges[b] = (dlm_range){k->lo + k->displs[dp->rank],
                                     k->lo + k->displs[dp->rank] + k->counts[dp->rank]};
-        owned += (size_t)k->counts[dp->rank];
     }
-    dp->shard = malloc((owned + 1) * sizeof *dp->shard);
-    DLM_CHECK(dp->shard != NULL, DLM_ERR_NOMEM, "ZeRO-1 gradient shard of %zu floats", owned);
     dp->zero = 1;
     return DLM_OK;
 }

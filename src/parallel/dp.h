@@ -51,8 +51,8 @@ dlm_status dlm_dp_grads_finish(dlm_dp *dp);
 /* ZeRO-1: from now on each bucket is split into size parts (rank q's
  * starting at its even share, moved back to the start of a tensor row, so
  * a part is whole rows of each tensor it touches); grads_finish then
- * reduce-scatters, leaving the sum in this rank's parts of the gradient
- * arena only (the rest stays this rank's own), and params_gather
+ * reduce-scatters in place, leaving the sum in this rank's parts of the
+ * gradient arena (the rest then holds nothing meaningful), and params_gather
  * all-gathers the parts of the parameters after the update. On one rank a
  * part is the whole bucket. */
 dlm_status dlm_dp_zero_enable(dlm_dp *dp, const dlm_model *m);
