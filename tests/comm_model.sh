@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # tests/comm_model.sh: the README's performance model of what each rank
 # sends per optimizer step, as code.
-#   comm_model.sh --check        dlm-bench lines on stdin: each line's
+#   comm_model.sh --check N      N dlm-bench lines on stdin: each line's
 #                                comm_bytes against the model (exit 1 beyond 1e-6
 #                                relative: the model counts the same floats)
 #   comm_model.sh --table        predicted network bytes and step times for
@@ -22,7 +22,7 @@ set -euo pipefail
 mode=${1:-}
 case $mode in
 --check)
-  awk '
+  awk -v want="${2:?--check needs the number of bench lines expected}" '
     /^bench / {
       for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
       dp = tp = pp = 1; lay = v["layout"]
@@ -40,7 +40,7 @@ case $mode in
              lay, v["objective"], v["comm_bytes"], pred, rel
       n++; if (rel > 1e-6) bad = 1
     }
-    END { if (n == 0) { print "comm_model: no bench lines"; exit 1 }
+    END { if (n != want) { print "comm_model: " n " bench lines, expected " want; exit 1 }
           if (bad) { print "comm_model: FAIL"; exit 1 } print "comm_model: ok" }'
   ;;
 --table)

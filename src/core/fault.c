@@ -1,4 +1,4 @@
-/* DLM_FAULT=<point>:<n>: SIGKILL on the n-th arrival at a named point. */
+/* DLM_FAULT=<point>:<n>: SIGKILL (or an error) on the n-th arrival at a named point. */
 #define _POSIX_C_SOURCE 200809L
 #include "core/fault.h"
 
@@ -36,16 +36,23 @@ static void fault_parse(void)
     fault_target = n;
 }
 
-void dlm_fault_point(const char *name)
+/* 1 on the n-th arrival at the named point. */
+static int fault_due(const char *name)
 {
     pid_t me = getpid();
     if (me != fault_pid) {
         fault_pid = me;
         fault_parse();
     }
-    if (!fault_name[0] || strcmp(name, fault_name) != 0) return;
-    if (++fault_count == fault_target) {
+    return fault_name[0] && !strcmp(name, fault_name) && ++fault_count == fault_target;
+}
+
+void dlm_fault_point(const char *name)
+{
+    if (fault_due(name)) {
         raise(SIGKILL);
         _exit(137); /* not reached */
     }
 }
+
+int dlm_fault_error(const char *name) { return fault_due(name); }

@@ -19,6 +19,7 @@
 #include "core/fault.h"
 #include "core/fs.h"
 #include "core/mpicall.h"
+#include "core/timer.h"
 #include "core/log.h"
 #include "io/h5.h"
 
@@ -136,7 +137,7 @@ static dlm_status list_checkpoints(const char *dir, ckpt_entry **out, int *n)
 
 /* ---- pieces ------------------------------------------------------------- */
 
-dlm_ckpt_piece dlm_ckpt_piece_whole(const dlm_param_info *p)
+static dlm_ckpt_piece piece_whole(const dlm_param_info *p)
 {
     return (dlm_ckpt_piece){.offset = p->offset, .row0 = 0, .rows = p->shape[0], .col0 = 0,
                             .cols = p->shape[1], .own0 = 0, .own_rows = p->shape[0]};
@@ -190,7 +191,7 @@ static dlm_status agree(MPI_Comm comm, dlm_status st)
 /* ---- writing ------------------------------------------------------------ */
 
 static dlm_status write_group(hid_t f, hid_t dxpl, const char *path, int k,
-                              const dlm_ckpt_layout *L, const uint64_t *sums)
+                              const dlm_ckpt_layout *L, const uint64_t *sums, int par)
 {
     static const float none = 0.0f; /* the buffer of a transfer that selects nothing */
     const char *gname = ckpt_groups[k];
@@ -213,8 +214,10 @@ static dlm_status write_group(hid_t f, hid_t dxpl, const char *path, int k,
                     "%s: selecting this rank's rows of /%s/%s", path, gname, p->name);
         DLM_H5_GOTO(st, mem = mem_space(nr * c->cols), done, "%s: memory space", path);
         const float *x = nr ? L->arrays[k] + c->offset + (size_t)(c->own0 * c->cols) : &none;
-        DLM_H5_GOTO(st, H5Dwrite(d, H5T_NATIVE_FLOAT, mem, space, dxpl, x), done,
-                    "%s: writing dataset /%s/%s", path, gname, p->name);
+        herr_t rc = dlm_fault_error("ckpt.write_error")
+                        ? -1 /* an injected failure, as of a full disk on this rank */
+                        : H5Dwrite(d, H5T_NATIVE_FLOAT, mem, space, dxpl, x);
+        DLM_H5_GOTO(st, rc, done, "%s: writing dataset /%s/%s", path, gname, p->name);
         DLM_H5_GOTO(st, dlm_h5_attr_write_u64(d, "checksum", sums[i]), done,
                     "%s: checksum attribute of /%s/%s", path, gname, p->name);
         H5Dclose(d);
@@ -223,6 +226,7 @@ static dlm_status write_group(hid_t f, hid_t dxpl, const char *path, int k,
         d = space = mem = H5I_INVALID_HID;
     }
 done:
+    if (st != DLM_OK && par) return st; /* closing is collective: the job ends instead */
     if (d >= 0) H5Dclose(d);
     if (space >= 0) H5Sclose(space);
     if (mem >= 0) H5Sclose(mem);
@@ -307,7 +311,8 @@ static dlm_status check_layout(const dlm_ckpt_layout *L)
 }
 
 /* The collective part: create, write every group, flush, close. A failure
- * here leaves the other ranks inside a collective call: not agreed. */
+ * here leaves the other ranks inside a collective call: not agreed, and
+ * nothing collective is attempted after it. */
 static dlm_status write_file(const char *tmp, const dlm_ckpt_layout *L, const dlm_ckpt_state *s,
                              const uint64_t *sums)
 {
@@ -326,7 +331,8 @@ static dlm_status write_file(const char *tmp, const dlm_ckpt_layout *L, const dl
     DLM_CALL_GOTO(st, write_root_attrs(f, tmp, s), done);
     for (int k = 0; k < 4; k++) {
         if (!L->arrays[k]) continue;
-        DLM_CALL_GOTO(st, write_group(f, dxpl, tmp, k, L, sums + (size_t)k * L->n_tensors), done);
+        DLM_CALL_GOTO(st, write_group(f, dxpl, tmp, k, L, sums + (size_t)k * L->n_tensors, par),
+                      done);
         if (k == 0) dlm_fault_point("ckpt.write");
     }
     /* last: a file without it never verifies */
@@ -337,21 +343,43 @@ static dlm_status write_file(const char *tmp, const dlm_ckpt_layout *L, const dl
     f = H5I_INVALID_HID;
     DLM_H5_GOTO(st, rc, done, "closing checkpoint file %s", tmp);
 done:
-    if (f >= 0) H5Fclose(f);
+    /* with MPI-IO, closing is collective and the other ranks are inside
+     * another collective call: leave the handles, the job ends */
+    if (f >= 0 && !par) H5Fclose(f);
     if (dxpl != H5P_DEFAULT) H5Pclose(dxpl);
     if (fapl >= 0) H5Pclose(fapl);
     return st;
 }
 
+#define NONCE_LEN 64
+
 /* Rank 0's part before the collective write: the folder, and the
- * temporary file creatable (a read-only or full folder is then one agreed
- * message rather than a failure inside MPI-IO on every rank). */
-static dlm_status prepare_dir(const char *dir, const char *tmp)
+ * temporary file creatable, holding nonce (a read-only or full folder is
+ * then one agreed message rather than a failure inside MPI-IO on every
+ * rank). */
+static dlm_status prepare_dir(const char *dir, const char *tmp, const char *nonce)
 {
     DLM_CALL(dlm_mkdir_p(dir));
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0666);
     DLM_CHECK(fd >= 0, DLM_ERR_IO, "cannot create checkpoint file %s: %s", tmp, strerror(errno));
+    ssize_t n = write(fd, nonce, NONCE_LEN);
+    int e = errno;
     close(fd);
+    DLM_CHECK(n == NONCE_LEN, DLM_ERR_IO, "cannot write checkpoint file %s: %s", tmp,
+              n < 0 ? strerror(e) : "short write");
+    return DLM_OK;
+}
+
+/* Every rank finds rank 0's nonce in tmp: they share the file system. */
+static dlm_status check_shared(MPI_Comm comm, const char *tmp, const char *nonce)
+{
+    char seen[NONCE_LEN] = "";
+    int fd = open(tmp, O_RDONLY);
+    ssize_t n = fd >= 0 ? read(fd, seen, NONCE_LEN) : -1;
+    if (fd >= 0) close(fd);
+    DLM_CHECK(n == NONCE_LEN && !memcmp(seen, nonce, NONCE_LEN), DLM_ERR_IO,
+              "rank %d does not see the checkpoint file %s as rank 0 wrote it: run.dir must be "
+              "on a file system every rank shares", comm_rank(comm), tmp);
     return DLM_OK;
 }
 
@@ -366,12 +394,22 @@ dlm_status dlm_ckpt_save(const char *run_dir, const dlm_ckpt_layout *L, const dl
     DLM_CALL(dlm_ckpt_path(run_dir, s->step, final, sizeof final));
     snprintf(tmp, sizeof tmp, "%s.tmp", final);
     int root = comm_rank(L->comm) == 0;
-    DLM_CALL(agree(L->comm, root ? prepare_dir(dir, tmp) : DLM_OK));
+    char nonce[NONCE_LEN] = "";
+    snprintf(nonce, sizeof nonce, "dlm checkpoint %ld %.9f", (long)getpid(), dlm_now());
+    DLM_CALL(agree(L->comm, root ? prepare_dir(dir, tmp, nonce) : DLM_OK));
+    if (L->comm != MPI_COMM_NULL) {
+        DLM_MPI(MPI_Bcast(nonce, NONCE_LEN, MPI_CHAR, 0, L->comm));
+        DLM_CALL(agree(L->comm, root ? DLM_OK : check_shared(L->comm, tmp, nonce)));
+    }
 
     /* each dataset's checksum: the ranks' partial sums of the rows they own */
     size_t n_sums = 4 * (size_t)L->n_tensors;
     uint64_t *sums = calloc(n_sums, sizeof *sums);
-    DLM_CALL(agree(L->comm, sums ? DLM_OK : DLM_ERR_NOMEM));
+    dlm_status got = agree(L->comm, sums ? DLM_OK : DLM_ERR_NOMEM);
+    if (got != DLM_OK) {
+        free(sums);
+        DLM_CALL(got);
+    }
     for (int k = 0; k < 4; k++)
         for (int i = 0; L->arrays[k] && i < L->n_tensors; i++)
             if (L->pieces[k][i].rows)
@@ -414,7 +452,7 @@ static dlm_status whole_pieces(const dlm_param_info *table, int n, dlm_ckpt_piec
 {
     dlm_ckpt_piece *c = malloc((size_t)(n > 0 ? n : 1) * sizeof *c);
     DLM_CHECK(c != NULL, DLM_ERR_NOMEM, "checkpoint pieces of %d tensors", n);
-    for (int i = 0; i < n; i++) c[i] = dlm_ckpt_piece_whole(&table[i]);
+    for (int i = 0; i < n; i++) c[i] = piece_whole(&table[i]);
     *out = c;
     return DLM_OK;
 }
@@ -732,7 +770,11 @@ static dlm_status shared_list(MPI_Comm comm, const char *dir, char (**names)[256
     for (int i = 0; v && e && i < count; i++)
         snprintf(v[i], sizeof v[i], "%s", e[i].tmp ? "" : e[i].name);
     free(e);
-    DLM_CALL(agree(comm, v ? DLM_OK : DLM_ERR_NOMEM));
+    dlm_status got = agree(comm, v ? DLM_OK : DLM_ERR_NOMEM);
+    if (got != DLM_OK) {
+        free(v);
+        DLM_CALL(got);
+    }
     if (comm != MPI_COMM_NULL && count > 0) {
         int err = MPI_Bcast(v, 256 * count, MPI_CHAR, 0, comm);
         if (err != MPI_SUCCESS) {
@@ -927,8 +969,13 @@ dlm_status dlm_ckpt_load(const char *path, const dlm_ckpt_layout *L, const char 
         st = load_local(path, L, expected_shape, partial, stored, s, why, sizeof why, &mismatch);
         dlm_h5_quiet_end(&q);
         if (st != DLM_OK) dlm_error_push(st, __FILE__, __LINE__, __func__, "%s", why);
+        if (st == DLM_ERR_IO && L->comm != MPI_COMM_NULL)
+            dlm_error_push(st, __FILE__, __LINE__, __func__,
+                           "rank %d cannot read a checkpoint rank 0 listed: run.dir must be on "
+                           "a file system every rank shares", comm_rank(L->comm));
     }
-    int bad_file = st != DLM_OK && !mismatch, any_bad = bad_file;
+    /* only the file's integrity skips it; a missing file or memory stops */
+    int bad_file = st == DLM_ERR_FORMAT && !mismatch, any_bad = bad_file;
     st = agree(L->comm, st);
     if (st != DLM_OK && L->comm != MPI_COMM_NULL) {
         /* agreed: was it the file's integrity on some rank? (collective: all got here) */

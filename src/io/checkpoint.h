@@ -75,11 +75,10 @@ typedef struct {
     const dlm_ckpt_piece *pieces[4]; /* n_tensors each, for every array given */
 } dlm_ckpt_layout;
 
-/* The whole of tensor p, at p->offset, owned. */
-dlm_ckpt_piece dlm_ckpt_piece_whole(const dlm_param_info *p);
-
 /* Writes checkpoint st->step of run_dir (checkpoints/ is created if
- * needed), collectively over L->comm: the file is created with the MPI-IO
+ * needed), collectively over L->comm, whose ranks must share the file
+ * system (checked: each finds what rank 0 wrote into the temporary file
+ * first). The file is created with the MPI-IO
  * driver, datasets and attributes created by every rank alike, each rank
  * writing its own rows of each tensor (a collective transfer; the other
  * ranks select nothing); each dataset's checksum is the sum of the ranks'
@@ -104,7 +103,8 @@ dlm_status dlm_ckpt_save(const char *run_dir, const dlm_ckpt_layout *L, const dl
  * missing or of another shape, and a tensor of the first group read that
  * the table lacks. *unverified (may be NULL) is set on every rank when the
  * failure is the file's integrity (incomplete, unreadable, a checksum
- * mismatch) rather than a model that does not match. st may be NULL. */
+ * mismatch) rather than a model that does not match, a file some rank
+ * cannot open (run.dir not shared) or memory. st may be NULL. */
 dlm_status dlm_ckpt_load(const char *path, const dlm_ckpt_layout *L, const char *expected_shape,
                          dlm_ckpt_state *st, int *unverified);
 

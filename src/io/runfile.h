@@ -14,7 +14,7 @@
  *   DLM_CALL(dlm_runfile_open(run_dir, &a, resumed ? ckpt_step : -1, &rf));
  *   ... each step:   dlm_runfile_add_train(rf, &row);
  *   ... each log:    DLM_CALL(dlm_runfile_flush(rf));
- *   ... checkpoint:  DLM_CALL(dlm_runfile_flush(rf)); then dlm_ckpt_write
+ *   ... checkpoint:  DLM_CALL(dlm_runfile_flush(rf)); then dlm_ckpt_save
  *   dlm_runfile_close(&rf);
  *
  * Flush before every checkpoint: a resume from checkpoint S keeps the

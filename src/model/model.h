@@ -93,9 +93,8 @@ static inline void dlm_layout_blocks(const dlm_shard_layout *lay, int n_layer, i
     *l1 = lay->staged ? lay->layer1 : n_layer;
 }
 
-/* This rank's part of one tensor. The checkpoint writer of each element
- * (one data-parallel replica, later the ZeRO shard owner) is a second
- * notion that belongs here when data parallelism arrives. */
+/* This rank's part of one tensor (who writes each element to a
+ * checkpoint is train/ckpt_parts.h's business). */
 typedef struct {
     dlm_split_kind split;
     int64_t start, count; /* this rank's first row (ROWS, VOCAB) or column (COLS), and how many */

@@ -1,7 +1,6 @@
 /* The rank grid's communicators and the collective agreement on errors. */
 #include "parallel/grid.h"
 
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

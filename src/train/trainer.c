@@ -177,6 +177,9 @@ static dlm_status resume_or_init(dlm_trainer *t, int64_t *keep_through)
     t->tokens = cs.tokens;
     t->opt->t = cs.adam_t;
     dlm_ckpt_state_free(&cs);
+    /* the checksums verify each element's owner's copy; the replicas'
+     * copies must match them */
+    DLM_CALL(dlm_replicas_check(t->grid, m, t->step));
     *keep_through = t->step;
     DLM_INFO("resuming from %s at step %lld", path, (long long)t->step);
     return DLM_OK;
@@ -200,7 +203,8 @@ static dlm_status build_local(dlm_trainer *t)
               "(2^31 - 1); use tensor or pipeline parallelism", t->model->n_params);
     DLM_CALL(dlm_dp_create(t->grid->dp_comm, t->model,
                            (size_t)(cfg->parallel.bucket_mb * 1048576.0), &t->dp));
-    if (cfg->parallel.zero) DLM_CALL(dlm_dp_zero_enable(t->dp, t->model));
+    if (cfg->parallel.zero && g->dp > 1) /* one replica: nothing to shard */
+        DLM_CALL(dlm_dp_zero_enable(t->dp, t->model));
     int n_zero;
     const dlm_range *zero = dlm_dp_zero_ranges(t->dp, &n_zero);
     dlm_adamw_config oc = {(float)cfg->train.beta1, (float)cfg->train.beta2,
@@ -334,6 +338,8 @@ static dlm_status validate(dlm_trainer *t, dlm_val_row *row)
     row->stderr_ = NAN; /* mdlm's figure is a one-draw estimate; dlm-eval gives error bars */
     return DLM_OK;
 }
+
+int64_t dlm_trainer_step(const dlm_trainer *t) { return t->step; }
 
 dlm_status dlm_trainer_save(dlm_trainer *t, const char *run_dir)
 {

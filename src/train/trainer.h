@@ -53,6 +53,8 @@ dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped);
  * own), every rank its part of one file, after the replica check.
  * Collective; dlm_trainer_run calls it at every checkpoint. */
 dlm_status dlm_trainer_save(dlm_trainer *t, const char *run_dir);
+/* Optimizer steps taken (the resumed step right after create). */
+int64_t dlm_trainer_step(const dlm_trainer *t);
 void dlm_trainer_destroy(dlm_trainer **t);
 
 #endif
