@@ -16,6 +16,7 @@ DLM_PACKAGES=(
   openmpi-bin libopenmpi-dev
   libblis-openmp-dev libscalapack-openmpi-dev libhdf5-openmpi-dev
   libconfig-dev libjson-c-dev librandom123-dev libcunit1-dev
+  slurm-wlm munge
 )
 
 usage() {
