@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# jobs/setup.sh [--asan]: get a machine ready to run dlm. Installs the missing
+# jobs/setup.sh [--asan] [--slurm]: get a machine ready to run dlm. Installs the missing
 # Debian 12 packages (as root) or lists them for an admin, then builds into
 # build/ (Release) and, with --asan, into build-asan/ (ASan + UBSan).
 # Run it on a login node, not inside a batch job.
@@ -16,19 +16,22 @@ DLM_PACKAGES=(
   openmpi-bin libopenmpi-dev
   libblis-openmp-dev libscalapack-openmpi-dev libhdf5-openmpi-dev
   libconfig-dev libjson-c-dev librandom123-dev libcunit1-dev
-  slurm-wlm munge
 )
+# --slurm: the Slurm tests' local cluster (a cluster's own Slurm needs nothing from here)
+DLM_SLURM_PACKAGES=(slurm-wlm munge)
 
 usage() {
-  echo "usage: jobs/setup.sh [--asan]"
+  echo "usage: jobs/setup.sh [--asan] [--slurm]"
   echo "  installs missing Debian packages (as root) and builds dlm into build/;"
-  echo "  --asan also builds build-asan/ with AddressSanitizer and UBSan"
+  echo "  --asan also builds build-asan/ with AddressSanitizer and UBSan;"
+  echo "  --slurm also installs Slurm and munge for the tests' local cluster"
 }
 
 asan=0
 while (($#)); do
   case $1 in
     --asan) asan=1 ;;
+    --slurm) DLM_PACKAGES+=("${DLM_SLURM_PACKAGES[@]}") ;;
     -h | --help) usage; exit 0 ;;
     *) echo "setup: unknown argument '$1'" >&2; usage >&2; exit 2 ;;
   esac

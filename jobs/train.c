@@ -111,13 +111,14 @@ int main(int argc, char **argv)
     const dlm_args_spec spec = {.opts = opts, .usage = usage, .epilog = epilog,
                                 .positional = &a.cfg_path, .max_positional = 1,
                                 .positional_name = "run file"};
-    int rank = 0;
-    dlm_status st = dlm_program_start(&argc, &argv, &rank, NULL);
+    /* first: a batch system's stop signal during MPI's start-up must not kill the rank */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGUSR1, &sa, NULL);
+    int rank = 0;
+    dlm_status st = dlm_program_start(&argc, &argv, &rank, NULL);
     int stopped = 0, help = 0;
     if (st == DLM_OK && !a.sets)
         st = dlm_error_push(DLM_ERR_NOMEM, __FILE__, __LINE__, __func__, "parsing arguments");

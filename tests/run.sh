@@ -27,8 +27,8 @@ t_all=$SECONDS
 
 # ---- stage 1: build both trees ----
 t0=$SECONDS
-echo "tests: stage setup: jobs/setup.sh --asan"
-if ! bash "$repo/jobs/setup.sh" --asan; then
+echo "tests: stage setup: jobs/setup.sh --asan --slurm"
+if ! bash "$repo/jobs/setup.sh" --asan --slurm; then
   echo "tests: stage setup FAILED after $((SECONDS - t0)) s"
   echo "tests: 0 passed, 0 failed (the build failed, no tests ran)"
   exit 1

@@ -22,7 +22,14 @@ case_name=$1 build=$(cd "$2" && pwd) work=$3
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 state=$work/cluster
 cluster=$src/slurm/local-cluster.sh
-fail() { echo "slurm $case_name: FAIL: $*"; exit 1; }
+fail() {
+  echo "slurm $case_name: FAIL: $*"
+  local jobs
+  jobs=$(squeue -h -o %A 2>/dev/null || true) # so the next case starts on an empty node
+  # shellcheck disable=SC2086
+  [[ -z $jobs ]] || scancel --full $jobs 2>/dev/null || true
+  exit 1
+}
 case $case_name in
 up) mkdir -p "$work"; bash "$cluster" down "$state" >/dev/null 2>&1 || true
     rm -rf "$state"; bash "$cluster" up "$state"; echo "slurm up: ok"; exit 0 ;;
@@ -37,7 +44,8 @@ digest=$build/tests/h5_digest print_losses=$build/tests/print_losses
 
 small=(--set model.layers=2 --set model.width=32 --set model.heads=2 --set model.seq_len=32
        --set train.batch=4 --set train.warmup=1 --set train.val_chunks=4 --set parallel.tp=2)
-long=("${small[@]}" --set train.steps=3000 --set train.log_every=50 --set train.val_every=500
+# about 10 s of training: a signal after the first checkpoint lands mid-run
+long=("${small[@]}" --set train.steps=12000 --set train.log_every=100 --set train.val_every=1000
       --set train.checkpoint_every=500 --set train.keep_checkpoints=100)
 
 job_state() { scontrol show job "$1" 2>/dev/null | grep -o 'JobState=[A-Z_]*' | cut -d= -f2; }
@@ -73,7 +81,7 @@ check_resumed() {
     fail "$dir: the restart did not resume at step $step"
   "$print_losses" "$dir/run.h5" >"$dir.txt"
   diff -q straight.txt "$dir.txt" >/dev/null || fail "$dir: run.h5 rows differ from the uninterrupted job's"
-  "$digest" "$dir/checkpoints/step-00003000.h5" --skip config >"$dir.final"
+  "$digest" "$dir/checkpoints/step-00012000.h5" --skip config >"$dir.final"
   diff -q straight.final "$dir.final" >/dev/null || fail "$dir: final checkpoint differs from the uninterrupted job's"
   echo "$dir: stopped at step $step, restarted once, the uninterrupted job's bits"
 }
@@ -82,7 +90,7 @@ straight() {
   jid=$(submit_long straight "$@")
   [[ $(wait_end "$jid" 120) == COMPLETED ]] || { cat straight.out; fail "the uninterrupted job did not complete"; }
   "$print_losses" straight/run.h5 >straight.txt
-  "$digest" straight/checkpoints/step-00003000.h5 --skip config >straight.final
+  "$digest" straight/checkpoints/step-00012000.h5 --skip config >straight.final
 }
 
 case $case_name in
@@ -108,6 +116,7 @@ time_limit | mpirun)
   scancel --batch --signal=USR1 "$jid"
   [[ $(wait_end "$jid" 180) == COMPLETED ]] || { cat cut.out; fail "the signalled job did not complete"; }
   grep -q "requeueing job $jid" cut.out || fail "the script did not requeue"
+  grep -q "launcher ${DLM_LAUNCH:-srun}" cut.out || fail "cut.out: not launched by ${DLM_LAUNCH:-srun}"
   check_resumed cut "$jid"
   ;;
 preempt)
