@@ -36,6 +36,9 @@
 #              the run (at least 2 of 4 must land before it ends), then
 #              resumed to the end: the straight run's rows and final
 #              checkpoint, bit for bit
+#   estimator_resume  mdlm's exact-k estimator (inverse proposal): dp2's step-1
+#              loss the serial one to the bit, the rest within 1e-5; stopped
+#              and resumed at dp2, the straight rows bit for bit
 #   zero       ZeRO-1 at dp2, dp2 x tp2 and dp2 x pp2 against plain data parallelism with
 #              clipping off: the same loss rows and final checkpoint
 #              (params, EMA, moments) bit for bit; stopped and resumed at
@@ -160,6 +163,19 @@ finish_run() {
 }
 
 case $case_name in
+estimator_resume)
+  # exact-k with the inverse proposal: the draws keyed by global sample
+  # index, so dp2's step-1 loss is the serial one to the bit; stopped and
+  # resumed at dp2, the straight run's rows bit for bit
+  args=("${common[@]}" --set train.steps=6 --set train.log_every=1 --set train.checkpoint_every=3
+        --set objective.estimator=\"exact-k\" --set objective.k_proposal=\"inverse\")
+  run_rows 1 serial "${args[@]}"
+  run_rows 2 dp2 "${args[@]}" --set parallel.dp=2
+  s1=$(grep '^train/loss 1 ' serial.txt); d1=$(grep '^train/loss 1 ' dp2.txt)
+  [[ -n $s1 && "$s1" == "$d1" ]] || fail "step 1 loss differs: '$s1' vs '$d1'"
+  relclose dp2.txt serial.txt 1e-5 || fail "dp2 beyond 1e-5 of serial"
+  stop_and_resume 2 split dp2.txt "${args[@]}" --set parallel.dp=2
+  ;;
 zero)
   args=("${common[@]}" --set train.steps=6 --set train.log_every=1 --set train.checkpoint_every=3
         --set train.grad_clip=0 --set train.ema_decay=0.99)

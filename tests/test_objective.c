@@ -1,6 +1,8 @@
 /* Objectives and noise schedules: weights and mask probabilities against
  * their closed forms, the stratified time sampler, the masks, and the
  * exact zero loss at unmasked positions. */
+#include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -230,6 +232,133 @@ static void test_unmasked_loss_is_zero(void)
     dlm_model_destroy(&m);
 }
 
+
+/* ---- exact-k ---------------------------------------------------------- */
+
+/* A fixed positive "cross-entropy" of position i under mask m (T bits):
+ * the estimand's stand-in for a model, so expectations are exact sums. */
+static double ce_of(unsigned m, int i) { return 0.5 + dlm_rng_uniform(99, m, (uint32_t)i, 0, DLM_RNG_TEST); }
+
+/* E_{|m| = k}[sum_{i in m} CE(m, i)] over every mask of k of T positions. */
+static double mean_ce_sum(int T, int k)
+{
+    double sum = 0.0;
+    int n = 0;
+    for (unsigned m = 0; m < (1u << T); m++) {
+        if (__builtin_popcount(m) != k) continue;
+        for (int i = 0; i < T; i++)
+            if (m >> i & 1) sum += ce_of(m, i);
+        n++;
+    }
+    return sum / n;
+}
+
+/* The NELBO per token, (1/T) sum_k (1/k) E_{|m| = k}[sum_{i in m} CE(m, i)],
+ * by enumerating every mask of T positions. */
+static double nelbo_enumerated(int T)
+{
+    double s = 0.0;
+    for (int k = 1; k <= T; k++) s += mean_ce_sum(T, k) / k;
+    return s / T;
+}
+
+static dlm_objective exact_k_objective(dlm_k_proposal kp, double a)
+{
+    return (dlm_objective){.kind = DLM_OBJECTIVE_MDLM, .estimator = DLM_TRAIN_EXACT_K,
+                           .k_proposal = kp, .k_power = a, .seed = 7, .bos_id = 0, .mask_id = 99};
+}
+
+/* Estimand: the expected batch loss sum w CE / (G T). For every proposal,
+ * the weight the trainer puts on a masked position (read from
+ * dlm_objective_prepare for each k it draws) times P(k), with the masks of
+ * each size enumerated, gives the NELBO exactly (1e-12 relative). */
+static void test_exact_k_expectation(void)
+{
+    enum { T = 6, G = 4096 };
+    static const dlm_k_proposal kps[] = {DLM_K_UNIFORM, DLM_K_INVERSE, DLM_K_POWER, DLM_K_POWER};
+    static const double as[] = {0, 0, 2.0, -0.5};
+    double nelbo = nelbo_enumerated(T);
+    for (int c = 0; c < 4; c++) {
+        dlm_objective o = exact_k_objective(kps[c], as[c]);
+        double p[T], w_of_k[T + 1] = {0};
+        dlm_k_proposal_probs(&o, T, p);
+        double ptot = 0.0;
+        for (int k = 0; k < T; k++) ptot += p[k];
+        DLM_TEST_NEAR(ptot, 1.0, 1e-12, "P(k) sums to 1");
+        int32_t x[T] = {1, 2, 3, 4, 5, 6}, in[T], tg[T];
+        float w[T];
+        int seen = 0;
+        for (int g = 0; g < G && seen < T; g++) { /* the weight of each k the sampler draws */
+            dlm_objective_prepare(&o, x, 1, T, 3, g, G, in, tg, w, NULL);
+            int k = 0;
+            float wk = 0.0f;
+            for (int i = 0; i < T; i++)
+                if (in[i] == o.mask_id) k++, wk = w[i];
+            CU_ASSERT(k >= 1 && k <= T);
+            for (int i = 0; i < T; i++) CU_ASSERT(in[i] == o.mask_id ? w[i] == wk : w[i] == 0.0f);
+            if (w_of_k[k] == 0.0) w_of_k[k] = wk, seen++;
+            else CU_ASSERT(w_of_k[k] == wk);
+        }
+        CU_ASSERT_FATAL(seen == T); /* every k drawn (P(k) >= 1/4096 here) */
+        double expect = 0.0;
+        for (int k = 1; k <= T; k++) expect += p[k - 1] * w_of_k[k] * mean_ce_sum(T, k) / T;
+        /* the weights are floats: 1e-7 relative */
+        if (fabs(expect - nelbo) > 2e-7 * nelbo) printf("\n    proposal %d: E[loss] %.9f, NELBO %.9f", c, expect, nelbo);
+        DLM_TEST_NEAR(expect, nelbo, 2e-7 * nelbo, "E[loss] = NELBO");
+    }
+}
+
+/* The sampler: over a global batch the k are the proposal's (stratified:
+ * each k's count within 1 of G P(k) + the boundary), and given k the
+ * masked positions are uniform: each position masked with frequency k/T
+ * within 3 binomial standard errors; and the batch loss of the fixed CE
+ * table averages to the NELBO within 3 standard errors over many steps,
+ * while the uniform proposal's weight under the inverse proposal's draws
+ * (a wrong weight) is far outside them. */
+static void test_exact_k_sampler(void)
+{
+    enum { T = 6, G = 1000, STEPS = 400 };
+    dlm_objective o = exact_k_objective(DLM_K_INVERSE, 0);
+    double p[T];
+    dlm_k_proposal_probs(&o, T, p);
+    int32_t x[T] = {1, 2, 3, 4, 5, 6}, in[T], tg[T];
+    float w[T];
+    long count[T + 1] = {0}, pos[T + 1][T];
+    memset(pos, 0, sizeof pos);
+    double sum = 0.0, sum2 = 0.0, wrong = 0.0;
+    for (uint32_t s = 0; s < STEPS; s++) {
+        long step_count[T + 1] = {0};
+        double loss = 0.0, loss_wrong = 0.0;
+        for (int g = 0; g < G; g++) {
+            dlm_objective_prepare(&o, x, 1, T, s, g, G, in, tg, w, NULL);
+            unsigned m = 0;
+            int k = 0;
+            for (int i = 0; i < T; i++)
+                if (in[i] == o.mask_id) m |= 1u << i, k++;
+            step_count[k]++;
+            count[k]++;
+            for (int i = 0; i < T; i++) pos[k][i] += m >> i & 1;
+            for (int i = 0; i < T; i++)
+                if (m >> i & 1) loss += w[i] * ce_of(m, i), loss_wrong += (double)T / k * ce_of(m, i);
+        }
+        for (int k = 1; k <= T; k++) CU_ASSERT(fabs(step_count[k] - G * p[k - 1]) <= 2.0);
+        loss /= (double)G * T;
+        loss_wrong /= (double)G * T;
+        sum += loss, sum2 += loss * loss, wrong += loss_wrong;
+    }
+    double mean = sum / STEPS, se = sqrt((sum2 / STEPS - mean * mean) / (STEPS - 1));
+    double nelbo = nelbo_enumerated(T);
+    printf("\n    inverse proposal: mean loss %.6f +- %.6f, NELBO %.6f, with the uniform weight %.6f\n",
+           mean, se, nelbo, wrong / STEPS);
+    CU_ASSERT(fabs(mean - nelbo) < 3 * se);
+    CU_ASSERT(fabs(wrong / STEPS - nelbo) > 10 * se);
+    for (int k = 1; k <= T; k++)
+        for (int i = 0; i < T; i++) {
+            double q = (double)k / T, n = (double)count[k];
+            CU_ASSERT(k == T || fabs(pos[k][i] - n * q) <= 3 * sqrt(n * q * (1 - q)) + 1e-9);
+        }
+}
+
 int main(int argc, char **argv)
 {
     static const dlm_test_case sched[] = {{"weights and mask probabilities", test_schedule_closed_forms},
@@ -241,7 +370,11 @@ int main(int argc, char **argv)
                                           {"layout and micro-batch invariance", test_prepare_layout},
                                           {"unmasked positions carry zero loss", test_unmasked_loss_is_zero},
                                           {NULL, NULL}};
-    static const dlm_test_suite suites[] = {
-        {"schedules", sched}, {"stratified time", strat}, {"masks", masks}, {NULL, NULL}};
+    static const dlm_test_case exact_k[] = {{"exact-k expectation = NELBO", test_exact_k_expectation},
+                                            {"exact-k sampler", test_exact_k_sampler},
+                                            {NULL, NULL}};
+    static const dlm_test_suite suites[] = {{"schedules", sched}, {"stratified time", strat},
+                                            {"masks", masks},     {"estimator", exact_k},
+                                            {NULL, NULL}};
     return dlm_test_main(argc, argv, suites);
 }

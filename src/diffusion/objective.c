@@ -2,12 +2,15 @@
 #include "diffusion/objective.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "core/names.h"
 #include "core/rng.h"
 
 const char *const dlm_objective_names[] = {"ar", "mdlm", NULL};
+const char *const dlm_train_estimator_names[] = {"mc-t", "exact-k", NULL};
+const char *const dlm_k_proposal_names[] = {"uniform", "inverse", "power", NULL};
 
 dlm_status dlm_objective_parse(const char *name, dlm_objective_kind *kind)
 {
@@ -44,6 +47,45 @@ double dlm_diffusion_time(const dlm_objective *o, uint32_t step, int64_t g, int6
     return eps + (1.0 - eps) * f;
 }
 
+double dlm_k_proposal_exponent(const dlm_objective *o)
+{
+    return o->k_proposal == DLM_K_UNIFORM ? 0.0 : o->k_proposal == DLM_K_INVERSE ? 1.0 : o->k_power;
+}
+
+void dlm_k_proposal_probs(const dlm_objective *o, int T, double *p)
+{
+    double a = dlm_k_proposal_exponent(o), z = 0.0;
+    for (int k = 1; k <= T; k++) z += p[k - 1] = pow((double)k, -a);
+    for (int k = 0; k < T; k++) p[k] /= z;
+}
+
+int dlm_exact_k_draw(const dlm_objective *o, uint32_t step, int64_t g, int64_t G, int T)
+{
+    double u = dlm_rng_uniform(o->seed, step, 0, 0, DLM_RNG_TIME);
+    double v = u + (double)dlm_stratum_of(g, G) / (double)G;
+    v -= floor(v);
+    /* the inverse CDF, in the order the probabilities are summed for the weight */
+    double a = dlm_k_proposal_exponent(o), z = 0.0, acc = 0.0;
+    for (int k = 1; k <= T; k++) z += pow((double)k, -a);
+    for (int k = 1; k < T; k++) {
+        acc += pow((double)k, -a) / z;
+        if (v < acc) return k;
+    }
+    return T;
+}
+
+void dlm_mask_k_positions(uint64_t key, uint32_t a, uint32_t b, int k, int T, uint8_t *mask)
+{
+    if (T <= 0) return;
+    memset(mask, 0, (size_t)T);
+    for (int i = T - k; i < T; i++) {
+        double u = dlm_rng_uniform(key, a, b, (uint32_t)i, DLM_RNG_MASK);
+        int r = (int)(u * (i + 1));
+        if (r > i) r = i;
+        mask[mask[r] ? i : r] = 1;
+    }
+}
+
 void dlm_objective_prepare(const dlm_objective *o, const int32_t *x0, int B, int T,
                            uint32_t step, int64_t g0, int64_t G, int32_t *inputs,
                            int32_t *targets, float *weights, double *t_out)
@@ -61,6 +103,21 @@ void dlm_objective_prepare(const dlm_objective *o, const int32_t *x0, int B, int
             continue;
         }
         int64_t g = g0 + b;
+        if (o->estimator == DLM_TRAIN_EXACT_K) {
+            uint8_t mask[DLM_OBJECTIVE_MAX_T];
+            int k = dlm_exact_k_draw(o, step, g, G, T);
+            double a = dlm_k_proposal_exponent(o), z = 0.0;
+            for (int j = 1; j <= T; j++) z += pow((double)j, -a);
+            /* 1 / (P(k) k) = z k^a / k */
+            float wk = (float)(z * pow((double)k, a) / k);
+            dlm_mask_k_positions(o->seed, step, (uint32_t)g, k, T, mask);
+            for (int i = 0; i < T; i++) {
+                in[i] = mask[i] ? o->mask_id : x[i];
+                w[i] = mask[i] ? wk : 0.0f;
+            }
+            if (t_out) t_out[b] = (double)k / T;
+            continue;
+        }
         double t = dlm_diffusion_time(o, step, g, G);
         double p = dlm_schedule_mask_prob(&o->schedule, t);
         float wt = (float)dlm_schedule_weight(&o->schedule, t);

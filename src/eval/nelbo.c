@@ -10,6 +10,7 @@
 
 #include "core/rng.h"
 #include "core/timer.h"
+#include "diffusion/objective.h"
 #include "kernels/kernels.h"
 #include "core/mpicall.h"
 #include "parallel/pipeline.h"
@@ -175,11 +176,7 @@ void dlm_estimator_draw(const dlm_estimator *e, int T, int64_t chunk, int j, uin
     switch (e->kind) {
     case DLM_EST_EXACT_K: {
         int k = 1 + uniform_int(v, T);
-        /* Floyd's algorithm: a uniform k-subset with one draw per step, the mask as the set */
-        for (int i = T - k; i < T; i++) {
-            int r = uniform_int(dlm_rng_uniform(key, c, jj, (uint32_t)i, DLM_RNG_MASK), i + 1);
-            mask[mask[r] ? i : r] = 1;
-        }
+        dlm_mask_k_positions(key, c, jj, k, T, mask); /* the trainer's exact-k draws alike */
         *info = (dlm_sample_info){.n_masked = k, .coord = k, .scale = 1.0 / k};
         return;
     }

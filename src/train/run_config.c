@@ -13,6 +13,8 @@ const char *const dlm_data_source_names[] = {"shards", "synthetic", NULL};
 /* Enum fields are written through int pointers. */
 _Static_assert(sizeof(dlm_objective_kind) == sizeof(int), "enum size");
 _Static_assert(sizeof(dlm_schedule_kind) == sizeof(int), "enum size");
+_Static_assert(sizeof(dlm_train_estimator) == sizeof(int), "enum size");
+_Static_assert(sizeof(dlm_k_proposal) == sizeof(int), "enum size");
 _Static_assert(sizeof(dlm_lr_kind) == sizeof(int), "enum size");
 _Static_assert(sizeof(dlm_shard_format) == sizeof(int), "enum size");
 _Static_assert(sizeof(dlm_data_source) == sizeof(int), "enum size");
@@ -32,6 +34,9 @@ static const dlm_config_key keys[] = {
     ENUM("objective", "schedule", objective.schedule, dlm_schedule_names),
     NUM("objective", "eps", DOUBLE, objective.eps, DLM_IN_OO(0, 1)),
     NUM("objective", "power", DOUBLE, objective.power, DLM_IN_OC(0, 64)),
+    ENUM("objective", "estimator", objective.estimator, dlm_train_estimator_names),
+    ENUM("objective", "k_proposal", objective.k_proposal, dlm_k_proposal_names),
+    NUM("objective", "k_power", DOUBLE, objective.k_power, DLM_IN_CC(-8, 8)),
     NUM("train", "steps", INT, train.steps, DLM_GE(1)),
     NUM("train", "batch", INT, train.batch, DLM_GE(1)),
     NUM("train", "micro_batch", INT, train.micro_batch, DLM_GE(1)),
@@ -83,6 +88,9 @@ void dlm_run_config_defaults(dlm_run_config *c)
     c->objective.schedule = DLM_SCHEDULE_LOGLINEAR;
     c->objective.eps = 1e-3;
     c->objective.power = 3.0;
+    c->objective.estimator = DLM_TRAIN_MC_T;
+    c->objective.k_proposal = DLM_K_UNIFORM;
+    c->objective.k_power = 2.0;
     c->train.steps = 300;
     c->train.batch = 16;
     c->train.micro_batch = 16;

@@ -20,7 +20,9 @@
  * Schema (defaults in brackets):
  *   model     { layers [2]; width [64]; heads [4]; seq_len [64]; tied_head [false];
  *               rope_theta [10000.0]; }
- *   objective { kind ["mdlm"]; schedule ["loglinear"]; eps [1e-3]; }
+ *   objective { kind ["mdlm"]; schedule ["loglinear"]; eps [1e-3];
+ *               estimator ["mc-t"] or "exact-k"; k_proposal ["uniform"],
+ *               "inverse" or "power"; k_power [2]: P(k) ~ k^-k_power }
  *   train     { steps [300]; batch [16]; micro_batch [= batch / parallel.dp]; lr [3e-3];
  *               min_lr [= lr / 10]; warmup [20]; lr_schedule ["cosine"];
  *               decay_fraction [0.2]; weight_decay [0.1]; beta1 [0.9]; beta2 [0.95];
@@ -71,6 +73,9 @@ typedef struct {
         dlm_schedule_kind schedule; /* mdlm only */
         double eps;                 /* mdlm draws t from [eps, 1] */
         double power;               /* schedule "power": the mask rate is t^power */
+        dlm_train_estimator estimator; /* mdlm's training estimator */
+        dlm_k_proposal k_proposal;     /* exact-k: P(k) */
+        double k_power;                /* exact-k, proposal "power": P(k) ~ k^-k_power */
     } objective;
     struct {
         int steps;

@@ -231,6 +231,9 @@ static dlm_status build_local(dlm_trainer *t)
     dlm_schedule_default(&t->obj.schedule, cfg->objective.schedule);
     t->obj.schedule.eps = cfg->objective.eps;
     t->obj.schedule.power = cfg->objective.power;
+    t->obj.estimator = cfg->objective.estimator;
+    t->obj.k_proposal = cfg->objective.k_proposal;
+    t->obj.k_power = cfg->objective.k_power;
     t->lrs = (dlm_lr_schedule){.kind = cfg->train.lr_schedule, .lr = cfg->train.lr,
                                .min_lr = cfg->train.min_lr, .warmup = cfg->train.warmup,
                                .total = cfg->train.steps,
