@@ -52,7 +52,7 @@ static const char epilog[] =
 typedef struct {
     const char *cfg_path;
     const char **sets; /* (argc + 1): room for the synthetic default in front */
-    int n_sets, threads;
+    int n_sets, threads, grad_noise;
     dlm_trainer_options opt;
 } train_args;
 
@@ -87,7 +87,8 @@ static dlm_status run(train_args *a, int *stopped)
     dlm_trainer *t = NULL;
     a->opt.hosts = hosts;
     if (st == DLM_OK) st = dlm_trainer_create(grid, &cfg, &a->opt, &t);
-    if (st == DLM_OK) st = dlm_trainer_run(t, stopped);
+    if (st == DLM_OK && a->grad_noise) st = dlm_trainer_grad_noise(t, a->grad_noise);
+    else if (st == DLM_OK) st = dlm_trainer_run(t, stopped);
     dlm_trainer_destroy(&t);
     dlm_grid_destroy(&grid);
     DLM_CALL(st);
@@ -104,6 +105,10 @@ int main(int argc, char **argv)
         DLM_OPT_INT("threads", &a.threads, 1, INT_MAX, "N",
                     "BLIS and OpenMP threads (default: train.threads, else\n"
                     "OMP_NUM_THREADS, else all cores); at most the CPUs online"),
+        DLM_OPT_INT("grad-noise", &a.grad_noise, 2, INT_MAX, "N",
+                    "measure the gradient noise of the run's estimator at its\n"
+                    "newest checkpoint over N sequences (tr Cov, noise scale)\n"
+                    "and exit without training; one rank"),
         DLM_OPT_INT64("stop-at-step", &a.opt.stop_at_step, 1, INT64_MAX, "N",
                       "act as if SIGTERM arrived during step N: checkpoint\n"
                       "and exit " STR(DLM_EXIT_STOPPED) " after it (for tests and preemption drills)"),

@@ -11,6 +11,7 @@
 #include "diffusion/schedule.h"
 #include "harness.h"
 #include "model/model.h"
+#include "train/grad_noise.h"
 #include "train/step.h"
 
 /* w(t) = -alpha'(t) / (1 - alpha(t)) with alpha' by a central difference in
@@ -359,6 +360,62 @@ static void test_exact_k_sampler(void)
         }
 }
 
+/* The gradient-noise probe: the mean of its per-sequence gradients is the
+ * batch gradient (dlm_batch_loss on the same n sequences, within fp32
+ * accumulation, 1e-5 of the largest component), its loss the batch loss,
+ * and its tr Cov the sum of squared deviations of the g_i computed apart
+ * (1e-6 relative); for each estimator. */
+static void test_grad_noise_probe(void)
+{
+    enum { N = 6, T = 16 };
+    dlm_model_config cfg;
+    dlm_model_config_bytes(&cfg, 1, 16, 2, T);
+    dlm_model *m;
+    DLM_TEST_OK(dlm_model_create(&cfg, &m));
+    dlm_model_init(m, 3);
+    dlm_step_buffers buf;
+    DLM_TEST_OK(dlm_step_buffers_create(m, N, &buf));
+    int32_t x[N * T];
+    for (int i = 0; i < N * T; i++) x[i] = 'a' + (i * 7) % 26;
+    size_t np = m->n_params;
+    float *batch = malloc(np * sizeof *batch), *gi = malloc((size_t)N * np * sizeof *gi);
+    CU_ASSERT_FATAL(batch && gi);
+    for (int e = 0; e < 2; e++) {
+        dlm_objective o = {.kind = DLM_OBJECTIVE_MDLM, .seed = 5, .bos_id = 256, .mask_id = 257,
+                           .estimator = e ? DLM_TRAIN_EXACT_K : DLM_TRAIN_MC_T,
+                           .k_proposal = DLM_K_INVERSE};
+        dlm_schedule_default(&o.schedule, DLM_SCHEDULE_LOGLINEAR);
+        double loss;
+        DLM_TEST_OK(dlm_batch_loss(m, &buf, &o, x, N, 4, 1, &loss));
+        memcpy(batch, m->grad_arena.base, np * sizeof *batch);
+        for (int i = 0; i < N; i++) { /* each sequence's own gradient, apart */
+            double ws;
+            dlm_model_zero_grad(m);
+            DLM_TEST_OK(dlm_step_micro(m, &buf, &o, x + i * T, 1, 4, i, N, 1, NULL, &ws));
+            for (size_t j = 0; j < np; j++) gi[i * np + j] = N * m->grad_arena.base[j];
+        }
+        dlm_grad_noise r;
+        DLM_TEST_OK(dlm_grad_noise_measure(m, &buf, &o, x, N, 4, &r));
+        double big = 0.0, worst = 0.0, tc = 0.0;
+        for (size_t j = 0; j < np; j++) {
+            big = fmax(big, fabs(batch[j]));
+            worst = fmax(worst, fabs(batch[j] - m->grad_arena.base[j]));
+            double mean = 0.0;
+            for (int i = 0; i < N; i++) mean += gi[i * np + j] / N;
+            for (int i = 0; i < N; i++) tc += (gi[i * np + j] - mean) * (gi[i * np + j] - mean);
+        }
+        tc /= N - 1;
+        CU_ASSERT(big > 0.0 && worst <= 1e-5 * big);
+        DLM_TEST_NEAR(r.loss, loss, 1e-12 * loss, "the probe's loss is the batch loss");
+        DLM_TEST_NEAR(r.trace_cov, tc, 1e-6 * tc, "tr Cov");
+        CU_ASSERT(r.trace_cov > 0.0 && r.mean_sq > 0.0);
+        DLM_TEST_NEAR(r.noise_scale, r.trace_cov / r.mean_sq, 1e-12 * r.noise_scale, "scale");
+    }
+    free(batch), free(gi);
+    dlm_step_buffers_destroy(&buf);
+    dlm_model_destroy(&m);
+}
+
 int main(int argc, char **argv)
 {
     static const dlm_test_case sched[] = {{"weights and mask probabilities", test_schedule_closed_forms},
@@ -372,6 +429,7 @@ int main(int argc, char **argv)
                                           {NULL, NULL}};
     static const dlm_test_case exact_k[] = {{"exact-k expectation = NELBO", test_exact_k_expectation},
                                             {"exact-k sampler", test_exact_k_sampler},
+                                            {"gradient noise probe", test_grad_noise_probe},
                                             {NULL, NULL}};
     static const dlm_test_suite suites[] = {{"schedules", sched}, {"stratified time", strat},
                                             {"masks", masks},     {"estimator", exact_k},

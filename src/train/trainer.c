@@ -25,6 +25,7 @@
 #include "model/model.h"
 #include "optim/optim.h"
 #include "train/ckpt_parts.h"
+#include "train/grad_noise.h"
 #include "parallel/dp.h"
 #include "parallel/grid.h"
 #include "parallel/replicas.h"
@@ -343,6 +344,37 @@ static dlm_status validate(dlm_trainer *t, dlm_val_row *row)
 }
 
 int64_t dlm_trainer_step(const dlm_trainer *t) { return t->step; }
+
+dlm_status dlm_trainer_grad_noise(dlm_trainer *t, int n)
+{
+    DLM_CHECK(t->grid->size == 1, DLM_ERR_ARG,
+              "--grad-noise runs on one rank (this job has %d)", t->grid->size);
+    int T = t->cfg.model.seq_len;
+    int32_t *x = malloc((size_t)n * T * sizeof *x);
+    DLM_CHECK(x != NULL, DLM_ERR_NOMEM, "%d sequences", n);
+    if (t->synthetic)
+        for (int i = 0; i < n; i++)
+            dlm_iid_fill(&t->iid, (uint64_t)t->step * (uint64_t)n + (uint64_t)i, T, x + (int64_t)i * T);
+    else
+        dlm_loader_batch(&t->train, (uint32_t)t->step, 0, n, x);
+    dlm_grad_noise r;
+    dlm_status st = dlm_grad_noise_measure(t->model, &t->buf, &t->obj, x, n, (uint32_t)t->step, &r);
+    free(x);
+    DLM_CALL(st);
+    const dlm_run_config *c = &t->cfg;
+    char what[96];
+    if (c->objective.kind == DLM_OBJECTIVE_AR) snprintf(what, sizeof what, "ar");
+    else if (c->objective.estimator == DLM_TRAIN_EXACT_K)
+        snprintf(what, sizeof what, "mdlm exact-k, proposal %s (a = %g)",
+                 dlm_k_proposal_names[c->objective.k_proposal], dlm_k_proposal_exponent(&t->obj));
+    else snprintf(what, sizeof what, "mdlm mc-t, schedule %s", dlm_schedule_names[c->objective.schedule]);
+    DLM_INFO("gradient noise at step %lld over %d sequences, %s: loss %.4f, tr Cov(g) %.6g, "
+             "|g_bar|^2 %.6g, noise scale %.1f sequences", (long long)t->step, n, what, r.loss,
+             r.trace_cov, r.mean_sq, r.noise_scale);
+    printf("grad_noise step=%lld n=%d loss=%.6f trace_cov=%.6g mean_sq=%.6g noise_scale=%.6g\n",
+           (long long)t->step, n, r.loss, r.trace_cov, r.mean_sq, r.noise_scale);
+    return DLM_OK;
+}
 
 dlm_status dlm_trainer_save(dlm_trainer *t, const char *run_dir)
 {

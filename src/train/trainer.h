@@ -53,6 +53,10 @@ dlm_status dlm_trainer_run(dlm_trainer *t, int *stopped);
  * own), every rank its part of one file, after the replica check.
  * Collective; dlm_trainer_run calls it at every checkpoint. */
 dlm_status dlm_trainer_save(dlm_trainer *t, const char *run_dir);
+/* The gradient noise of the run's estimator at its current step (the
+ * resumed checkpoint, or the initial model) over n sequences of the
+ * step's training data, logged: see train/grad_noise.h. One rank only. */
+dlm_status dlm_trainer_grad_noise(dlm_trainer *t, int n);
 /* Optimizer steps taken (the resumed step right after create). */
 int64_t dlm_trainer_step(const dlm_trainer *t);
 void dlm_trainer_destroy(dlm_trainer **t);
