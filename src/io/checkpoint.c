@@ -21,6 +21,7 @@
 #include "core/mpicall.h"
 #include "core/timer.h"
 #include "core/log.h"
+#include "io/ckpt_folder.h"
 #include "io/h5.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -54,85 +55,6 @@ uint64_t dlm_ckpt_checksum(const float *x, size_t n, uint64_t first)
         s += mix64(((first + i) << 32) ^ b);
     }
     return s;
-}
-
-/* ---- names -------------------------------------------------------------- */
-
-dlm_status dlm_ckpt_path(const char *run_dir, int64_t step, char *out, size_t len)
-{
-    DLM_CHECK(step >= 0, DLM_ERR_ARG, "checkpoint step must be >= 0, got %" PRId64, step);
-    int n = snprintf(out, len, "%s/checkpoints/step-%08" PRId64 ".h5", run_dir, step);
-    DLM_CHECK(n > 0 && (size_t)n < len, DLM_ERR_ARG, "checkpoint path too long for run dir %s",
-              run_dir);
-    return DLM_OK;
-}
-
-/* "step-<digits>.h5" (tmp = 0) or "step-<digits>.h5.tmp" (tmp = 1); 0 if neither. */
-static int parse_name(const char *name, int64_t *step, int *tmp)
-{
-    if (strncmp(name, "step-", 5) != 0) return 0;
-    const char *p = name + 5;
-    int64_t v = 0;
-    int digits = 0;
-    for (; *p >= '0' && *p <= '9'; p++, digits++) {
-        if (v > (INT64_MAX - 9) / 10) return 0;
-        v = 10 * v + (*p - '0');
-    }
-    if (digits == 0) return 0;
-    if (!strcmp(p, ".h5")) *tmp = 0;
-    else if (!strcmp(p, ".h5.tmp")) *tmp = 1;
-    else return 0;
-    *step = v;
-    return 1;
-}
-
-typedef struct {
-    int64_t step;
-    int tmp;
-    char name[256];
-} ckpt_entry;
-
-static int entry_newest_first(const void *a, const void *b)
-{
-    int64_t x = ((const ckpt_entry *)a)->step, y = ((const ckpt_entry *)b)->step;
-    return x < y ? 1 : x > y ? -1 : 0;
-}
-
-/* The checkpoint files of dir (final and temporary), newest first; *n = 0
- * and no error when dir does not exist. Free *out. */
-static dlm_status list_checkpoints(const char *dir, ckpt_entry **out, int *n)
-{
-    *out = NULL;
-    *n = 0;
-    DIR *d = opendir(dir);
-    if (!d && errno == ENOENT) return DLM_OK;
-    DLM_CHECK(d != NULL, DLM_ERR_IO, "cannot list checkpoint folder %s: %s", dir, strerror(errno));
-    ckpt_entry *e = NULL;
-    int cap = 0;
-    struct dirent *de;
-    while ((de = readdir(d)) != NULL) {
-        int64_t step;
-        int tmp;
-        if (!parse_name(de->d_name, &step, &tmp) || strlen(de->d_name) >= sizeof e->name) continue;
-        if (*n == cap) {
-            cap = cap ? 2 * cap : 16;
-            ckpt_entry *g = realloc(e, (size_t)cap * sizeof *e);
-            if (!g) {
-                free(e);
-                closedir(d);
-                DLM_CHECK(0, DLM_ERR_NOMEM, "listing checkpoints in %s", dir);
-            }
-            e = g;
-        }
-        e[*n].step = step;
-        e[*n].tmp = tmp;
-        snprintf(e[*n].name, sizeof e[*n].name, "%s", de->d_name);
-        (*n)++;
-    }
-    closedir(d);
-    if (*n > 1) qsort(e, (size_t)*n, sizeof *e, entry_newest_first);
-    *out = e;
-    return DLM_OK;
 }
 
 /* ---- pieces ------------------------------------------------------------- */
@@ -259,39 +181,6 @@ static dlm_status write_root_attrs(hid_t f, const char *path, const dlm_ckpt_sta
                 done, "%s: attribute checksum_algorithm", path);
 done:
     return st;
-}
-
-/* Keeps the keep_last newest checkpoints up to step, removes older ones and
- * leftover temporary files. Failures here only warn: the new checkpoint is
- * already safe. */
-static void prune(const char *dir, int64_t step, int keep_last)
-{
-    ckpt_entry *e;
-    int n;
-    if (list_checkpoints(dir, &e, &n) != DLM_OK) {
-        DLM_WARN("not pruning checkpoints: %s", dlm_error_text());
-        dlm_error_clear();
-        return;
-    }
-    int kept = 0;
-    for (int i = 0; i < n; i++) {
-        char path[PATH_MAX_LEN + 256];
-        snprintf(path, sizeof path, "%s/%s", dir, e[i].name);
-        int remove_it = 0;
-        if (e[i].tmp) {
-            remove_it = 1; /* only a killed writer leaves one (one writer per run folder) */
-        } else if (e[i].step > step) {
-            DLM_WARN("checkpoint %s is newer than the step %" PRId64
-                     " just written (left from an earlier attempt of this run); "
-                     "dlm_ckpt_find_latest will prefer it while it verifies",
-                     path, step);
-        } else if (keep_last > 0 && ++kept > keep_last) {
-            remove_it = 1;
-        }
-        if (remove_it && unlink(path) != 0 && errno != ENOENT)
-            DLM_WARN("cannot delete old checkpoint file %s: %s", path, strerror(errno));
-    }
-    free(e);
 }
 
 static dlm_status check_layout(const dlm_ckpt_layout *L)
@@ -439,7 +328,7 @@ dlm_status dlm_ckpt_save(const char *run_dir, const dlm_ckpt_layout *L, const dl
             st = dlm_error_push(st, __FILE__, __LINE__, __func__,
                                 "checkpoint step %" PRId64 " not saved", s->step);
         } else {
-            prune(dir, s->step, keep_last);
+            dlm_ckpt_folder_prune(dir, s->step, keep_last);
         }
     }
     DLM_CALL(agree(L->comm, st));
@@ -733,7 +622,7 @@ dlm_status dlm_ckpt_find_latest(const char *run_dir, char *path_out, size_t len,
     DLM_CHECK(n > 0 && (size_t)n < sizeof dir, DLM_ERR_ARG, "run dir path too long: %s", run_dir);
     ckpt_entry *e;
     int count;
-    DLM_CALL(list_checkpoints(dir, &e, &count));
+    DLM_CALL(dlm_ckpt_folder_list(dir, &e, &count));
     dlm_h5_quiet q;
     dlm_h5_quiet_begin(&q);
     for (int i = 0; i < count && !*found; i++) {
@@ -763,7 +652,7 @@ static dlm_status shared_list(MPI_Comm comm, const char *dir, char (**names)[256
 {
     ckpt_entry *e = NULL;
     int count = 0;
-    dlm_status st = comm_rank(comm) == 0 ? list_checkpoints(dir, &e, &count) : DLM_OK;
+    dlm_status st = comm_rank(comm) == 0 ? dlm_ckpt_folder_list(dir, &e, &count) : DLM_OK;
     DLM_CALL(agree(comm, st));
     if (comm != MPI_COMM_NULL) DLM_MPI(MPI_Bcast(&count, 1, MPI_INT, 0, comm));
     char (*v)[256] = calloc((size_t)count + 1, sizeof *v);
