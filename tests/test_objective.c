@@ -360,6 +360,80 @@ static void test_exact_k_sampler(void)
         }
 }
 
+static double binom(int n, int k)
+{
+    double c = 1.0;
+    for (int j = 1; j <= k; j++) c = c * (n - k + j) / j;
+    return c;
+}
+
+/* mc-t's expected training loss in closed form, for the fixed CE table:
+ * t uniform on [eps, 1] (density 1/(1 - eps)), mask probability u = t^a
+ * and weight a/t (loglinear a = 1, power a), so (a/t) dt = du/u and
+ *   E = 1/((1 - eps) T) sum_k C(T,k) E_k[sum CE] int_{eps^a}^1 u^(k-1) (1-u)^(T-k) du,
+ * the integral expanded in powers of u. At eps = 0 it is the NELBO. */
+static double mc_t_expected_loss(int T, double eps, double a)
+{
+    double lo = pow(eps, a), e = 0.0;
+    for (int k = 1; k <= T; k++) {
+        double J = 0.0;
+        for (int j = 0; j <= T - k; j++)
+            J += binom(T - k, j) * (j % 2 ? -1.0 : 1.0) * (1.0 - pow(lo, k + j)) / (k + j);
+        e += binom(T, k) * mean_ce_sum(T, k) * J;
+    }
+    return e / ((1.0 - eps) * T);
+}
+
+/* Estimand: mc-t's expected batch loss sum w CE / (G T). The closed form
+ * is checked exactly at eps = 0 (the NELBO by enumeration, 1e-12) and
+ * its truncation against the README's first-order statement (NELBO -
+ * (1 - eps) E = eps x the one-mask CE, to O(eps^2)); then the trainer's
+ * own draws (dlm_objective_prepare over a stratified batch) average to
+ * it within 3 standard errors at a large eps for loglinear and power 3,
+ * where the NELBO is more than 10 standard errors away: exact-k is
+ * unbiased for the NELBO, mc-t for its own truncated integral. */
+static void test_mc_t_closed_form(void)
+{
+    enum { T = 6, G = 500, STEPS = 400 };
+    double nelbo = nelbo_enumerated(T), one = mean_ce_sum(T, 1);
+    DLM_TEST_NEAR(mc_t_expected_loss(T, 0.0, 1.0), nelbo, 1e-12 * nelbo, "eps = 0: the NELBO");
+    DLM_TEST_NEAR(mc_t_expected_loss(T, 0.0, 3.0), nelbo, 1e-12 * nelbo, "eps = 0, power 3");
+    double eps = 1e-3, gap = nelbo - (1.0 - eps) * mc_t_expected_loss(T, eps, 1.0);
+    DLM_TEST_NEAR(gap, eps * one, 10 * eps * eps * one, "truncation = eps x one-mask CE");
+    static const dlm_schedule_kind kinds[] = {DLM_SCHEDULE_LOGLINEAR, DLM_SCHEDULE_POWER};
+    static const double eps_of[] = {0.5, 0.5};
+    for (int c = 0; c < 2; c++) {
+        dlm_objective o = {.kind = DLM_OBJECTIVE_MDLM, .estimator = DLM_TRAIN_MC_T, .seed = 11,
+                           .bos_id = 0, .mask_id = 99};
+        dlm_schedule_default(&o.schedule, kinds[c]);
+        o.schedule.eps = eps_of[c];
+        double a = kinds[c] == DLM_SCHEDULE_POWER ? o.schedule.power : 1.0;
+        double closed = mc_t_expected_loss(T, o.schedule.eps, a);
+        int32_t x[T] = {1, 2, 3, 4, 5, 6}, in[T], tg[T];
+        float w[T];
+        double sum = 0.0, sum2 = 0.0;
+        for (uint32_t s = 0; s < STEPS; s++) {
+            double loss = 0.0;
+            for (int g = 0; g < G; g++) {
+                dlm_objective_prepare(&o, x, 1, T, s, g, G, in, tg, w, NULL);
+                unsigned m = 0;
+                for (int i = 0; i < T; i++)
+                    if (in[i] == o.mask_id) m |= 1u << i;
+                for (int i = 0; i < T; i++)
+                    if (m >> i & 1) loss += w[i] * ce_of(m, i);
+            }
+            loss /= (double)G * T;
+            sum += loss, sum2 += loss * loss;
+        }
+        double mean = sum / STEPS, se = sqrt((sum2 / STEPS - mean * mean) / (STEPS - 1));
+        printf("\n    mc-t %s eps %.1f: mean loss %.6f +- %.6f, closed form %.6f, NELBO %.6f",
+               dlm_schedule_name(kinds[c]), o.schedule.eps, mean, se, closed, nelbo);
+        CU_ASSERT(fabs(mean - closed) < 3 * se);
+        CU_ASSERT(fabs(nelbo - closed) > 10 * se);
+    }
+    printf("\n");
+}
+
 /* The gradient-noise probe: the mean of its per-sequence gradients is the
  * batch gradient (dlm_batch_loss on the same n sequences, within fp32
  * accumulation, 1e-5 of the largest component), its loss the batch loss,
@@ -429,6 +503,7 @@ int main(int argc, char **argv)
                                           {NULL, NULL}};
     static const dlm_test_case exact_k[] = {{"exact-k expectation = NELBO", test_exact_k_expectation},
                                             {"exact-k sampler", test_exact_k_sampler},
+                                            {"mc-t: its own truncated closed form", test_mc_t_closed_form},
                                             {"gradient noise probe", test_grad_noise_probe},
                                             {NULL, NULL}};
     static const dlm_test_suite suites[] = {{"schedules", sched}, {"stratified time", strat},
