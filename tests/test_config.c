@@ -718,6 +718,45 @@ static void toy_check(dlm_config_load_ctx *x, const void *cv)
     if (c->x >= c->n) dlm_config_pair_error(x, "toy.x", "toy.n", "toy.x must be < toy.n");
 }
 
+/* A list of numbers: integers and floats read alike, bounds hold for
+ * each element (naming it), the text form reads back to the same bits. */
+typedef struct {
+    double v[DLM_CONFIG_MAX_INTS];
+    int n;
+} toy_list;
+
+static const dlm_config_key toy_list_keys[] = {
+    DLM_KEY_DOUBLES("toy", "v", toy_list, v, n, DLM_GT(0)),
+};
+
+static void toy_list_defaults(void *c) { memset(c, 0, sizeof(toy_list)); }
+
+static void test_number_lists(void)
+{
+    dlm_config_schema schema = {toy_list_keys, 1, toy_groups, 1, sizeof(toy_list),
+                                toy_list_defaults, NULL, NULL};
+    toy_list c;
+    DLM_TEST_OK(dlm_config_load_text(&schema, "toy = { v = (1, 2.5, 1e13, 0.1); };", "t.cfg",
+                                     NULL, 0, &c));
+    CU_ASSERT(c.n == 4 && c.v[0] == 1.0 && c.v[1] == 2.5 && c.v[2] == 1e13 && c.v[3] == 0.1);
+    char *text = NULL;
+    DLM_TEST_OK(dlm_config_to_text(&schema, &c, "toy", &text));
+    CU_ASSERT(text && strstr(text, "v = [ 1.0, 2.5, 10000000000000.0, 0.1 ];") != NULL);
+    toy_list again;
+    DLM_TEST_OK(dlm_config_load_text(&schema, text, "toy.txt", NULL, 0, &again));
+    CU_ASSERT(memcmp(&again, &c, sizeof c) == 0);
+    free(text);
+    const char *set[] = {"toy.v=[3e12, 1e13]"};
+    DLM_TEST_OK(dlm_config_load(&schema, NULL, set, 1, &c));
+    CU_ASSERT(c.n == 2 && c.v[0] == 3e12 && c.v[1] == 1e13);
+    EXPECT_ERROR(dlm_config_load_text(&schema, "toy = {\n v = [1.0, -2.0];\n};", "t.cfg", NULL, 0, &c),
+                 "t.cfg line 2: toy.v element 2 must be > 0, got -2");
+    EXPECT_ERROR(dlm_config_load_text(&schema, "toy = { v = (1, \"x\"); };", "t.cfg", NULL, 0, &c),
+                 "toy.v expects an array of numbers, but element 2 is \"x\"");
+    EXPECT_ERROR(dlm_config_load_text(&schema, "toy = { v = 3.0; };", "t.cfg", NULL, 0, &c),
+                 "toy.v expects an array of numbers, [ ] for none, got 3");
+}
+
 /* A check naming a key the schema lacks: a schema bug, which fails loads. */
 static void toy_bad_check(dlm_config_load_ctx *x, const void *cv)
 {
@@ -782,6 +821,7 @@ int main(int argc, char **argv)
                                           {NULL, NULL}};
     static const dlm_test_case generic[] = {{"enum name tables", test_names},
                                             {"a schema of its own", test_own_schema},
+                                            {"lists of numbers", test_number_lists},
                                             {NULL, NULL}};
     static const dlm_test_suite suites[] = {{"load", load},           {"errors", errors},
                                             {"overrides", overrides}, {"text", text},

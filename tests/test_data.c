@@ -332,6 +332,48 @@ static void test_loader(void)
                  "700 tokens, fewer than one sequence of 701");
 }
 
+/* A unique-token budget U: windows come only from the first U tokens of
+ * the shards in order, never crossing U's end, every start in it drawn
+ * over many steps; a U beyond the shards or below one sequence fails. */
+static void test_loader_prefix(void)
+{
+    enum { T = 32, G = 64 };
+    char p[2][512];
+    make_two_shards(p);
+    const char *paths[2] = {p[0], p[1]};
+    for (int c = 0; c < 2; c++) {
+        int64_t U = c ? 1300 + 100 : 100; /* in shard 0; or all of it and 100 of shard 1 */
+        dlm_loader L;
+        DLM_TEST_OK(dlm_loader_open(paths, 2, DLM_SHARD_LLMC, T, 7, &L));
+        DLM_TEST_OK(dlm_loader_limit(&L, U));
+        CU_ASSERT(dlm_loader_span_tokens(&L) == U);
+        int32_t b[G * T];
+        int seen[128] = {0}, in1 = 0;
+        for (uint32_t step = 0; step < 100; step++) {
+            dlm_loader_batch(&L, step, 0, G, b);
+            for (int g = 0; g < G; g++) {
+                int32_t first = b[g * T];
+                if (first >= 128) { /* shard 1: its first 100 tokens are 128 + i */
+                    in1++;
+                    CU_ASSERT(c == 1 && first - 128 <= 100 - T && b[g * T + T - 1] == first + T - 1);
+                    seen[first - 128]++;
+                } else if (c == 0) {
+                    CU_ASSERT(first <= 100 - T && b[g * T + T - 1] == first + T - 1);
+                    seen[first]++;
+                }
+            }
+        }
+        for (int s = 0; s <= 100 - T; s++) CU_ASSERT(seen[s] > 0);
+        CU_ASSERT(c == 0 ? in1 == 0 : in1 > 100); /* 69 of 1338 windows: ~5% of 6400 draws */
+        dlm_loader_close(&L);
+    }
+    dlm_loader L;
+    DLM_TEST_OK(dlm_loader_open(paths, 2, DLM_SHARD_LLMC, T, 7, &L));
+    EXPECT_ERROR(dlm_loader_limit(&L, 2001), DLM_ERR_ARG, "the shards hold only 2000 tokens");
+    EXPECT_ERROR(dlm_loader_limit(&L, T - 1), DLM_ERR_ARG, "holds no sequence of 32");
+    dlm_loader_close(&L);
+}
+
 /* ---- the corpus writer ---- */
 
 static void doc_text(char *buf, size_t len, const char *src, int i)
@@ -573,6 +615,7 @@ int main(int argc, char **argv)
                                            {"defaults without metadata", test_defaults_without_metadata},
                                            {NULL, NULL}};
     static const dlm_test_case loader[] = {{"reproducible, disjoint, within shards", test_loader},
+                                           {"a unique-token prefix", test_loader_prefix},
                                            {NULL, NULL}};
     static const dlm_test_case corpus[] = {
         {"splits stay when a source is added", test_split_stable_when_adding_a_source},

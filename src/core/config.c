@@ -114,6 +114,7 @@ static void expected_text(const dlm_config_key *k, char *buf, size_t n)
     case DLM_KEY_STRING: snprintf(buf, n, "a string"); return;
     case DLM_KEY_PATHS: snprintf(buf, n, "a string or a list of strings"); return;
     case DLM_KEY_INTS: snprintf(buf, n, "an array of integers, [ ] for none"); return;
+    case DLM_KEY_DOUBLES: snprintf(buf, n, "an array of numbers, [ ] for none"); return;
     case DLM_KEY_ENUM: break;
     }
     size_t len = (size_t)snprintf(buf, n, "one of");
@@ -318,6 +319,30 @@ static void apply_setting(load_ctx *x, int ki, const config_setting_t *s, const 
         for (int i = 0; i < n; i++)
             v[i] = (int)config_setting_get_int64(config_setting_get_elem(s, (unsigned)i));
         *count = n;
+        break;
+    }
+    case DLM_KEY_DOUBLES: {
+        double *v = (double *)field;
+        int *count = (int *)((char *)x->c + k->count_offset);
+        if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) goto wrong_type;
+        int n = config_setting_length(s);
+        if (n > DLM_CONFIG_MAX_INTS) {
+            CFG_ERROR(x, code, where, "%s.%s lists %d values; at most %d are supported", k->group,
+                      k->name, n, DLM_CONFIG_MAX_INTS);
+            break;
+        }
+        for (int i = 0; i < n; i++) {
+            const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+            int et = config_setting_type(e);
+            if (et == CONFIG_TYPE_INT || et == CONFIG_TYPE_INT64) v[i] = (double)config_setting_get_int64(e);
+            else if (et == CONFIG_TYPE_FLOAT) v[i] = config_setting_get_float(e);
+            else {
+                describe(e, got, sizeof got);
+                CFG_ERROR(x, code, where, "%s.%s expects an array of numbers, but element %d is %s",
+                          k->group, k->name, i + 1, got);
+            }
+        }
+        if (x->n_errors == before) *count = n;
         break;
     }
     }
@@ -717,10 +742,29 @@ static void bounds_text(const dlm_config_key *k, char *buf, size_t n)
 /* Only values that were set: defaults are in range, and a derived default
  * (min_lr = lr / 10) is in range when its source is, so a bad lr is not
  * reported twice. */
+static void check_list_ranges(load_ctx *x, int i)
+{
+    const dlm_config_key *k = &x->s->keys[i];
+    const double *v = (const double *)((const char *)x->c + k->offset);
+    int n = *(const int *)((const char *)x->c + k->count_offset);
+    for (int j = 0; j < n; j++) {
+        int bad = !isfinite(v[j]);
+        if (k->bounds & DLM_BOUND_LO) bad |= (k->bounds & DLM_BOUND_LO_OPEN) ? !(v[j] > k->lo) : !(v[j] >= k->lo);
+        if (k->bounds & DLM_BOUND_HI) bad |= (k->bounds & DLM_BOUND_HI_OPEN) ? !(v[j] < k->hi) : !(v[j] <= k->hi);
+        if (!bad) continue;
+        char got[40], want[100] = "finite";
+        fmt_double(v[j], 0, got, sizeof got);
+        if (k->bounds) bounds_text(k, want, sizeof want);
+        CFG_ERROR(x, DLM_ERR_FORMAT, x->where[i], "%s.%s element %d must be %s, got %s", k->group,
+                  k->name, j + 1, want, got);
+    }
+}
+
 static void check_ranges(load_ctx *x)
 {
     for (int i = 0; i < x->s->n_keys; i++) {
         const dlm_config_key *k = &x->s->keys[i];
+        if (x->set[i] && k->type == DLM_KEY_DOUBLES) check_list_ranges(x, i);
         if (!x->set[i] || (k->type != DLM_KEY_INT && k->type != DLM_KEY_DOUBLE)) continue;
         const char *field = (const char *)x->c + k->offset;
         double v = k->type == DLM_KEY_INT ? *(const int *)field : *(const double *)field;

@@ -54,7 +54,8 @@ typedef enum {
     DLM_KEY_ENUM,   /* an int-sized enum named by the owning module's table */
     DLM_KEY_STRING, /* char[DLM_CONFIG_PATH_MAX] */
     DLM_KEY_PATHS,  /* char[DLM_CONFIG_MAX_PATHS][DLM_CONFIG_PATH_MAX] and an int count */
-    DLM_KEY_INTS    /* int[DLM_CONFIG_MAX_INTS] and an int count; an empty list is count 0 */
+    DLM_KEY_INTS,   /* int[DLM_CONFIG_MAX_INTS] and an int count; an empty list is count 0 */
+    DLM_KEY_DOUBLES /* double[DLM_CONFIG_MAX_INTS] and an int count; bounds hold for each */
 } dlm_key_type;
 
 /* Bounds of a number: lo and/or hi, each inclusive or open. */
@@ -74,7 +75,7 @@ typedef struct {
     size_t offset;            /* of the value in the configuration struct */
     size_t count_offset;      /* PATHS, INTS: of the int count */
     const char *const *names; /* ENUM: names[v] names value v, NULL-ended (core/names.h) */
-    int bounds;               /* INT and DOUBLE: DLM_BOUND_* */
+    int bounds;               /* INT, DOUBLE and each of DOUBLES: DLM_BOUND_* */
     double lo, hi;
 } dlm_config_key;
 
@@ -85,6 +86,8 @@ typedef struct {
     {g, n, DLM_KEY_PATHS, offsetof(st, field), offsetof(st, count), NULL, DLM_ANY}
 #define DLM_KEY_INTS(g, n, st, field, count) \
     {g, n, DLM_KEY_INTS, offsetof(st, field), offsetof(st, count), NULL, DLM_ANY}
+#define DLM_KEY_DOUBLES(g, n, st, field, count, ...) \
+    {g, n, DLM_KEY_DOUBLES, offsetof(st, field), offsetof(st, count), NULL, __VA_ARGS__}
 
 /* One load in progress, as the schema's derive and check functions see it. */
 typedef struct dlm_config_load_ctx dlm_config_load_ctx;

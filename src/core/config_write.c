@@ -148,6 +148,25 @@ dlm_status dlm_config_to_text(const dlm_config_schema *schema, const void *c, co
             tb_printf(&b, " ]");
             break;
         }
+        case DLM_KEY_DOUBLES: {
+            const double *v = (const double *)field;
+            int n = *(const int *)((const char *)c + k->count_offset);
+            if (n < 0 || n > DLM_CONFIG_MAX_INTS) {
+                free(b.p);
+                DLM_CHECK(0, DLM_ERR_ARG, "%s.%s: %d values, expected 0 to %d", k->group, k->name,
+                          n, DLM_CONFIG_MAX_INTS);
+            }
+            tb_printf(&b, "[");
+            for (int j = 0; j < n; j++) {
+                char e[48];
+                dlm_config_format_double(v[j], e, sizeof e);
+                /* a whole number keeps a ".0": libconfig's arrays hold one type */
+                if (!strpbrk(e, ".eEn") && strlen(e) + 2 < sizeof e) strcat(e, ".0");
+                tb_printf(&b, "%s%s", j ? ", " : " ", e);
+            }
+            tb_printf(&b, " ]");
+            break;
+        }
         }
         tb_printf(&b, ";\n");
     }

@@ -76,6 +76,7 @@ dlm_status dlm_loader_open_scan(const char *const *paths, int n_paths, dlm_shard
             goto fail;
         }
         out->first_window[i + 1] = out->first_window[i] + out->shards[i].n_tokens - T + 1;
+        out->span_tokens += out->shards[i].n_tokens;
     }
     return DLM_OK;
 fail:
@@ -90,6 +91,27 @@ void dlm_loader_close(dlm_loader *L)
     free(L->first_window);
     memset(L, 0, sizeof *L);
 }
+
+dlm_status dlm_loader_limit(dlm_loader *L, int64_t U)
+{
+    DLM_CHECK(U >= L->T, DLM_ERR_ARG, "a prefix of %lld tokens holds no sequence of %d",
+              (long long)U, L->T);
+    int64_t left = U;
+    for (int i = 0; i < L->n_shards; i++) {
+        int64_t n = L->shards[i].n_tokens < left ? L->shards[i].n_tokens : left;
+        left -= n;
+        L->first_window[i + 1] = L->first_window[i] + (n >= L->T ? n - L->T + 1 : 0);
+    }
+    DLM_CHECK(left == 0, DLM_ERR_ARG, "data.unique_tokens = %lld, but the shards hold only %lld tokens",
+              (long long)U, (long long)(U - left));
+    DLM_CHECK(L->first_window[L->n_shards] > 0, DLM_ERR_ARG,
+              "the first %lld tokens hold no whole sequence of %d inside one shard", (long long)U,
+              L->T);
+    L->span_tokens = U;
+    return DLM_OK;
+}
+
+int64_t dlm_loader_span_tokens(const dlm_loader *L) { return L->span_tokens; }
 
 static void copy_tokens(const dlm_shard *s, int64_t start, int T, int32_t *out)
 {

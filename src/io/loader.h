@@ -32,6 +32,7 @@ typedef struct {
     int T;
     uint64_t seed;
     int64_t *first_window; /* (n_shards + 1) cumulative counts of T-token windows */
+    int64_t span_tokens;   /* of the shards' tokens, those windows are drawn from */
 } dlm_loader;
 
 dlm_status dlm_loader_open(const char *const *paths, int n_paths, dlm_shard_format fmt, int T,
@@ -39,6 +40,12 @@ dlm_status dlm_loader_open(const char *const *paths, int n_paths, dlm_shard_form
 dlm_status dlm_loader_open_scan(const char *const *paths, int n_paths, dlm_shard_format fmt,
                                 int T, uint64_t seed, dlm_scan scan, dlm_loader *out);
 void dlm_loader_close(dlm_loader *L);
+/* Draws windows only from the first U tokens of the shards taken in order
+ * (a data-constrained run repeats them for as many epochs as it needs); a
+ * window never crosses the prefix's end. Fails when no window fits. */
+dlm_status dlm_loader_limit(dlm_loader *L, int64_t U);
+/* The tokens windows are drawn from: U, or every token. */
+int64_t dlm_loader_span_tokens(const dlm_loader *L);
 
 /* Sequences g0 .. g0+B-1 of the global batch at step: out (B,T). */
 void dlm_loader_batch(const dlm_loader *L, uint32_t step, int64_t g0, int B, int32_t *out);

@@ -62,6 +62,7 @@ static const dlm_config_key keys[] = {
     PATHS("data", "val", data.val_paths, data.n_val_paths),
     ENUM("data", "format", data.format, dlm_shard_format_names),
     ENUM("data", "source", data.source, dlm_data_source_names),
+    NUM("data", "unique_tokens", U64, data.unique_tokens, DLM_GE(0)),
     NUM("parallel", "dp", INT, parallel.dp, DLM_GE(1)),
     NUM("parallel", "tp", INT, parallel.tp, DLM_GE(1)),
     NUM("parallel", "pp", INT, parallel.pp, DLM_GE(1)),
@@ -198,6 +199,15 @@ static void check(dlm_config_load_ctx *x, const void *cv)
                              "(data.train = \"x.bin\";) or a list ([\"a.bin\", \"b.bin\"]), or "
                              "set data.source = \"synthetic\"");
     check_paths(x, c, "train", c->data.n_train_paths);
+    if (c->data.source == DLM_DATA_SYNTHETIC && c->data.unique_tokens > 0)
+        dlm_config_pair_error(x, "data.unique_tokens", "data.source",
+                              "data.unique_tokens limits data.train, but data.source = \"synthetic\" "
+                              "draws fresh tokens; remove data.unique_tokens");
+    else if (c->data.unique_tokens > 0 && c->data.unique_tokens < (uint64_t)c->model.seq_len)
+        dlm_config_pair_error(x, "data.unique_tokens", "model.seq_len",
+                              "data.unique_tokens (%llu) must be 0 (all) or at least one sequence "
+                              "of model.seq_len = %d tokens",
+                              (unsigned long long)c->data.unique_tokens, c->model.seq_len);
     check_paths(x, c, "val", c->data.n_val_paths);
 }
 

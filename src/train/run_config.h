@@ -30,7 +30,9 @@
  *               log_every [10]; val_every [= log_every]; val_chunks [64];
  *               checkpoint_every [100]; keep_checkpoints [3]; threads [0 = auto]; }
  *   data      { train [required unless source = "synthetic"]: "path" or ["a", "b"];
- *               val [none]: the same; format ["llmc"]; source ["shards"]; }
+ *               val [none]: the same; format ["llmc"]; source ["shards"];
+ *               unique_tokens [0 = all]: train only on the first U tokens of
+ *               data.train (repeated for as many epochs as the run needs) }
  *   parallel  { dp [1]; tp [1]; pp [1]; bucket_mb [25]: gradient all-reduce bucket size;
  *               check_every [100]: steps between replica checksum checks;
  *               stage_layers [[ ] = balanced by FLOPs]: blocks per pipeline stage;
@@ -100,6 +102,7 @@ typedef struct {
         int n_val_paths; /* 0: no validation shards (the trainer decides what that means) */
         dlm_shard_format format;
         dlm_data_source source;
+        uint64_t unique_tokens; /* 0: all of data.train */
     } data;
     struct {
         int dp, tp, pp;

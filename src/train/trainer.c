@@ -118,6 +118,12 @@ static dlm_status open_data(dlm_trainer *t)
     const char *paths[DLM_CONFIG_MAX_PATHS];
     for (int i = 0; i < c->data.n_train_paths; i++) paths[i] = c->data.train_paths[i];
     DLM_CALL(open_loader(t, paths, c->data.n_train_paths, &t->train));
+    if (c->data.unique_tokens > 0) {
+        DLM_CALL(dlm_loader_limit(&t->train, (int64_t)c->data.unique_tokens));
+        double seen = (double)c->train.steps * c->train.batch * T;
+        DLM_INFO("data: the first %llu tokens of data.train only, %.2f epochs over the run",
+                 (unsigned long long)c->data.unique_tokens, seen / (double)c->data.unique_tokens);
+    }
     const dlm_shard_meta *m = &t->train.meta;
     dlm_model_config_vocab(&t->mcfg, m->vocab_size, m->separator_id);
     DLM_INFO("data: %d train shard(s), %lld windows of %d tokens, vocabulary %d (%s)",
