@@ -17,6 +17,10 @@
 #              signal on, the same bits
 #   failing    a bad config: the job ends FAILED with the error in its output,
 #              and the eval job depending on it is cancelled, not left pending
+#   sweep      dlm-sweep submit of a small sweep (2 budgets x 3 sizes, tiny
+#              models): training and evaluation arrays and the collect job
+#              run to the end, sweep.h5 holds all 6 runs done; submitting
+#              again finds nothing to do
 set -euo pipefail
 case_name=$1 build=$(cd "$2" && pwd) work=$3
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -137,6 +141,25 @@ failing)
   [[ $(wait_end "$tj" 60) == FAILED ]] || fail "job $tj did not end FAILED"
   grep -q "train.lr" bad.out || { cat bad.out; fail "the error is not in the job's output"; }
   [[ $(wait_end "$ej" 60) == CANCELLED ]] || fail "the dependent job $ej is $(job_state "$ej"), not CANCELLED"
+  ;;
+sweep)
+  cat >sweep.cfg <<EOF
+sweep = { name = "ci"; dir = "$PWD/runs"; objectives = ["mdlm"]; budgets = [1e10, 2e10];
+          sizes = 3; min_sizes = 3; checkpoints = 2; };
+shape = { head_dim = 8; };
+time = { overhead_s = 30.0; };
+submit = { throttle = 2; };
+eval = { chunks = 8; K = 2; };
+EOF
+  "$build/bin/dlm-sweep" submit sweep.cfg >submit.out 2>&1 || { cat submit.out; fail "dlm-sweep submit failed"; }
+  cj=$(sed -n 's/.*collect: job \([0-9]*\) writes.*/\1/p' submit.out)
+  [[ -n $cj ]] || { cat submit.out; fail "no collect job in dlm-sweep submit's output"; }
+  [[ $(wait_end "$cj" 300) == COMPLETED ]] || { cat submit.out runs/slurm/*.out; fail "collect job $cj did not complete"; }
+  grep -q "collect: 6 of 6 runs done" runs/slurm/ci-collect-"$cj".out ||
+    { cat runs/slurm/*.out; fail "collect did not find the 6 runs done"; }
+  [[ -e runs/sweep.h5 ]] || fail "no sweep.h5"
+  "$build/bin/dlm-sweep" status sweep.cfg | grep -c '^done ' | grep -qx 6 || fail "status does not list 6 done"
+  "$build/bin/dlm-sweep" submit sweep.cfg | grep -q "nothing to submit" || fail "a second submit found work"
   ;;
 *) fail "unknown case" ;;
 esac
