@@ -13,6 +13,7 @@
 #include "core/names.h"
 #include "core/status.h"
 #include "harness.h"
+#include "sweep/sweep_config.h"
 #include "train/run_config.h"
 
 #ifndef DLM_SOURCE_DIR
@@ -599,6 +600,11 @@ static void test_config_files(void)
         if (len < 4 || strcmp(e->d_name + len - 4, ".cfg") != 0) continue;
         char path[2048];
         snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (strstr(e->d_name, "sweep")) { /* a sweep file, not a run (its plan: dlm_sweep.plan_configs) */
+            dlm_sweep_config sc;
+            DLM_TEST_OK(dlm_sweep_config_load(path, NULL, 0, &sc));
+            continue;
+        }
         dlm_run_config c;
         dlm_status st = dlm_run_config_load(path, NULL, 0, &c);
         if (st != DLM_OK) printf("\n  %s does not load", e->d_name);
