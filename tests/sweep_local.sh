@@ -6,7 +6,10 @@
 #                 side by side: all done; run again: nothing to run;
 #                 collect --strict: 6 of 6 done, sweep.h5 written; a run
 #                 whose folder is removed is then named missing, and
-#                 collect --strict fails
+#                 collect --strict fails; `submit --dry-run` prints the
+#                 array (throttled), the evaluation array after it
+#                 (aftercorr, cancelled on a failed training) and the
+#                 collect job (afterany) for the one missing run only
 set -euo pipefail
 case_name=$1 build=$(cd "$2" && pwd) work=$3
 src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -48,6 +51,13 @@ CFG
   rm -rf "$gone"
   ! "$sweep" collect sweep.cfg --strict >collect2.txt 2>&1 || fail "collect --strict passed with a run missing"
   grep -q "^missing $(basename "$gone"): not started" collect2.txt || { cat collect2.txt; fail "the missing run is not named"; }
+  "$sweep" submit sweep.cfg --dry-run >submit.txt 2>&1 || { cat submit.txt; fail "submit --dry-run failed"; }
+  grep -q "submit: 1 runs of sweep local in 1 group" submit.txt || { cat submit.txt; fail "submit --dry-run: not the 1 missing run"; }
+  for want in "--array=0-0%4 --ntasks=1" "sweep-train.sbatch" "--dependency=aftercorr:JOB --kill-on-invalid-dep=yes" \
+    "sweep-eval.sbatch --estimator exact-k --K 2 --chunks 8 --weights ema" "--dependency=afterany:JOB:JOB" \
+    "sweep-collect.sbatch $PWD/sweep.cfg"; do
+    grep -q -- "$want" submit.txt || { cat submit.txt; fail "submit --dry-run: no '$want'"; }
+  done
   ;;
 *) fail "unknown case" ;;
 esac

@@ -370,6 +370,7 @@ static void test_loader_prefix(void)
     dlm_loader L;
     DLM_TEST_OK(dlm_loader_open(paths, 2, DLM_SHARD_LLMC, T, 7, &L));
     EXPECT_ERROR(dlm_loader_limit(&L, 2001), DLM_ERR_ARG, "the shards hold only 2000 tokens");
+    CU_ASSERT(dlm_loader_span_tokens(&L) == 2000 && L.first_window[2] == 1300 - T + 1 + 700 - T + 1);
     EXPECT_ERROR(dlm_loader_limit(&L, T - 1), DLM_ERR_ARG, "holds no sequence of 32");
     dlm_loader_close(&L);
 }

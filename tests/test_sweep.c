@@ -102,6 +102,9 @@ static void test_plan_arithmetic(void)
             DLM_TEST_NEAR(exp(logsum / 5), center, 1e-12 * center, "sizes centred on N*");
             DLM_TEST_NEAR(r[4].target_params / r[0].target_params, 8.0, 1e-12, "span");
             for (int s = 1; s < 5; s++) CU_ASSERT(r[s].n_params > r[s - 1].n_params);
+            double nsum = 0.0; /* the shapes' own N: centred within the rounding to whole shapes */
+            for (int s = 0; s < 5; s++) nsum += log((double)r[s].n_params);
+            CU_ASSERT(fabs(nsum / 5 - log(center)) < log(1.3));
         }
         dlm_sweep_plan_destroy(&p);
     }
@@ -147,6 +150,10 @@ static void test_sweep_file_errors(void)
     EXPECT_ERROR(load_sweep(text, twice, 1, &c), "names \"ar\" twice");
     EXPECT_ERROR(load_sweep("sweep = { dir = \"x\"; budgets = [1e12]; objectives = \"ar\"; };", NULL, 0, &c),
                  "sweep.name is required");
+    const char *seeds[] = {"sweep.seeds=[1, 1]"};
+    DLM_TEST_OK(load_sweep(text, seeds, 1, &c));
+    dlm_sweep_plan *q = NULL;
+    EXPECT_ERROR(dlm_sweep_plan_create(&c, &q), "two runs would share the name and folder");
     const char *tp[] = {"layout.tp=[3]"}; /* 3 divides no width of 16k */
     DLM_TEST_OK(load_sweep(text, tp, 1, &c));
     dlm_sweep_plan *p = NULL;
@@ -155,17 +162,17 @@ static void test_sweep_file_errors(void)
 }
 
 /* An eval.h5 as dlm-eval writes it, with one evaluation of step. */
-static void write_eval(const char *run_dir, int64_t step, double estimate)
+static void write_eval(const char *run_dir, int64_t step, const char *weights, double estimate)
 {
     char path[512];
     snprintf(path, sizeof path, "%s/eval.h5", run_dir);
     hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
     CU_ASSERT_FATAL(f >= 0);
     char name[64];
-    snprintf(name, sizeof name, "step-%08lld_exact-k_ema", (long long)step);
+    snprintf(name, sizeof name, "step-%08lld_exact-k_%s", (long long)step, weights);
     hid_t g = H5Gcreate2(f, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     CU_ASSERT(dlm_h5_attr_write_i64(g, "step", step) >= 0);
-    CU_ASSERT(dlm_h5_attr_write_str(g, "weights", "ema") >= 0);
+    CU_ASSERT(dlm_h5_attr_write_str(g, "weights", weights) >= 0);
     CU_ASSERT(dlm_h5_attr_write_str(g, "estimator", "exact-k") >= 0);
     hid_t sp = H5Screate(H5S_SCALAR);
     const char *keys[] = {"estimate_nats_per_token", "stderr_nats_per_token", "bits_per_byte", "stderr_bits_per_byte"};
@@ -198,30 +205,34 @@ static char *read_string(hid_t f, const char *name, int i)
 }
 
 /* The states read from run folders, and collect: a done run's number in
- * sweep.h5, a failed, an evaluated-at-another-step and a missing run each
- * named with why, none dropped. A run.cfg the plan no longer matches is
+ * sweep.h5; a failed run, and one evaluated at its final step but with
+ * other weights than the sweep's, each named with why, none dropped; a
+ * run without a folder is missing. A run.cfg the plan no longer matches is
  * refused. */
 static void test_collect_states(void)
 {
-    const char *sets[] = {"sweep.objectives=[\"ar\"]", "sweep.budgets=[1e12]", "sweep.sizes=3", "sweep.min_sizes=3"};
+    const char *sets[] = {"sweep.objectives=[\"ar\"]", "sweep.budgets=[1e12]", "sweep.sizes=4", "sweep.min_sizes=4"};
     dlm_sweep_plan *p = tiny_plan(sets, 4);
-    CU_ASSERT_FATAL(p->n == 3);
-    char d[3][256], path[300];
-    for (int i = 0; i < 3; i++) dlm_sweep_run_dir(p, i, d[i], sizeof d[i]);
+    CU_ASSERT_FATAL(p->n == 4);
+    char d[4][256], path[300];
+    for (int i = 0; i < 4; i++) dlm_sweep_run_dir(p, i, d[i], sizeof d[i]);
     DLM_TEST_OK(dlm_sweep_materialize(p, 0));
     snprintf(path, sizeof path, "%s/failed", d[0]);
     FILE *f = fopen(path, "w");
     fputs("dlm-train exited with 1 (see run.log)\n", f);
     fclose(f);
     DLM_TEST_OK(dlm_sweep_materialize(p, 1));
-    write_eval(d[1], p->runs[1].steps, 2.5);
+    write_eval(d[1], p->runs[1].steps, "ema", 2.5);
     DLM_TEST_OK(dlm_sweep_materialize(p, 2));
-    write_eval(d[2], p->runs[2].steps - 1, 2.7); /* not its final step */
+    write_eval(d[2], p->runs[2].steps, "raw", 2.7); /* its final step, but not the sweep's weights */
     dlm_run_state s;
     dlm_sweep_run_state(p, 1, &s);
     CU_ASSERT(s.kind == DLM_RUN_DONE && s.estimate == 2.5 && strcmp(s.weights, "ema") == 0);
     dlm_sweep_run_state(p, 2, &s);
-    CU_ASSERT(s.kind == DLM_RUN_MISSING);
+    CU_ASSERT(s.kind == DLM_RUN_UNFINISHED);
+    write_eval(d[2], p->runs[2].steps - 1, "ema", 2.7); /* the sweep's weights, not its final step */
+    dlm_sweep_run_state(p, 2, &s);
+    CU_ASSERT(s.kind == DLM_RUN_UNFINISHED);
 
     char *text = NULL;
     size_t len = 0;
@@ -234,28 +245,32 @@ static void test_collect_states(void)
     char want[400];
     snprintf(want, sizeof want, "failed %s: dlm-train exited with 1", p->runs[0].name);
     CU_ASSERT(strstr(text, want) != NULL);
-    snprintf(want, sizeof want, "missing %s: no training step logged yet", p->runs[2].name);
+    snprintf(want, sizeof want, "unfinished %s: eval.h5 holds no evaluation of its final step %lld with ema weights",
+             p->runs[2].name, (long long)p->runs[2].steps);
     CU_ASSERT(strstr(text, want) != NULL);
-    CU_ASSERT(done == 1 && strstr(text, "collect: 1 of 3 runs done") != NULL);
+    if (!strstr(text, want)) printf("\n%s", text);
+    snprintf(want, sizeof want, "missing %s: not started (no run folder)", p->runs[3].name);
+    CU_ASSERT(strstr(text, want) != NULL);
+    CU_ASSERT(done == 1 && strstr(text, "collect: 1 of 4 runs done") != NULL);
     if (!strstr(text, want)) printf("\n%s", text);
     free(text);
     hid_t hf = H5Fopen(h5, H5F_ACC_RDONLY, H5P_DEFAULT);
     CU_ASSERT_FATAL(hf >= 0);
-    const char *states[] = {"failed", "done", "missing"};
-    for (int i = 0; i < 3; i++) {
+    const char *states[] = {"failed", "done", "unfinished", "missing"};
+    for (int i = 0; i < 4; i++) {
         char *st = read_string(hf, "runs/state", i), *nm = read_string(hf, "runs/name", i);
         CU_ASSERT(strcmp(st, states[i]) == 0 && strcmp(nm, p->runs[i].name) == 0);
         free(st), free(nm);
     }
-    double est[3];
+    double est[4];
     hid_t ds = H5Dopen2(hf, "runs/estimate_nats_per_token", H5P_DEFAULT);
     CU_ASSERT(H5Dread(ds, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, est) >= 0);
-    CU_ASSERT(isnan(est[0]) && est[1] == 2.5 && isnan(est[2]));
+    CU_ASSERT(isnan(est[0]) && est[1] == 2.5 && isnan(est[2]) && isnan(est[3]));
     H5Dclose(ds);
     H5Fclose(hf);
 
-    const char *changed[] = {"sweep.objectives=[\"ar\"]", "sweep.budgets=[1e12]", "sweep.sizes=3",
-                             "sweep.min_sizes=3", "lr.base=1e-3"};
+    const char *changed[] = {"sweep.objectives=[\"ar\"]", "sweep.budgets=[1e12]", "sweep.sizes=4",
+                             "sweep.min_sizes=4", "lr.base=1e-3"};
     dlm_sweep_plan *q = tiny_plan(changed, 5);
     EXPECT_ERROR(dlm_sweep_materialize(q, 0), "holds another run config than the sweep file now plans");
     dlm_sweep_plan_destroy(&q);

@@ -96,17 +96,22 @@ dlm_status dlm_loader_limit(dlm_loader *L, int64_t U)
 {
     DLM_CHECK(U >= L->T, DLM_ERR_ARG, "a prefix of %lld tokens holds no sequence of %d",
               (long long)U, L->T);
-    int64_t left = U;
+    int64_t left = U, windows = 0;
+    for (int i = 0; i < L->n_shards; i++) { /* checked first, so a failure changes nothing */
+        int64_t n = L->shards[i].n_tokens < left ? L->shards[i].n_tokens : left;
+        left -= n;
+        windows += n >= L->T ? n - L->T + 1 : 0;
+    }
+    DLM_CHECK(left == 0, DLM_ERR_ARG, "a prefix of %lld tokens, but the shards hold only %lld tokens",
+              (long long)U, (long long)(U - left));
+    DLM_CHECK(windows > 0, DLM_ERR_ARG, "the first %lld tokens hold no whole sequence of %d inside one shard",
+              (long long)U, L->T);
+    left = U;
     for (int i = 0; i < L->n_shards; i++) {
         int64_t n = L->shards[i].n_tokens < left ? L->shards[i].n_tokens : left;
         left -= n;
         L->first_window[i + 1] = L->first_window[i] + (n >= L->T ? n - L->T + 1 : 0);
     }
-    DLM_CHECK(left == 0, DLM_ERR_ARG, "data.unique_tokens = %lld, but the shards hold only %lld tokens",
-              (long long)U, (long long)(U - left));
-    DLM_CHECK(L->first_window[L->n_shards] > 0, DLM_ERR_ARG,
-              "the first %lld tokens hold no whole sequence of %d inside one shard", (long long)U,
-              L->T);
     L->span_tokens = U;
     return DLM_OK;
 }

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "io/h5.h"
@@ -54,7 +55,7 @@ static int is_mdlm(const dlm_sweep_plan *p, int objective)
 static void budget_text(double C, char *buf, size_t n)
 {
     char t[32];
-    snprintf(t, sizeof t, "%.3g", C);
+    snprintf(t, sizeof t, "%.6g", C);
     size_t j = 0;
     for (size_t i = 0; t[i] && j + 1 < n; i++) {
         if (t[i] == '+') continue;
@@ -105,7 +106,7 @@ static dlm_status plan_one(dlm_sweep_plan *p, dlm_sweep_run *r)
     r->dp = c->layout.dp[k], r->tp = c->layout.tp[k], r->pp = c->layout.pp[k];
     int ranks = r->dp * r->tp * r->pp;
     r->est_seconds = r->engine_flops / (c->time.flops_per_s * ranks) + c->time.overhead_s;
-    r->time_limit_s = 60.0 * ceil((c->time.safety * r->est_seconds + c->time.overhead_s) / 60.0);
+    r->time_limit_s = 60.0 * ceil(c->time.safety * r->est_seconds / 60.0);
     run_name(p, r, r->name, sizeof r->name);
     return DLM_OK;
 }
@@ -133,19 +134,31 @@ static dlm_status load_base(dlm_sweep_plan *p)
                       "sweep %s: the base run's data.%s file %s: not found (paths are relative to "
                       "the folder dlm-sweep runs in)",
                       c->sweep.name, k ? "val" : "train", paths[i]);
-            DLM_CHECK(strlen(abs) < DLM_CONFIG_PATH_MAX, DLM_ERR_IO, "%s: path too long", abs);
+            DLM_CHECK(strlen(abs) < DLM_CONFIG_PATH_MAX, DLM_ERR_IO,
+                      "sweep %s: the base run's data.%s file %s: its absolute path is longer than %d characters",
+                      c->sweep.name, k ? "val" : "train", abs, DLM_CONFIG_PATH_MAX - 1);
             snprintf(paths[i], DLM_CONFIG_PATH_MAX, "%s", abs);
         }
     }
     p->vocab_size = 257, p->bos_id = 256; /* bytes: the synthetic source's */
-    if (p->base.data.source == DLM_DATA_SHARDS) {
+    if (p->base.data.source != DLM_DATA_SHARDS) return DLM_OK;
+    DLM_CHECK(p->base.data.n_val_paths > 0 || c->eval.data[0], DLM_ERR_FORMAT,
+              "sweep %s: the base run has no data.val and eval.data is empty: every run ends with an "
+              "evaluation on held-out data; set eval.data or the base's data.val",
+              c->sweep.name);
+    int64_t total = 0;
+    for (int i = 0; i < p->base.data.n_train_paths; i++) {
         dlm_shard s;
         dlm_shard_meta meta;
-        DLM_CALL(dlm_dataset_open_scan(p->base.data.train_paths[0], p->base.data.format, DLM_SCAN_HEADER,
+        DLM_CALL(dlm_dataset_open_scan(p->base.data.train_paths[i], p->base.data.format, DLM_SCAN_HEADER,
                                        &s, &meta));
+        total += s.n_tokens;
         dlm_shard_close(&s);
-        p->vocab_size = meta.vocab_size, p->bos_id = meta.separator_id;
+        if (i == 0) p->vocab_size = meta.vocab_size, p->bos_id = meta.separator_id;
     }
+    DLM_CHECK(c->sweep.unique_tokens <= (uint64_t)total, DLM_ERR_FORMAT,
+              "sweep %s: sweep.unique_tokens = %llu, but the base run's data.train holds only %lld tokens",
+              c->sweep.name, (unsigned long long)c->sweep.unique_tokens, (long long)total);
     return DLM_OK;
 }
 
@@ -196,6 +209,15 @@ dlm_status dlm_sweep_plan_create(const dlm_sweep_config *cfg, dlm_sweep_plan **o
                 }
             }
         }
+    for (int a = 0; a < p->n; a++) /* seeds or budgets given twice */
+        for (int b = a + 1; b < p->n; b++)
+            if (strcmp(p->runs[a].name, p->runs[b].name) == 0) {
+                st = dlm_error_push(DLM_ERR_FORMAT, __FILE__, __LINE__, __func__,
+                                    "sweep %s: two runs would share the name and folder %s: sweep.seeds or "
+                                    "sweep.budgets lists a value twice",
+                                    c->sweep.name, p->runs[a].name);
+                goto fail;
+            }
     *out = p;
     return DLM_OK;
 fail:
@@ -357,7 +379,7 @@ dlm_status dlm_sweep_write_file(const dlm_sweep_plan *p, const char *path, const
                                 const void *arg)
 {
     char tmp[PATH_MAX];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()); /* a collect job and a user's at once */
     hid_t fapl = dlm_h5_fapl();
     DLM_H5(fapl, "%s: file access list", path);
     hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);

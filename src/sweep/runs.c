@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -34,13 +35,13 @@ static herr_t attr_f64(hid_t g, const char *name, double *v)
 
 typedef struct {
     int64_t step;
-    int want_raw;
+    const char *weights;
     dlm_run_state *s;
     int found;
 } eval_scan;
 
-/* One evaluation group: the final step's, with the sweep's weights when
- * there are several. */
+/* One evaluation group: done when it is of the final step with the
+ * sweep's weights (a sweep never mixes EMA and raw numbers). */
 static herr_t eval_group(hid_t root, const char *name, const H5L_info_t *info, void *arg)
 {
     (void)info;
@@ -50,9 +51,9 @@ static herr_t eval_group(hid_t root, const char *name, const H5L_info_t *info, v
     int64_t step = -1;
     char *w = NULL, *est = NULL;
     if (dlm_h5_attr_read_i64(g, "step", &step) >= 0 && step == e->step &&
-        dlm_h5_attr_read_str(g, "weights", &w) >= 0 && dlm_h5_attr_read_str(g, "estimator", &est) >= 0) {
-        int match = (strcmp(w, "raw") == 0) == e->want_raw;
-        if (!e->found || match) {
+        dlm_h5_attr_read_str(g, "weights", &w) >= 0 && dlm_h5_attr_read_str(g, "estimator", &est) >= 0 &&
+        strcmp(w, e->weights) == 0) {
+        {
             dlm_run_state *s = e->s;
             attr_f64(g, "estimate_nats_per_token", &s->estimate);
             attr_f64(g, "stderr_nats_per_token", &s->stderr_);
@@ -60,12 +61,12 @@ static herr_t eval_group(hid_t root, const char *name, const H5L_info_t *info, v
             attr_f64(g, "stderr_bits_per_byte", &s->stderr_bpb);
             snprintf(s->estimator, sizeof s->estimator, "%s", est);
             snprintf(s->weights, sizeof s->weights, "%s", w);
-            e->found = 1 + match;
+            e->found = 1;
         }
     }
     free(w), free(est);
     H5Gclose(g);
-    return e->found == 2; /* a match with the sweep's weights ends the scan */
+    return e->found; /* the first match ends the scan */
 }
 
 void dlm_sweep_run_state(const dlm_sweep_plan *p, int i, dlm_run_state *s)
@@ -96,8 +97,10 @@ void dlm_sweep_run_state(const dlm_sweep_plan *p, int i, dlm_run_state *s)
         free(tr), free(vr);
     }
     snprintf(path, sizeof path, "%s/eval.h5", dir);
-    eval_scan e = {.step = r->steps, .want_raw = p->cfg.eval.weights == 1, .s = s};
-    hid_t f = stat(path, &st) == 0 ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
+    const char *weights = dlm_eval_weight_names[p->cfg.eval.weights];
+    eval_scan e = {.step = r->steps, .weights = weights, .s = s};
+    int has_eval = stat(path, &st) == 0;
+    hid_t f = has_eval ? H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT) : -1;
     if (f >= 0) {
         H5Literate(f, H5_INDEX_NAME, H5_ITER_INC, NULL, eval_group, &e);
         H5Fclose(f);
@@ -118,7 +121,11 @@ void dlm_sweep_run_state(const dlm_sweep_plan *p, int i, dlm_run_state *s)
         return;
     }
     dlm_error_clear();
-    if (s->last_step >= 0) {
+    if (has_eval && (s->last_step < 0 || s->last_step >= r->steps)) {
+        s->kind = DLM_RUN_UNFINISHED;
+        snprintf(s->detail, sizeof s->detail, "eval.h5 holds no evaluation of its final step %lld with %s weights",
+                 (long long)r->steps, weights);
+    } else if (s->last_step >= 0) {
         s->kind = DLM_RUN_UNFINISHED;
         if (s->last_step < r->steps)
             snprintf(s->detail, sizeof s->detail, "trained to step %lld of %lld", (long long)s->last_step,
@@ -173,22 +180,23 @@ dlm_status dlm_sweep_materialize(const dlm_sweep_plan *p, int i)
     return st;
 }
 
-void dlm_sweep_eval_args(const dlm_sweep_plan *p, char buf[][DLM_CONFIG_PATH_MAX], const char **argv, int cap)
+int dlm_sweep_eval_args(const dlm_sweep_plan *p, int i, char buf[DLM_SWEEP_EVAL_ARGS][DLM_CONFIG_PATH_MAX],
+                        const char **argv)
 {
     const dlm_sweep_config *c = &p->cfg;
+    const dlm_sweep_run *r = &p->runs[i];
     int n = 0;
 #define ARG(...) (snprintf(buf[n], DLM_CONFIG_PATH_MAX, __VA_ARGS__), argv[n] = buf[n], n++)
-    if (cap < 12) {
-        argv[0] = NULL;
-        return;
-    }
     ARG("--estimator"), ARG("exact-k");
     ARG("--K"), ARG("%d", c->eval.K);
     ARG("--chunks"), ARG("%d", c->eval.chunks);
     ARG("--weights"), ARG("%s", dlm_eval_weight_names[c->eval.weights]);
     if (c->eval.data[0]) ARG("--data"), ARG("%s", c->eval.data);
+    if (r->tp > 1) ARG("--tp"), ARG("%d", r->tp);
+    if (r->pp > 1) ARG("--pp"), ARG("%d", r->pp);
 #undef ARG
     argv[n] = NULL;
+    return r->tp * r->pp;
 }
 
 /* ---- the local runner ---- */
@@ -229,8 +237,17 @@ static int one_run(const dlm_sweep_plan *p, int i, const dlm_sweep_local_options
     snprintf(train, sizeof train, "%s/dlm-train", o->bin_dir);
     snprintf(eval, sizeof eval, "%s/dlm-eval", o->bin_dir);
     snprintf(threads, sizeof threads, "%d", o->threads);
-    int n_ranks = r->dp * r->tp * r->pp;
-    snprintf(ranks, sizeof ranks, "%d", n_ranks);
+    snprintf(ranks, sizeof ranks, "%d", r->dp * r->tp * r->pp);
+    /* one process at a time per run folder: a second runner (or a Slurm
+     * task) on the same run gives up at once; the lock goes with the process */
+    char lock[DLM_CONFIG_PATH_MAX + 300];
+    snprintf(lock, sizeof lock, "%s/lock", dir);
+    int fd = open(lock, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        FILE *f = fopen(log, "a");
+        if (f) fprintf(f, "dlm-sweep: %s is held by another process running this run; left alone\n", lock), fclose(f);
+        return 2;
+    }
     remove(failed);
 
     char launcher[512];
@@ -247,10 +264,11 @@ static int one_run(const dlm_sweep_plan *p, int i, const dlm_sweep_local_options
     int rc = run_child(argv, log);
     const char *stage = "dlm-train";
     if (rc == 0) {
-        char ebuf[12][DLM_CONFIG_PATH_MAX], out[DLM_CONFIG_PATH_MAX + 300];
-        const char *eargs[13];
-        dlm_sweep_eval_args(p, ebuf, eargs, 12);
+        char ebuf[DLM_SWEEP_EVAL_ARGS][DLM_CONFIG_PATH_MAX], out[DLM_CONFIG_PATH_MAX + 300], eranks[16];
+        const char *eargs[DLM_SWEEP_EVAL_ARGS + 1];
+        snprintf(eranks, sizeof eranks, "%d", dlm_sweep_eval_args(p, i, ebuf, eargs));
         snprintf(out, sizeof out, "%s/eval.h5", dir);
+        argv[pre - 1] = eranks; /* -n: the evaluation's ranks (tp x pp) */
         n = pre;
         argv[n++] = eval, argv[n++] = dir, argv[n++] = "--threads", argv[n++] = threads;
         argv[n++] = "--out", argv[n++] = out;
@@ -268,10 +286,14 @@ static int one_run(const dlm_sweep_plan *p, int i, const dlm_sweep_local_options
 
 dlm_status dlm_sweep_run_local(const dlm_sweep_plan *p, const dlm_sweep_local_options *o)
 {
+    DLM_CHECK(o->jobs >= 1, DLM_ERR_ARG, "--jobs %d: at least one run at a time", o->jobs);
     int todo = 0, done = 0, failed = 0, running = 0;
-    int *slot_run = calloc((size_t)(o->jobs > 0 ? o->jobs : 1), sizeof *slot_run);
-    pid_t *slot_pid = calloc((size_t)(o->jobs > 0 ? o->jobs : 1), sizeof *slot_pid);
-    DLM_CHECK(slot_run && slot_pid, DLM_ERR_NOMEM, "runner slots");
+    int *slot_run = calloc((size_t)o->jobs, sizeof *slot_run);
+    pid_t *slot_pid = calloc((size_t)o->jobs, sizeof *slot_pid);
+    if (!slot_run || !slot_pid) {
+        free(slot_run), free(slot_pid);
+        DLM_CHECK(0, DLM_ERR_NOMEM, "runner slots for --jobs %d", o->jobs);
+    }
     dlm_status st = DLM_OK;
     for (int i = 0; i < p->n; i++) {
         if (o->only >= 0 && i != o->only) continue;
@@ -325,7 +347,11 @@ dlm_status dlm_sweep_run_local(const dlm_sweep_plan *p, const dlm_sweep_local_op
         running--, finished++;
         dlm_run_state s;
         dlm_sweep_run_state(p, slot_run[k], &s);
-        if (s.kind == DLM_RUN_DONE)
+        if (WIFEXITED(ws) && WEXITSTATUS(ws) == 2) {
+            failed++;
+            DLM_WARN("[%d/%d] left alone %s: another process holds its lock (trains it now)", finished, todo,
+                     p->runs[slot_run[k]].name);
+        } else if (s.kind == DLM_RUN_DONE)
             DLM_INFO("[%d/%d] done %s: %.4f +- %.4f nats/token (%s)", finished, todo, p->runs[slot_run[k]].name,
                      s.estimate, s.stderr_, s.estimator);
         else {
@@ -335,8 +361,8 @@ dlm_status dlm_sweep_run_local(const dlm_sweep_plan *p, const dlm_sweep_local_op
         }
     }
     while (running > 0) { /* after an error: let the started runs finish */
-        if (wait(NULL) < 0 && errno != EINTR) break;
-        running--;
+        if (wait(NULL) >= 0) running--;
+        else if (errno != EINTR) break;
     }
     free(slot_run), free(slot_pid);
     DLM_CALL(st);

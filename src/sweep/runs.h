@@ -9,7 +9,9 @@
  * (under mpiexec when it has more than one rank) then dlm-eval, output to
  * <run>/run.log; a failure writes <run>/failed (the stage and exit status)
  * and the others go on. Finished runs are skipped, failed and unfinished
- * ones run again (dlm-train resumes from their newest checkpoint). */
+ * ones run again (dlm-train resumes from their newest checkpoint). A run
+ * folder's `lock` (flock) is held by whatever trains it, the local runner
+ * or a Slurm task: a second one on the same run leaves it alone. */
 #ifndef DLM_SWEEP_RUNS_H
 #define DLM_SWEEP_RUNS_H
 
@@ -45,10 +47,13 @@ void dlm_sweep_run_state(const dlm_sweep_plan *p, int i, dlm_run_state *s);
  * rather than mixing two plans in one folder). */
 dlm_status dlm_sweep_materialize(const dlm_sweep_plan *p, int i);
 
-/* dlm-eval's options for the sweep's evaluation (exact-k for diffusion;
- * AR is exact anyway): NULL-ended pointers into buf. */
-void dlm_sweep_eval_args(const dlm_sweep_plan *p, char buf[][DLM_CONFIG_PATH_MAX], const char **argv,
-                         int cap);
+/* dlm-eval's options for run i's evaluation (exact-k for diffusion, AR
+ * exact anyway; the run's tp and pp): NULL-ended pointers into buf.
+ * Returns the ranks it runs on (tp x pp): the local runner and the Slurm
+ * arrays evaluate alike. */
+#define DLM_SWEEP_EVAL_ARGS 14
+int dlm_sweep_eval_args(const dlm_sweep_plan *p, int i, char buf[DLM_SWEEP_EVAL_ARGS][DLM_CONFIG_PATH_MAX],
+                        const char **argv);
 
 typedef struct {
     const char *bin_dir;  /* holding dlm-train and dlm-eval */

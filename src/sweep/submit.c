@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/fs.h"
@@ -74,8 +75,9 @@ static dlm_status sbatch(const char *const *argv, char *id, size_t n)
     }
     close(fd[0]);
     id[len] = '\0';
-    int ws;
-    while (waitpid(pid, &ws, 0) < 0 && errno == EINTR) {}
+    int ws = 0;
+    while (waitpid(pid, &ws, 0) < 0)
+        if (errno != EINTR) DLM_CHECK(0, DLM_ERR_IO, "waiting for sbatch: %s", strerror(errno));
     char *semi = strpbrk(id, ";\n");
     if (semi) *semi = '\0'; /* "<id>;<cluster>" */
     DLM_CHECK(WIFEXITED(ws) && WEXITSTATUS(ws) == 0 && id[0], DLM_ERR_IO,
@@ -106,13 +108,20 @@ dlm_status dlm_sweep_submit(const dlm_sweep_plan *p, const dlm_sweep_submit_opti
     group groups[MAX_GROUPS];
     int n_groups = 0, todo = 0;
     int *members = malloc((size_t)(p->n ? p->n : 1) * sizeof *members);
-    DLM_CHECK(members != NULL, DLM_ERR_NOMEM, "submit lists");
+    char *done = malloc((size_t)(p->n ? p->n : 1));
+    if (!members || !done) {
+        free(members), free(done);
+        DLM_CHECK(0, DLM_ERR_NOMEM, "submit lists");
+    }
+    for (int i = 0; i < p->n; i++) { /* read once: both passes below see the same states */
+        dlm_run_state s;
+        dlm_sweep_run_state(p, i, &s);
+        done[i] = s.kind == DLM_RUN_DONE;
+    }
     for (int pass = 0; pass < 2; pass++) { /* count the groups' runs, then list them */
         for (int g = 0; g < n_groups; g++) groups[g].n = 0;
         for (int i = 0; i < p->n; i++) {
-            dlm_run_state s;
-            dlm_sweep_run_state(p, i, &s);
-            if (s.kind == DLM_RUN_DONE) continue;
+            if (done[i]) continue;
             const dlm_sweep_run *r = &p->runs[i];
             int m = time_class(r->time_limit_s), g = 0;
             while (g < n_groups && !(groups[g].dp == r->dp && groups[g].tp == r->tp && groups[g].pp == r->pp &&
@@ -120,7 +129,7 @@ dlm_status dlm_sweep_submit(const dlm_sweep_plan *p, const dlm_sweep_submit_opti
                 g++;
             if (g == n_groups) {
                 if (n_groups == MAX_GROUPS) {
-                    free(members);
+                    free(members), free(done);
                     DLM_CHECK(0, DLM_ERR_FORMAT, "sweep %s: more than %d (layout, time) groups", c->sweep.name,
                               MAX_GROUPS);
                 }
@@ -136,23 +145,26 @@ dlm_status dlm_sweep_submit(const dlm_sweep_plan *p, const dlm_sweep_submit_opti
     dlm_status st = DLM_OK;
     if (todo == 0) {
         fprintf(out, "submit: every run of sweep %s is done; nothing to submit (dlm-sweep collect)\n", c->sweep.name);
-        free(members);
+        free(members), free(done);
         return DLM_OK;
     }
     char sdir[DLM_CONFIG_PATH_MAX + 16];
     snprintf(sdir, sizeof sdir, "%s/slurm", c->sweep.dir);
     if (!o->dry_run) {
-        DLM_CALL_GOTO(st, dlm_mkdir_p(sdir), done);
+        DLM_CALL_GOTO(st, dlm_mkdir_p(sdir), finish);
         for (int i = 0; i < p->n && st == DLM_OK; i++) st = dlm_sweep_materialize(p, i);
-        if (st != DLM_OK) goto done;
+        if (st != DLM_OK) goto finish;
     }
     char abs_sdir[PATH_MAX];
     if (!realpath(o->dry_run ? c->sweep.dir : sdir, abs_sdir)) snprintf(abs_sdir, sizeof abs_sdir, "%s", sdir);
     else if (o->dry_run) strncat(abs_sdir, "/slurm", sizeof abs_sdir - strlen(abs_sdir) - 1);
-    char deps[4096] = "afterany";
-    char ebuf[12][DLM_CONFIG_PATH_MAX];
-    const char *eargs[13];
-    dlm_sweep_eval_args(p, ebuf, eargs, 12);
+    char deps[4096] = "afterany", submitted[4096] = "";
+    /* each submission its own lists: a requeued or throttled task of an
+     * earlier one still reads the list it was given */
+    char stamp[64];
+    time_t now = time(NULL);
+    strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%S", gmtime(&now));
+    snprintf(stamp + strlen(stamp), sizeof stamp - strlen(stamp), "-%ld", (long)getpid());
     fprintf(out, "submit: %d runs of sweep %s in %d group%s\n", todo, c->sweep.name, n_groups, n_groups > 1 ? "s" : "");
     for (int g = 0; g < n_groups && st == DLM_OK; g++) {
         group *G = &groups[g];
@@ -160,8 +172,8 @@ dlm_status dlm_sweep_submit(const dlm_sweep_plan *p, const dlm_sweep_submit_opti
         char exports[3 * PATH_MAX], partition[DLM_CONFIG_PATH_MAX + 16], script[PATH_MAX], dep[128], id[64] = "JOB";
         snprintf(name, sizeof name, "%s-r%d-tp%d-pp%d-t%dm", c->sweep.name, G->dp * G->tp * G->pp, G->tp, G->pp,
                  G->minutes);
-        int w = snprintf(list, sizeof list, "%s/%s.runs", abs_sdir, name);
-        DLM_CHECK_GOTO(st, w > 0 && (size_t)w < sizeof list, DLM_ERR_FORMAT, done, "%s/%s: path too long",
+        int w = snprintf(list, sizeof list, "%s/%s-%s.runs", abs_sdir, name, stamp);
+        DLM_CHECK_GOTO(st, w > 0 && (size_t)w < sizeof list, DLM_ERR_FORMAT, finish, "%s/%s: path too long",
                        abs_sdir, name);
         if (!o->dry_run && (st = write_list(list, p, G)) != DLM_OK) break;
         snprintf(array, sizeof array, "--array=0-%d%%%d", G->n - 1, c->submit.throttle);
@@ -192,17 +204,20 @@ dlm_status dlm_sweep_submit(const dlm_sweep_plan *p, const dlm_sweep_submit_opti
         if (!o->dry_run && (st = sbatch(argv, id, sizeof id)) != DLM_OK) break;
         char train_id[64];
         snprintf(train_id, sizeof train_id, "%s", id);
+        snprintf(submitted + strlen(submitted), sizeof submitted - strlen(submitted), " %s", id);
+        char ebuf[DLM_SWEEP_EVAL_ARGS][DLM_CONFIG_PATH_MAX];
+        const char *eargs[DLM_SWEEP_EVAL_ARGS + 1];
+        int eval_ranks = dlm_sweep_eval_args(p, G->runs[0], ebuf, eargs); /* alike within a layout */
 
-        /* evaluation: one rank per tensor-parallel group's worth (--tp) */
-        char ejn[DLM_CONFIG_PATH_MAX + 80], entasks[32], etlim[32], eoutput[PATH_MAX], escript[PATH_MAX], tpopt[16];
+        /* evaluation: the run's tp x pp ranks, data parallel 1 */
+        char ejn[DLM_CONFIG_PATH_MAX + 80], entasks[32], etlim[32], eoutput[PATH_MAX], escript[PATH_MAX];
         snprintf(ejn, sizeof ejn, "--job-name=%s-eval", name);
-        snprintf(entasks, sizeof entasks, "--ntasks=%d", G->tp);
+        snprintf(entasks, sizeof entasks, "--ntasks=%d", eval_ranks);
         slurm_time(G->minutes < 10 ? 10 : G->minutes / 2, t, sizeof t);
         snprintf(etlim, sizeof etlim, "--time=%s", t);
         snprintf(eoutput, sizeof eoutput, "--output=%s/%%x-%%A_%%a.out", abs_sdir);
         snprintf(dep, sizeof dep, "--dependency=aftercorr:%s", train_id);
         snprintf(escript, sizeof escript, "%s/sweep-eval.sbatch", o->scripts_dir);
-        snprintf(tpopt, sizeof tpopt, "%d", G->tp);
         n = 0;
         argv[n++] = "sbatch", argv[n++] = "--parsable", argv[n++] = ejn, argv[n++] = array, argv[n++] = entasks;
         argv[n++] = cpus, argv[n++] = etlim;
@@ -210,10 +225,10 @@ dlm_status dlm_sweep_submit(const dlm_sweep_plan *p, const dlm_sweep_submit_opti
         argv[n++] = dep, argv[n++] = "--kill-on-invalid-dep=yes", argv[n++] = eoutput, argv[n++] = exports;
         argv[n++] = escript;
         for (int k = 0; eargs[k]; k++) argv[n++] = eargs[k];
-        if (G->tp > 1) argv[n++] = "--tp", argv[n++] = tpopt;
         argv[n] = NULL;
         print_command(out, argv);
         if (!o->dry_run && (st = sbatch(argv, id, sizeof id)) != DLM_OK) break;
+        snprintf(submitted + strlen(submitted), sizeof submitted - strlen(submitted), " %s", id);
         size_t len = strlen(deps);
         snprintf(deps + len, sizeof deps - len, ":%s:%s", train_id, id);
         fprintf(out, "  %d run%s: training %s, evaluation %s (%s)\n", G->n, G->n > 1 ? "s" : "", train_id, id, list);
@@ -234,13 +249,19 @@ dlm_status dlm_sweep_submit(const dlm_sweep_plan *p, const dlm_sweep_submit_opti
         if (c->submit.partition[0]) argv[n++] = partition;
         argv[n++] = cdep, argv[n++] = coutput, argv[n++] = exports, argv[n++] = cscript;
         argv[n++] = o->sweep_file;
-        for (int k = 0; k < o->n_sets && n < MAX_ARGS - 3; k++) argv[n++] = "--set", argv[n++] = o->sets[k];
+        DLM_CHECK_GOTO(st, n + 2 * o->n_sets < MAX_ARGS, DLM_ERR_ARG, finish,
+                       "%d --set options: the collect job takes at most %d", o->n_sets, (MAX_ARGS - n - 1) / 2);
+        for (int k = 0; k < o->n_sets; k++) argv[n++] = "--set", argv[n++] = o->sets[k];
         argv[n] = NULL;
         print_command(out, argv);
         if (!o->dry_run && (st = sbatch(argv, id, sizeof id)) == DLM_OK)
             fprintf(out, "  collect: job %s writes %s/sweep.h5 when every array has ended\n", id, c->sweep.dir);
     }
-done:
-    free(members);
+finish:
+    free(members), free(done);
+    if (st != DLM_OK && submitted[0])
+        st = dlm_error_push(st, __FILE__, __LINE__, __func__,
+                            "submitted before the failure (and still queued): jobs%s; scancel them before "
+                            "submitting again", submitted);
     return st;
 }

@@ -37,6 +37,9 @@ done:
     return st;
 }
 
+/* one scratch buffer serves every kind of column */
+_Static_assert(sizeof(const char *) <= sizeof(double) && sizeof(int64_t) <= sizeof(double), "column buffer");
+
 dlm_status dlm_table_write(hid_t g, const char *what, const dlm_col *cols, int n_cols,
                            const void *rows, size_t stride, int64_t n)
 {

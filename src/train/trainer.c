@@ -119,7 +119,10 @@ static dlm_status open_data(dlm_trainer *t)
     for (int i = 0; i < c->data.n_train_paths; i++) paths[i] = c->data.train_paths[i];
     DLM_CALL(open_loader(t, paths, c->data.n_train_paths, &t->train));
     if (c->data.unique_tokens > 0) {
-        DLM_CALL(dlm_loader_limit(&t->train, (int64_t)c->data.unique_tokens));
+        dlm_status st = dlm_loader_limit(&t->train, (int64_t)c->data.unique_tokens);
+        DLM_CHECK(st == DLM_OK, st, "data.unique_tokens = %llu over data.train (%s%s)",
+                  (unsigned long long)c->data.unique_tokens, c->data.train_paths[0],
+                  c->data.n_train_paths > 1 ? " and the rest" : "");
         double seen = (double)c->train.steps * c->train.batch * T;
         DLM_INFO("data: the first %llu tokens of data.train only, %.2f epochs over the run",
                  (unsigned long long)c->data.unique_tokens, seen / (double)c->data.unique_tokens);
