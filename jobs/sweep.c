@@ -58,6 +58,17 @@ static dlm_status exe_dir(char *buf, size_t n)
     return DLM_OK;
 }
 
+/* <sweep.dir>/plan.h5 (or out), the folder made first; the path written
+ * goes to path. */
+static dlm_status write_plan(const dlm_sweep_plan *p, const char *out, char *path, size_t n)
+{
+    if (out) snprintf(path, n, "%s", out);
+    else snprintf(path, n, "%s/plan.h5", p->cfg.sweep.dir);
+    DLM_CALL(dlm_mkdir_p(p->cfg.sweep.dir));
+    DLM_CALL(dlm_sweep_plan_write(p, path));
+    return DLM_OK;
+}
+
 typedef struct {
     const char *cmd, *file, *out, *mpiexec, *scripts, *only;
     const char *sets[64];
@@ -71,13 +82,11 @@ static dlm_status run(const options *o)
     dlm_sweep_plan *p;
     DLM_CALL(dlm_sweep_plan_create(&c, &p));
     dlm_status st = DLM_OK;
-    char path[DLM_CONFIG_PATH_MAX + 32], bin[PATH_MAX];
+    char path[PATH_MAX], bin[PATH_MAX];
     if (strcmp(o->cmd, "plan") == 0) {
         dlm_sweep_plan_print(p, stdout);
-        snprintf(path, sizeof path, "%s/plan.h5", c.sweep.dir);
-        st = dlm_mkdir_p(c.sweep.dir);
-        if (st == DLM_OK) st = dlm_sweep_plan_write(p, o->out ? o->out : path);
-        if (st == DLM_OK) printf("plan written to %s\n", o->out ? o->out : path);
+        st = write_plan(p, o->out, path, sizeof path);
+        if (st == DLM_OK) printf("plan written to %s\n", path);
     } else if (strcmp(o->cmd, "run") == 0) {
         int only = -1;
         if (o->only) {
@@ -89,11 +98,7 @@ static dlm_status run(const options *o)
                                     c.sweep.name);
         }
         if (st == DLM_OK) st = exe_dir(bin, sizeof bin);
-        if (st == DLM_OK) st = dlm_mkdir_p(c.sweep.dir);
-        if (st == DLM_OK) {
-            snprintf(path, sizeof path, "%s/plan.h5", c.sweep.dir);
-            st = dlm_sweep_plan_write(p, path);
-        }
+        if (st == DLM_OK) st = write_plan(p, NULL, path, sizeof path);
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         int threads = o->threads > 0 ? o->threads : (int)(cores / o->jobs > 0 ? cores / o->jobs : 1);
         dlm_sweep_local_options lo = {.bin_dir = bin, .mpiexec = o->mpiexec, .jobs = o->jobs,
@@ -110,11 +115,7 @@ static dlm_status run(const options *o)
         if (st == DLM_OK && !realpath(o->scripts, scripts))
             st = dlm_error_push(DLM_ERR_IO, __FILE__, __LINE__, __func__,
                                 "the sbatch scripts' folder %s: not found (--scripts)", o->scripts);
-        if (st == DLM_OK) st = dlm_mkdir_p(c.sweep.dir);
-        if (st == DLM_OK) {
-            snprintf(path, sizeof path, "%s/plan.h5", c.sweep.dir);
-            st = dlm_sweep_plan_write(p, path);
-        }
+        if (st == DLM_OK) st = write_plan(p, NULL, path, sizeof path);
         dlm_sweep_submit_options so = {.sweep_file = file, .sets = o->sets, .n_sets = o->n_sets,
                                        .build_dir = build, .scripts_dir = scripts, .dry_run = o->dry_run};
         if (st == DLM_OK) st = dlm_sweep_submit(p, &so, stdout);

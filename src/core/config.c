@@ -295,8 +295,9 @@ static void apply_setting(load_ctx *x, int ki, const config_setting_t *s, const 
         *count = n;
         break;
     }
-    case DLM_KEY_INTS: {
-        int *v = (int *)field, *count = (int *)((char *)x->c + k->count_offset);
+    case DLM_KEY_INTS:
+    case DLM_KEY_DOUBLES: { /* arrays of numbers, in place (a failed load leaves *out untouched) */
+        int ints = k->type == DLM_KEY_INTS, *count = (int *)((char *)x->c + k->count_offset);
         if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) goto wrong_type;
         int n = config_setting_length(s);
         if (n > DLM_CONFIG_MAX_INTS) {
@@ -306,40 +307,17 @@ static void apply_setting(load_ctx *x, int ki, const config_setting_t *s, const 
         }
         for (int i = 0; i < n; i++) {
             const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-            int et = config_setting_type(e);
-            long long ev = et == CONFIG_TYPE_INT || et == CONFIG_TYPE_INT64
-                               ? config_setting_get_int64(e) : 0;
-            if ((et != CONFIG_TYPE_INT && et != CONFIG_TYPE_INT64) || ev < INT_MIN || ev > INT_MAX) {
+            int et = config_setting_type(e), is_int = et == CONFIG_TYPE_INT || et == CONFIG_TYPE_INT64;
+            long long ev = is_int ? config_setting_get_int64(e) : 0;
+            int ok = ints ? is_int && ev >= INT_MIN && ev <= INT_MAX : is_int || et == CONFIG_TYPE_FLOAT;
+            if (!ok) {
                 describe(e, got, sizeof got);
-                CFG_ERROR(x, code, where, "%s.%s expects an array of integers, but element %d is %s",
-                          k->group, k->name, i + 1, got);
-            }
-        }
-        if (x->n_errors != before) break;
-        for (int i = 0; i < n; i++)
-            v[i] = (int)config_setting_get_int64(config_setting_get_elem(s, (unsigned)i));
-        *count = n;
-        break;
-    }
-    case DLM_KEY_DOUBLES: {
-        double *v = (double *)field;
-        int *count = (int *)((char *)x->c + k->count_offset);
-        if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) goto wrong_type;
-        int n = config_setting_length(s);
-        if (n > DLM_CONFIG_MAX_INTS) {
-            CFG_ERROR(x, code, where, "%s.%s lists %d values; at most %d are supported", k->group,
-                      k->name, n, DLM_CONFIG_MAX_INTS);
-            break;
-        }
-        for (int i = 0; i < n; i++) {
-            const config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-            int et = config_setting_type(e);
-            if (et == CONFIG_TYPE_INT || et == CONFIG_TYPE_INT64) v[i] = (double)config_setting_get_int64(e);
-            else if (et == CONFIG_TYPE_FLOAT) v[i] = config_setting_get_float(e);
-            else {
-                describe(e, got, sizeof got);
-                CFG_ERROR(x, code, where, "%s.%s expects an array of numbers, but element %d is %s",
-                          k->group, k->name, i + 1, got);
+                CFG_ERROR(x, code, where, "%s.%s expects an array of %s, but element %d is %s", k->group,
+                          k->name, ints ? "integers" : "numbers", i + 1, got);
+            } else if (ints) {
+                ((int *)field)[i] = (int)ev;
+            } else {
+                ((double *)field)[i] = is_int ? (double)ev : config_setting_get_float(e);
             }
         }
         if (x->n_errors == before) *count = n;

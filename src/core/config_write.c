@@ -62,6 +62,14 @@ static void tb_string(text_buf *b, const char *s)
     tb_printf(b, "\"");
 }
 
+/* A double as libconfig reads it back as a float: a whole number keeps a
+ * ".0" (in arrays too, whose elements share one type). */
+static void number_text(double v, char *buf, size_t n)
+{
+    dlm_config_format_double(v, buf, n);
+    if (isfinite(v) && !strpbrk(buf, ".eE") && strlen(buf) + 2 < n) strcat(buf, ".0");
+}
+
 dlm_status dlm_config_to_text(const dlm_config_schema *schema, const void *c, const char *title,
                               char **text)
 {
@@ -96,10 +104,7 @@ dlm_status dlm_config_to_text(const dlm_config_schema *schema, const void *c, co
             break;
         }
         case DLM_KEY_DOUBLE:
-            dlm_config_format_double(*(const double *)field, num, sizeof num);
-            /* a whole number keeps a ".0", so libconfig reads it back as a float */
-            if (isfinite(*(const double *)field) && !strpbrk(num, ".eE") && strlen(num) + 2 < sizeof num)
-                strcat(num, ".0");
+            number_text(*(const double *)field, num, sizeof num);
             tb_printf(&b, "%s", num);
             break;
         case DLM_KEY_BOOL: tb_printf(&b, "%s", *(const int *)field ? "true" : "false"); break;
@@ -135,21 +140,8 @@ dlm_status dlm_config_to_text(const dlm_config_schema *schema, const void *c, co
             tb_printf(&b, " ]");
             break;
         }
-        case DLM_KEY_INTS: {
-            const int *v = (const int *)field;
-            int n = *(const int *)((const char *)c + k->count_offset);
-            if (n < 0 || n > DLM_CONFIG_MAX_INTS) {
-                free(b.p);
-                DLM_CHECK(0, DLM_ERR_ARG, "%s.%s: %d values, expected 0 to %d", k->group, k->name,
-                          n, DLM_CONFIG_MAX_INTS);
-            }
-            tb_printf(&b, "[");
-            for (int j = 0; j < n; j++) tb_printf(&b, "%s%d", j ? ", " : " ", v[j]);
-            tb_printf(&b, " ]");
-            break;
-        }
+        case DLM_KEY_INTS:
         case DLM_KEY_DOUBLES: {
-            const double *v = (const double *)field;
             int n = *(const int *)((const char *)c + k->count_offset);
             if (n < 0 || n > DLM_CONFIG_MAX_INTS) {
                 free(b.p);
@@ -158,11 +150,12 @@ dlm_status dlm_config_to_text(const dlm_config_schema *schema, const void *c, co
             }
             tb_printf(&b, "[");
             for (int j = 0; j < n; j++) {
-                char e[48];
-                dlm_config_format_double(v[j], e, sizeof e);
-                /* a whole number keeps a ".0": libconfig's arrays hold one type */
-                if (!strpbrk(e, ".eEn") && strlen(e) + 2 < sizeof e) strcat(e, ".0");
-                tb_printf(&b, "%s%s", j ? ", " : " ", e);
+                if (k->type == DLM_KEY_INTS) {
+                    tb_printf(&b, "%s%d", j ? ", " : " ", ((const int *)field)[j]);
+                } else {
+                    number_text(((const double *)field)[j], num, sizeof num);
+                    tb_printf(&b, "%s%s", j ? ", " : " ", num);
+                }
             }
             tb_printf(&b, " ]");
             break;

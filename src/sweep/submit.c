@@ -158,7 +158,8 @@ dlm_status dlm_sweep_submit(const dlm_sweep_plan *p, const dlm_sweep_submit_opti
     char abs_sdir[PATH_MAX];
     if (!realpath(o->dry_run ? c->sweep.dir : sdir, abs_sdir)) snprintf(abs_sdir, sizeof abs_sdir, "%s", sdir);
     else if (o->dry_run) strncat(abs_sdir, "/slurm", sizeof abs_sdir - strlen(abs_sdir) - 1);
-    char deps[4096] = "afterany", submitted[4096] = "";
+    char deps[4096] = "afterany", submitted[4096] = "", partition[DLM_CONFIG_PATH_MAX + 16];
+    snprintf(partition, sizeof partition, "--partition=%s", c->submit.partition); /* every job alike */
     /* each submission its own lists: a requeued or throttled task of an
      * earlier one still reads the list it was given */
     char stamp[64];
@@ -169,7 +170,7 @@ dlm_status dlm_sweep_submit(const dlm_sweep_plan *p, const dlm_sweep_submit_opti
     for (int g = 0; g < n_groups && st == DLM_OK; g++) {
         group *G = &groups[g];
         char name[DLM_CONFIG_PATH_MAX + 64], list[PATH_MAX], array[64], ntasks[32], cpus[32], tlim[32], output[PATH_MAX];
-        char exports[3 * PATH_MAX], partition[DLM_CONFIG_PATH_MAX + 16], script[PATH_MAX], dep[128], id[64] = "JOB";
+        char exports[3 * PATH_MAX], script[PATH_MAX], dep[128], id[64] = "JOB";
         snprintf(name, sizeof name, "%s-r%d-tp%d-pp%d-t%dm", c->sweep.name, G->dp * G->tp * G->pp, G->tp, G->pp,
                  G->minutes);
         int w = snprintf(list, sizeof list, "%s/%s-%s.runs", abs_sdir, name, stamp);
@@ -185,7 +186,6 @@ dlm_status dlm_sweep_submit(const dlm_sweep_plan *p, const dlm_sweep_submit_opti
         snprintf(output, sizeof output, "--output=%s/%%x-%%A_%%a.out", abs_sdir);
         snprintf(exports, sizeof exports, "--export=ALL,DLM_BUILD=%s,DLM_SLURM_DIR=%s,DLM_SWEEP_LIST=%s",
                  o->build_dir, o->scripts_dir, list);
-        snprintf(partition, sizeof partition, "--partition=%s", c->submit.partition);
         /* the warning before the limit: 2 minutes, or a fifth of short limits */
         char signal[32];
         snprintf(signal, sizeof signal, "--signal=B:USR1@%d", G->minutes >= 10 ? 120 : G->minutes * 12);
@@ -244,8 +244,6 @@ dlm_status dlm_sweep_submit(const dlm_sweep_plan *p, const dlm_sweep_submit_opti
         int n = 0;
         argv[n++] = "sbatch", argv[n++] = "--parsable", argv[n++] = cjn, argv[n++] = "--ntasks=1";
         argv[n++] = "--time=00:10:00";
-        char partition[DLM_CONFIG_PATH_MAX + 16];
-        snprintf(partition, sizeof partition, "--partition=%s", c->submit.partition);
         if (c->submit.partition[0]) argv[n++] = partition;
         argv[n++] = cdep, argv[n++] = coutput, argv[n++] = exports, argv[n++] = cscript;
         argv[n++] = o->sweep_file;
