@@ -91,41 +91,29 @@ def _batched_minima(x, Y, w):
     return np.where(ok, xs, np.nan), np.where(ok, ls, np.nan)
 
 
-def frontier_fit(budget, n_params, loss, se, reps=1000, level=0.9, seed=1):
-    """IsoFLOP minima per budget and the power laws N*(C) = g C^a and
-    L*(C) = h C^b, with percentile intervals from a parametric bootstrap:
-    each replicate redraws every run's loss around its budget's fitted
-    parabola with variance se^2 + tau^2 (tau^2: the scatter beyond the
-    evaluation error, pooled over budgets, 0 when there is none) and
-    refits everything. Returns a dict (see the keys below); budgets whose
-    fit is rejected are listed in 'rejected' with the reason and left out of
-    the power laws."""
+def isoflop_minima(budget, n_params, loss, se, reps=1000, level=0.9, seed=1):
+    """Every budget's IsoFLOP minimum with percentile intervals from a
+    parametric bootstrap: each replicate redraws every run's loss around its
+    budget's fitted parabola with variance se^2 + tau^2 (tau^2: the scatter
+    beyond the evaluation error, pooled over budgets, 0 when there is none)
+    and refits. Budgets whose fit is rejected are listed in 'rejected' with
+    the reason. Returns the per-budget results and the replicates (XS: log
+    N*, LS: L*; NaN where a replicate has no minimum inside the sizes)."""
     budget, n_params = np.asarray(budget, float), np.asarray(n_params, float)
     loss, se = np.asarray(loss, float), np.asarray(se, float)
-    profs = _profiles(budget, n_params, loss, se)
     per, rejected, resid, dof = [], [], [], 0
-    for C, x, y, s in profs:
+    for C, x, y, s in _profiles(budget, n_params, loss, se):
         try:
             f = isoflop_fit(np.exp(x), y, s, budget=C)
         except FitError as e:
             rejected.append((C, str(e)))
             continue
         c0, c1, c2 = f["coef"]
-        r = y - (c0 + c1 * x + c2 * x * x)
-        resid.append((r, s))
+        resid.append((y - (c0 + c1 * x + c2 * x * x), s))
         dof += len(x) - 3
         per.append(dict(budget=C, x=x, y=y, se=s, fit=f))
-    if len(per) < 2:
-        raise FitError(f"{len(per)} budget(s) with an IsoFLOP minimum inside their sizes: a power law in C "
-                       f"needs at least 2" + "".join(f"; {m}" for _, m in rejected))
     ss = sum(float(np.sum(r * r - s * s)) for r, s in resid)
     tau2 = max(0.0, ss / dof) if dof > 0 else 0.0
-    Cs = np.array([p["budget"] for p in per])
-    ns = np.array([p["fit"]["n_star"] for p in per])
-    ls = np.array([p["fit"]["l_star"] for p in per])
-    g, a = power_law_fit(Cs, ns)
-    h, b = power_law_fit(Cs, ls)
-
     rng = np.random.default_rng(seed)
     XS = np.empty((reps, len(per)))
     LS = np.empty((reps, len(per)))
@@ -137,19 +125,44 @@ def frontier_fit(budget, n_params, loss, se, reps=1000, level=0.9, seed=1):
         Y = mean + rng.standard_normal((reps, len(x))) * sd
         XS[:, j], LS[:, j] = _batched_minima(x, Y, 1.0 / sd ** 2)
     good = np.all(np.isfinite(XS), axis=1)
+    q = [(1 - level) / 2, 1 - (1 - level) / 2]
+    ci = lambda v: tuple(float(t) for t in np.quantile(v[np.isfinite(v)], q)) if np.isfinite(v).any() \
+        else (float("nan"), float("nan"))
+    for j, p in enumerate(per):
+        p["n_star_ci"] = ci(np.exp(XS[:, j]))
+        p["l_star_ci"] = ci(LS[:, j])
+        p["boot_valid"] = float(np.isfinite(XS[:, j]).mean())
+    return dict(profiles=per, rejected=rejected, tau2=tau2, XS=XS, LS=LS, good=good, level=level, reps=reps)
+
+
+def frontier_fit(budget, n_params, loss, se, reps=1000, level=0.9, seed=1):
+    """IsoFLOP minima per budget (isoflop_minima) and the power laws
+    N*(C) = g C^a and L*(C) = h C^b, with percentile intervals from the same
+    bootstrap replicates: a replicate in which every budget keeps a minimum
+    inside its sizes refits both laws. Rejected budgets are left out of the
+    power laws; fewer than 2 left raises FitError."""
+    m = isoflop_minima(budget, n_params, loss, se, reps=reps, level=level, seed=seed)
+    per, rejected = m["profiles"], m["rejected"]
+    if len(per) < 2:
+        raise FitError(f"{len(per)} budget(s) with an IsoFLOP minimum inside their sizes: a power law in C "
+                       f"needs at least 2" + "".join(f"; {msg}" for _, msg in rejected))
+    Cs = np.array([p["budget"] for p in per])
+    ns = np.array([p["fit"]["n_star"] for p in per])
+    ls = np.array([p["fit"]["l_star"] for p in per])
+    g, a = power_law_fit(Cs, ns)
+    h, b = power_law_fit(Cs, ls)
+    XS, LS, good = m["XS"], m["LS"], m["good"]
     lc = np.log(Cs)
-    A = np.stack([np.ones_like(lc), lc], axis=1)
-    P = np.linalg.pinv(A)
+    P = np.linalg.pinv(np.stack([np.ones_like(lc), lc], axis=1))
     ba = XS[good] @ P.T                      # log g, a
     bb = np.log(LS[good]) @ P.T              # log h, b
     q = [(1 - level) / 2, 1 - (1 - level) / 2]
     ci = lambda v: tuple(float(t) for t in np.quantile(v, q))
     return dict(
-        budgets=Cs, n_star=ns, l_star=ls, profiles=per, rejected=rejected, tau2=tau2,
+        budgets=Cs, n_star=ns, l_star=ls, profiles=per, rejected=rejected, tau2=m["tau2"],
         n_star_law=(g, a), l_star_law=(h, b),
         a_ci=ci(ba[:, 1]), g_ci=ci(np.exp(ba[:, 0])), b_ci=ci(bb[:, 1]), h_ci=ci(np.exp(bb[:, 0])),
-        n_star_ci=[ci(np.exp(XS[good, j])) for j in range(len(per))],
-        l_star_ci=[ci(LS[good, j]) for j in range(len(per))],
+        n_star_ci=[p["n_star_ci"] for p in per], l_star_ci=[p["l_star_ci"] for p in per],
         boot_laws=(np.exp(ba[:, 0]), ba[:, 1], np.exp(bb[:, 0]), bb[:, 1]),
         boot_valid=float(good.mean()), reps=reps, level=level,
         edge=[p["budget"] for p in per if p["fit"]["edge"]],
@@ -190,21 +203,9 @@ def _huber(r, delta):
     return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
 
 
-def parametric_fit(n_params, tokens, loss, delta=1e-3, min_points=10):
-    """L(N, D) = E + A/N^alpha + B/D^beta (Hoffmann et al.'s approach 3, as
-    Besiroglu et al. redo it): the Huber loss (delta) of log L against
-    LSE(a - alpha log N, b - beta log D, e), minimised by L-BFGS-B from a grid
-    of starting points, each run to convergence. Returns the constants
-    unrounded with the optimizer's status and message, or raises FitError
-    when the data cannot identify the five constants (fewer than
-    min_points runs, or fewer than 3 distinct N or D)."""
-    N, D, L = (np.asarray(v, float) for v in (n_params, tokens, loss))
-    if len(L) < min_points or len(np.unique(N)) < 3 or len(np.unique(D)) < 3:
-        raise FitError(f"{len(L)} runs with {len(np.unique(N))} distinct N and {len(np.unique(D))} "
-                       f"distinct D: not enough to identify E, A, alpha, B, beta (need >= {min_points} runs "
-                       f"and 3 of each)")
-    lN, lD, lL = np.log(N), np.log(D), np.log(L)
-
+def _lse_objective(lN, lD, lL, delta):
+    """The Huber loss of log L against LSE(a - alpha log N, b - beta log D, e)
+    and its gradient in (a, b, e, alpha, beta)."""
     def objective(p):
         a, b, e, al, be = p
         t = np.stack([a - al * lN, b - be * lD, np.full_like(lN, e)])
@@ -217,22 +218,81 @@ def parametric_fit(n_params, tokens, loss, delta=1e-3, min_points=10):
         grad = np.array([np.sum(dr * w[0]), np.sum(dr * w[1]), np.sum(dr * w[2]),
                          -np.sum(dr * w[0] * lN), -np.sum(dr * w[1] * lD)])
         return float(np.sum(_huber(r, delta))), grad
+    return objective
 
+
+# the starting grid in (a, b, e, alpha, beta), as Hoffmann et al. and Besiroglu et al.
+_GRID = np.array(np.meshgrid([0.0, 5.0, 10.0, 15.0, 20.0], [0.0, 5.0, 10.0, 15.0, 20.0], [-1.0, 0.0, 1.0],
+                             [0.2, 0.5, 0.8], [0.2, 0.5, 0.8], indexing="ij")).reshape(5, -1).T
+_BOUNDS = [(-50, 60), (-50, 60), (-10, 10), (0, 5), (0, 5)]
+
+
+def _grid_losses(lN, lD, lL, delta):
+    """The Huber loss at every grid start, vectorised over the grid."""
+    a, b, e, al, be = (_GRID[:, k:k + 1] for k in range(5))
+    t = np.stack([a - al * lN, b - be * lD, np.broadcast_to(e, (len(_GRID), len(lN)))])
+    mx = t.max(axis=0)
+    pred = mx + np.log(np.exp(t - mx).sum(axis=0))
+    return _huber(pred - lL, delta).sum(axis=1)
+
+
+def parametric_fit(n_params, tokens, loss, delta=1e-3, min_points=10, optimise=25, x0=None):
+    """L(N, D) = E + A/N^alpha + B/D^beta (Hoffmann et al.'s approach 3, as
+    Besiroglu et al. redo it): the Huber loss (delta) of log L against
+    LSE(a - alpha log N, b - beta log D, e), minimised by L-BFGS-B run to
+    convergence from the 'optimise' best of a 675-point grid of starts
+    (every grid point is evaluated, the best by Huber loss are optimised:
+    optimising all 675 took minutes per fit), plus x0 when given (a
+    bootstrap's warm start). Returns the constants unrounded with the optimizer's
+    status and message, or raises FitError when the data cannot identify
+    the five constants (fewer than min_points runs, or fewer than 3
+    distinct N or D)."""
+    N, D, L = (np.asarray(v, float) for v in (n_params, tokens, loss))
+    if len(L) < min_points or len(np.unique(N)) < 3 or len(np.unique(D)) < 3:
+        raise FitError(f"{len(L)} runs with {len(np.unique(N))} distinct N and {len(np.unique(D))} "
+                       f"distinct D: not enough to identify E, A, alpha, B, beta (need >= {min_points} runs "
+                       f"and 3 of each)")
+    lN, lD, lL = np.log(N), np.log(D), np.log(L)
+    objective = _lse_objective(lN, lD, lL, delta)
+    starts = list(_GRID[np.argsort(_grid_losses(lN, lD, lL, delta), kind="stable")[:optimise]])
+    if x0 is not None:
+        starts.append(np.asarray(x0, float))
     best = None
-    for a0 in (0.0, 5.0, 10.0, 15.0, 20.0):
-        for b0 in (0.0, 5.0, 10.0, 15.0, 20.0):
-            for e0 in (-1.0, 0.0, 1.0):
-                for al0 in (0.2, 0.5, 0.8):
-                    for be0 in (0.2, 0.5, 0.8):
-                        res = optimize.minimize(objective, [a0, b0, e0, al0, be0], jac=True, method="L-BFGS-B",
-                                                bounds=[(-50, 60), (-50, 60), (-10, 10), (0, 5), (0, 5)],
-                                                options=dict(maxiter=20000, ftol=1e-15, gtol=1e-13))
-                        if best is None or res.fun < best.fun:
-                            best = res
+    for p0 in starts:
+        res = optimize.minimize(objective, p0, jac=True, method="L-BFGS-B", bounds=_BOUNDS,
+                                options=dict(maxiter=20000, ftol=1e-15, gtol=1e-13))
+        if best is None or res.fun < best.fun:
+            best = res
     a, b, e, al, be = best.x
     return dict(E=float(np.exp(e)), A=float(np.exp(a)), alpha=float(al), B=float(np.exp(b)), beta=float(be),
                 huber=float(best.fun), converged=bool(best.success), status=int(best.status),
-                message=str(best.message), iterations=int(best.nit), starts=5 * 5 * 3 * 3 * 3)
+                message=str(best.message), iterations=int(best.nit), starts=len(_GRID),
+                optimised=len(starts), x=best.x.copy())
+
+
+def parametric_bootstrap(n_params, tokens, loss, fit, reps=100, level=0.9, seed=1, delta=1e-3, optimise=5):
+    """Percentile intervals of E, A, alpha, B, beta from a bootstrap over
+    runs (Besiroglu et al.): resample the runs with replacement, refit (the
+    'optimise' best grid starts plus the full fit as a warm start). Returns
+    {name: (lo, hi)} and 'valid' (the fraction of replicates that could be
+    fitted: a resample with under 3 distinct N or D cannot)."""
+    N, D, L = (np.asarray(v, float) for v in (n_params, tokens, loss))
+    rng = np.random.default_rng(seed)
+    vals = []
+    for _ in range(reps):
+        i = rng.integers(0, len(L), len(L))
+        try:
+            p = parametric_fit(N[i], D[i], L[i], delta=delta, min_points=1, optimise=optimise, x0=fit["x"])
+        except FitError:
+            continue
+        vals.append([p["E"], p["A"], p["alpha"], p["B"], p["beta"]])
+    q = [(1 - level) / 2, 1 - (1 - level) / 2]
+    out = dict(valid=len(vals) / reps, reps=reps, level=level)
+    if vals:
+        v = np.array(vals)
+        for k, name in enumerate(("E", "A", "alpha", "B", "beta")):
+            out[name] = tuple(float(t) for t in np.quantile(v[:, k], q))
+    return out
 
 
 def parametric_predict(p, n_params, tokens):

@@ -16,6 +16,7 @@ DLM_PACKAGES=(
   openmpi-bin libopenmpi-dev
   libblis-openmp-dev libscalapack-openmpi-dev libhdf5-openmpi-dev
   libconfig-dev libjson-c-dev librandom123-dev libcunit1-dev
+  python3 python3-numpy python3-scipy python3-h5py python3-matplotlib   # analysis/ and its fit tests
 )
 # --slurm: the Slurm tests' local cluster (a cluster's own Slurm needs nothing from here)
 DLM_SLURM_PACKAGES=(slurm-wlm munge)

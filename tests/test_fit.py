@@ -13,9 +13,17 @@ from known constants (run with Debian's /usr/bin/python3: numpy, scipy).
               points refused
   multiplier  a diffusion frontier needing 16x AR's compute gives M(C) = 16
               at every budget, extrapolation marked outside the sampled ones
+  report      analysis/report.py on a synthetic sweep.h5 (the isoflop case's
+              profiles as `ar`, the same at 16x the compute as `mdlm`, a
+              unique-token limit, one failed run): report.md prints the true
+              exponents, M = 16, the failed run by name, the repetition
+              table, and every figure is a PNG; a sweep.h5 without a needed
+              column is refused naming the file and the column
 """
 import os
+import re
 import sys
+import tempfile
 
 import numpy as np
 
@@ -125,7 +133,63 @@ def case_multiplier():
     check(list(m["extrapolated"]) == [False, False, False, True], f"extrapolated {list(m['extrapolated'])}")
 
 
+def write_sweep(path, columns, attrs):
+    import h5py
+    with h5py.File(path, "w") as f:
+        g = f.create_group("runs")
+        for k, v in columns.items():
+            g[k] = np.array(v, dtype=h5py.string_dtype()) if isinstance(v[0], str) else np.asarray(v)
+        for k, v in attrs.items():
+            f.attrs[k] = v
+
+
+def case_report():
+    import report
+    b, n, y, se = sweep()
+    cols = dict(name=[], objective=[], budget=[], n_params=[], tokens=[], state=[], detail=[],
+                estimate_nats_per_token=[], stderr_nats_per_token=[], flops_per_token=[])
+    for obj, scale in (("ar", 1.0), ("mdlm", 16.0)):
+        for k in range(len(b)):
+            C = b[k] * scale
+            cols["name"].append(f"{obj}_{k}")
+            cols["objective"].append(obj)
+            cols["budget"].append(C)
+            cols["n_params"].append(int(round(n[k])))
+            cols["tokens"].append(int(C / (6 * n[k])))
+            cols["state"].append("done")
+            cols["detail"].append("")
+            cols["estimate_nats_per_token"].append(y[k])
+            cols["stderr_nats_per_token"].append(se[k])
+            cols["flops_per_token"].append(6 * n[k])
+    for k, v in dict(name="ar_failed", objective="ar", budget=1e15, n_params=1000, tokens=10, state="failed",
+                     detail="exit 1", estimate_nats_per_token=np.nan, stderr_nats_per_token=np.nan,
+                     flops_per_token=6000.0).items():
+        cols[k].append(v)
+    # N rounded to whole parameters moves the minima by < 1e-6 relative
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "sweep.h5")
+        write_sweep(path, cols, dict(name="synthetic", unique_tokens=1e9, n_definition="N", flops_definition="6N"))
+        check(report.main([path, "--reps", "50", "--param-reps", "3"]) == 0, "report.py exits 0")
+        md = open(os.path.join(tmp, "report", "report.md")).read()
+        row = re.search(r"^\| ar \| (\S+) C\^(\S+) \| .*? \| (\S+) C\^(\S+) \|", md, re.M)
+        check(row is not None and abs(float(row[2]) - A_N) < 1e-6 and abs(float(row[4]) - B_L) < 1e-6,
+              f"ar's exponents printed as {row and (row[2], row[4])} (true {A_N}, {B_L})")
+        check("| 1e+18 | 16 |" in md and "extrapolated" in md, "M(C) = 16 at C = 1e18, extrapolation marked")
+        check("`ar_failed`: failed (exit 1)" in md, "the failed run named with its state")
+        check("## Repetition" in md and "still gaining up to" in md, "the repetition table")
+        for fig in ("isoflop", "frontier", "multiplier", "curves", "epochs"):
+            with open(os.path.join(tmp, "report", fig + ".png"), "rb") as f:
+                check(f.read(8) == b"\x89PNG\r\n\x1a\n", f"{fig}.png is a PNG")
+        del cols["stderr_nats_per_token"]
+        write_sweep(path, cols, {})
+        try:
+            report.sweep_data.load_sweep(path)
+            check(False, "a sweep.h5 without stderr refused")
+        except report.sweep_data.DataError as e:
+            check(path in str(e) and "stderr_nats_per_token" in str(e), f"refused: {e}")
+
+
 if __name__ == "__main__":
     {"isoflop": case_isoflop, "coverage": case_coverage, "parametric": case_parametric,
-     "multiplier": case_multiplier}[sys.argv[1]]()
+     "multiplier": case_multiplier, "report": case_report}[sys.argv[1]]()
     print(f"fit {sys.argv[1]}: ok")
