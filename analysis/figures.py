@@ -22,39 +22,42 @@ def _save(fig, path):
     plt.close(fig)
 
 
-def _panel(ax, xlabel, title):
-    ax.set_xscale("log")
-    ax.set_xlabel(xlabel)
-    ax.set_title(title)
-    ax.grid(alpha=0.3, which="both")
-
-
-def _finish_row(fig, axes, ylabel, path):
-    """One row of panels, one per objective: the y label, the legend, saved."""
+def _objective_row(res, path, xlabel, ylabel, draw):
+    """One panel per objective, log x, a colour per budget: draw(ax, o,
+    colours) fills a panel (colours: budget -> colour); the legend names the
+    budgets."""
+    objs = res["objectives"]
+    fig, axes = plt.subplots(1, len(objs), figsize=(4.6 * len(objs), 3.8), sharey=True, squeeze=False)
+    for ax, obj in zip(axes[0], objs):
+        o = res["per_objective"][obj]
+        budgets = np.unique(o["runs"]["budget"])
+        colours = dict(zip(budgets, _colours(len(budgets))))
+        draw(ax, o, colours)
+        for C, col in colours.items():
+            ax.plot([], [], color=col, label=f"C = {C:.0e}")
+        ax.set_xscale("log")
+        ax.set_xlabel(xlabel)
+        ax.set_title(obj)
+        ax.grid(alpha=0.3, which="both")
     axes[0][0].set_ylabel(ylabel)
     axes[0][-1].legend(fontsize=8)
     _save(fig, path)
 
 
 def isoflop(res, path):
-    objs = res["objectives"]
-    fig, axes = plt.subplots(1, len(objs), figsize=(4.6 * len(objs), 3.8), sharey=True, squeeze=False)
-    for ax, obj in zip(axes[0], objs):
-        o = res["per_objective"][obj]
+    def draw(ax, o, colours):
         r = o["runs"]
-        budgets = np.unique(r["budget"])
-        for col, C in zip(_colours(len(budgets)), budgets):
+        for C, col in colours.items():
             m = r["budget"] == C
             n, y, s = r["n_params"][m], r["estimate_nats_per_token"][m], r["stderr_nats_per_token"][m]
-            ax.errorbar(n, y, yerr=s, fmt="o", ms=4, color=col, label=f"C = {C:.0e}")
+            ax.errorbar(n, y, yerr=s, fmt="o", ms=4, color=col)
             prof = o["isoflop"].get(float(C))
             if prof and "fit" in prof:
                 c0, c1, c2 = prof["fit"]["coef"]
                 x = np.linspace(np.log(n.min()), np.log(n.max()), 100)
                 ax.plot(np.exp(x), c0 + c1 * x + c2 * x * x, "-", color=col, lw=1)
                 ax.plot(prof["fit"]["n_star"], prof["fit"]["l_star"], "*", color=col, ms=12, mec="k")
-        _panel(ax, "non-embedding parameters N", obj)
-    _finish_row(fig, axes, "eval loss (nats/token)", path)
+    _objective_row(res, path, "non-embedding parameters N", "eval loss (nats/token)", draw)
 
 
 def frontier(res, path):
@@ -109,24 +112,17 @@ def multiplier(res, path):
 
 
 def curves(res, path):
-    objs = res["objectives"]
-    fig, axes = plt.subplots(1, len(objs), figsize=(4.6 * len(objs), 3.8), sharey=True, squeeze=False)
-    for ax, obj in zip(axes[0], objs):
-        o = res["per_objective"][obj]
-        budgets = np.unique(o["runs"]["budget"])
-        cols = dict(zip(budgets, _colours(len(budgets))))
+    def draw(ax, o, colours):
         for name, C, fpt, c in o["curves"]:
             if c is None:
                 continue
             tokens_per_step = c["tokens"][-1] / max(c["step"][-1], 1)
             if "val_loss" in c:
-                ax.plot(c["val_step"] * tokens_per_step * fpt, c["val_loss"], "-", color=cols[C], lw=0.9, alpha=0.8)
+                ax.plot(c["val_step"] * tokens_per_step * fpt, c["val_loss"], "-", color=colours[C], lw=0.9, alpha=0.8)
             else:
-                ax.plot(c["tokens"] * fpt, c["loss"], "-", color=cols[C], lw=0.6, alpha=0.6)
-        for C, col in cols.items():
-            ax.plot([], [], color=col, label=f"C = {C:.0e}")
-        _panel(ax, "training compute (FLOPs)", obj)
-    _finish_row(fig, axes, "validation loss (nats/token; training loss without validation)", path)
+                ax.plot(c["tokens"] * fpt, c["loss"], "-", color=colours[C], lw=0.6, alpha=0.6)
+    _objective_row(res, path, "training compute (FLOPs)",
+                   "validation loss (nats/token; training loss without validation)", draw)
 
 
 def epochs(res, path):

@@ -58,6 +58,15 @@ def isoflop_fit(n_params, loss, se=None, budget=None):
                 coef=(float(c0), float(c1), float(c2)), edge=bool(edge), suggest=suggest)
 
 
+def _interval(v, level):
+    """The central percentile interval of the finite values of v (NaNs when none)."""
+    v = np.asarray(v, float)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return (float("nan"), float("nan"))
+    return tuple(float(t) for t in np.quantile(v, [(1 - level) / 2, 1 - (1 - level) / 2]))
+
+
 def power_law_fit(c, y):
     """log y = log k + e log c by least squares: (k, e)."""
     lc, ly = np.log(np.asarray(c, float)), np.log(np.asarray(y, float))
@@ -125,24 +134,26 @@ def isoflop_minima(budget, n_params, loss, se, reps=1000, level=0.9, seed=1):
         Y = mean + rng.standard_normal((reps, len(x))) * sd
         XS[:, j], LS[:, j] = _batched_minima(x, Y, 1.0 / sd ** 2)
     good = np.all(np.isfinite(XS), axis=1)
-    q = [(1 - level) / 2, 1 - (1 - level) / 2]
-    ci = lambda v: tuple(float(t) for t in np.quantile(v[np.isfinite(v)], q)) if np.isfinite(v).any() \
-        else (float("nan"), float("nan"))
     for j, p in enumerate(per):
-        p["n_star_ci"] = ci(np.exp(XS[:, j]))
-        p["l_star_ci"] = ci(LS[:, j])
+        p["n_star_ci"] = _interval(np.exp(XS[:, j]), level)
+        p["l_star_ci"] = _interval(LS[:, j], level)
         p["boot_valid"] = float(np.isfinite(XS[:, j]).mean())
     return dict(profiles=per, rejected=rejected, tau2=tau2, XS=XS, LS=LS, good=good, level=level, reps=reps)
 
 
 def frontier_fit(budget, n_params, loss, se, reps=1000, level=0.9, seed=1):
     """IsoFLOP minima per budget (isoflop_minima) and the power laws
-    N*(C) = g C^a and L*(C) = h C^b, with percentile intervals from the same
-    bootstrap replicates: a replicate in which every budget keeps a minimum
-    inside its sizes refits both laws. Rejected budgets are left out of the
-    power laws; fewer than 2 left raises FitError."""
-    m = isoflop_minima(budget, n_params, loss, se, reps=reps, level=level, seed=seed)
-    per, rejected = m["profiles"], m["rejected"]
+    N*(C) = g C^a and L*(C) = h C^b (frontier_from_minima)."""
+    return frontier_from_minima(isoflop_minima(budget, n_params, loss, se, reps=reps, level=level, seed=seed))
+
+
+def frontier_from_minima(m):
+    """The power laws N*(C) = g C^a and L*(C) = h C^b through the minima of
+    isoflop_minima, with percentile intervals from its bootstrap replicates:
+    a replicate in which every budget keeps a minimum inside its sizes
+    refits both laws. Rejected budgets are left out of the power laws;
+    fewer than 2 left raises FitError."""
+    per, rejected, reps, level = m["profiles"], m["rejected"], m["reps"], m["level"]
     if len(per) < 2:
         raise FitError(f"{len(per)} budget(s) with an IsoFLOP minimum inside their sizes: a power law in C "
                        f"needs at least 2" + "".join(f"; {msg}" for _, msg in rejected))
@@ -156,8 +167,7 @@ def frontier_fit(budget, n_params, loss, se, reps=1000, level=0.9, seed=1):
     P = np.linalg.pinv(np.stack([np.ones_like(lc), lc], axis=1))
     ba = XS[good] @ P.T                      # log g, a
     bb = np.log(LS[good]) @ P.T              # log h, b
-    q = [(1 - level) / 2, 1 - (1 - level) / 2]
-    ci = lambda v: tuple(float(t) for t in np.quantile(v, q))
+    ci = lambda v: _interval(v, level)
     return dict(
         budgets=Cs, n_star=ns, l_star=ls, profiles=per, rejected=rejected, tau2=m["tau2"],
         n_star_law=(g, a), l_star_law=(h, b),
@@ -286,12 +296,11 @@ def parametric_bootstrap(n_params, tokens, loss, fit, reps=100, level=0.9, seed=
         except FitError:
             continue
         vals.append([p["E"], p["A"], p["alpha"], p["B"], p["beta"]])
-    q = [(1 - level) / 2, 1 - (1 - level) / 2]
     out = dict(valid=len(vals) / reps, reps=reps, level=level)
     if vals:
         v = np.array(vals)
         for k, name in enumerate(("E", "A", "alpha", "B", "beta")):
-            out[name] = tuple(float(t) for t in np.quantile(v[:, k], q))
+            out[name] = _interval(v[:, k], level)
     return out
 
 

@@ -41,8 +41,7 @@ def analyse(runs, reps=1000, param_reps=100, level=0.9, seed=1):
         o["isoflop"] = {float(p["budget"]): p for p in mins["profiles"]}
         o["isoflop"].update({float(C): dict(error=msg) for C, msg in mins["rejected"]})
         try:
-            o["frontier"] = fits.frontier_fit(r["budget"], r["n_params"], r["estimate_nats_per_token"],
-                                              r["stderr_nats_per_token"], reps=reps, level=level, seed=seed + k)
+            o["frontier"] = fits.frontier_from_minima(mins)
         except fits.FitError as e:
             o["frontier_error"] = str(e)
         try:
@@ -62,8 +61,7 @@ def analyse(runs, reps=1000, param_reps=100, level=0.9, seed=1):
                 o["epochs"].append(dict(budget=float(C), epochs=ep[order], loss=y, se=s,
                                         limit=fits.repetition_limit(ep[order], y, s)))
         o["curves"] = [(name, float(C), float(fpt), sweep_data.load_curves(os.path.join(runs["dir"], name)))
-                       for name, C, fpt in zip(r["name"], r["budget"], r["flops_per_token"] if "flops_per_token" in r
-                                                else r["flops"] / np.maximum(r["tokens"], 1))]
+                       for name, C, fpt in zip(r["name"], r["budget"], r["flops_per_token"])]
         per[obj] = o
     mult = {}
     if "ar" in per and per["ar"]["frontier"] is not None:

@@ -7,7 +7,7 @@ import h5py
 import numpy as np
 
 # the /runs columns the analysis needs; collect writes more
-REQUIRED = ("name", "objective", "budget", "n_params", "tokens", "state",
+REQUIRED = ("name", "objective", "budget", "n_params", "tokens", "flops_per_token", "state",
             "estimate_nats_per_token", "stderr_nats_per_token")
 
 
