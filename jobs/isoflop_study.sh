@@ -8,7 +8,7 @@
 #
 #   jobs/isoflop_study.sh [--config FILE] [--jobs J] [--reps R]
 #
-# --config defaults to configs/isoflop-sweep.cfg (about 40 minutes here with
+# --config defaults to configs/isoflop-sweep.cfg (about an hour here with
 # 2 jobs); --jobs to the number of cores; --reps sets the report's bootstrap
 # replicates (1000). DLM_BUILD_DIR names the build folder (default build/).
 # On a cluster, use `dlm-sweep submit` instead of this script's run step,
