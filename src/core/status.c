@@ -20,6 +20,7 @@ const char *dlm_status_name(dlm_status s)
     case DLM_ERR_IO: return "I/O error";
     case DLM_ERR_FORMAT: return "bad format";
     case DLM_ERR_MPI: return "MPI error";
+    case DLM_ERR_SCALAPACK: return "ScaLAPACK error";
     case DLM_ERR_HDF5: return "HDF5 error";
     case DLM_ERR_NUMERIC: return "non-finite number";
     case DLM_ERR_STATE: return "invalid state";

@@ -12,6 +12,7 @@ typedef enum {
     DLM_ERR_FORMAT,   /* a file or config did not hold what was expected */
     DLM_ERR_MPI,      /* an MPI call failed */
     DLM_ERR_HDF5,     /* an HDF5 call failed */
+    DLM_ERR_SCALAPACK, /* a BLACS or ScaLAPACK call failed */
     DLM_ERR_NUMERIC,  /* a non-finite loss or gradient */
     DLM_ERR_STATE,    /* an object was used in the wrong state */
     DLM_ERR_PEER      /* another MPI rank failed; its own message says why */
