@@ -11,6 +11,9 @@
 #   tp         tp2 against serial, untied and tied head: every loss and
 #              gradient norm within relative 1e-5; stopped and resumed at tp2, the straight run's
 #              rows bit for bit; its checkpoint resumes on one rank
+#   muon       Muon at tp2 (Newton-Schulz by PSGEMM across the shards) within 1e-5
+#              of serial Muon and unlike AdamW; resumed at tp2 bit for bit; with
+#              ZeRO-1 refused naming both keys
 #   pp         pp2 (one block per stage, 4 micro-batches, 1F1B) against
 #              serial: step 1's loss equal to the bit, every loss, gradient
 #              norm and held-out loss within relative 1e-5 (also with a tied
@@ -303,6 +306,27 @@ tp)
   relclose tp2-tied.txt serial-tied.txt 1e-5 || fail "tied tp2 beyond 1e-5 of serial"
   stop_and_resume 2 split tp2.txt "${args[@]}" --set parallel.tp=2
   one_rank_continues split
+  ;;
+muon)
+  # Muon (Newton-Schulz by PSGEMM across the tp shards) against serial Muon;
+  # its momentum lives in the checkpoint's moments, so a resume is exact;
+  # with ZeRO-1 it is refused before any work, naming both keys
+  args=("${common[@]}" --set train.steps=6 --set train.log_every=1 --set train.checkpoint_every=3
+        --set train.optimizer=\"muon\")
+  run_rows 1 serial "${args[@]}"
+  grep -q "optimizer: Muon .* ScaLAPACK's BLAS: .*blis" serial.log || { cat serial.log; fail "no Muon line naming BLIS"; }
+  run_rows 2 tp2 "${args[@]}" --set parallel.tp=2
+  grep -q "PSGEMM across the tp shards" tp2.log || { cat tp2.log; fail "tp2 did not run Newton-Schulz across the shards"; }
+  relclose tp2.txt serial.txt 1e-5 || fail "Muon at tp2 beyond 1e-5 of serial"
+  run_rows 1 adamw "${common[@]}" --set train.steps=6 --set train.log_every=1
+  ! diff -q adamw.txt serial.txt >/dev/null || fail "Muon's rows equal AdamW's: Muon did not run"
+  stop_and_resume 2 split tp2.txt "${args[@]}" --set parallel.tp=2
+  set +e
+  out=$("${mpiexec[@]}" -n 2 "$train" "${args[@]}" --set parallel.dp=2 --set parallel.zero=1 \
+        --set run.dir=\"zero\" 2>&1)
+  set -e
+  grep -q "parallel.zero = 1 (ZeRO-1) shards the optimizer .* train.optimizer = \"muon\" needs" <<<"$out" ||
+    { echo "$out"; fail "Muon with ZeRO-1 was not refused"; }
   ;;
 pp)
   args=("${common[@]}" --set train.steps=6 --set train.log_every=1 --set train.checkpoint_every=2

@@ -239,12 +239,12 @@ static void test_unknown_key(void)
                  at_line(path, 4), "unknown key train.lrr",
                  "(valid keys of train: steps, batch, micro_batch, lr, min_lr, warmup, lr_schedule, "
                  "decay_fraction, weight_decay, beta1, beta2, adam_eps, grad_clip, ema_decay, seed, "
-                 "log_every, val_every, val_chunks, checkpoint_every, keep_checkpoints, threads)",
+                 "log_every, val_every, val_chunks, checkpoint_every, keep_checkpoints, threads, optimizer)",
                  "did you mean train.lr?");
     /* a key of another group is pointed to */
     EXPECT_ERROR(load_cfg("model = { lr = 1; };\n", NULL, 0, &c, path, sizeof path),
                  at_line(path, 1), "unknown key model.lr (valid keys of model: layers, width, "
-                 "heads, seq_len, tied_head, rope_theta)", "did you mean train.lr?");
+                 "heads, seq_len, tied_head, rope_theta)", "did you mean train.lr or muon.lr?");
 }
 
 static void test_unknown_group(void)
@@ -254,7 +254,7 @@ static void test_unknown_group(void)
     EXPECT_ERROR(load_cfg("data = { source = \"synthetic\"; };\noptim = { lr = 1; };\n", NULL, 0,
                           &c, path, sizeof path),
                  at_line(path, 2),
-                 "unknown group optim (valid groups: model, objective, train, data, parallel, run)");
+                 "unknown group optim (valid groups: model, objective, train, muon, data, parallel, run)");
     EXPECT_ERROR(load_cfg("lr = 1;\n", NULL, 0, &c, path, sizeof path), at_line(path, 1),
                  "unknown setting lr outside any group", "did you mean train.lr?");
     EXPECT_ERROR(load_cfg("model = 3;\n", NULL, 0, &c, path, sizeof path), at_line(path, 1),
@@ -438,7 +438,7 @@ static void test_override_errors(void)
                  "(valid keys of train: steps,", "did you mean train.lr?");
     const char *group[] = {"optim.lr=1"};
     EXPECT_ERROR(dlm_run_config_load(NULL, group, 1, &c), "--set optim.lr=1: unknown key optim.lr",
-                 "valid groups: model, objective, train, data, parallel, run");
+                 "valid groups: model, objective, train, muon, data, parallel, run");
     const char *abc[] = {"train.lr=abc"};
     EXPECT_ERROR(dlm_run_config_load(NULL, abc, 1, &c),
                  "--set train.lr=abc: train.lr expects a number, got 'abc'");

@@ -97,11 +97,18 @@ static void suggest_key(const dlm_config_schema *s, const char *group, const cha
         int d = edit_distance(name, s->keys[k].name);
         if (d < best_d) best = k, best_d = d;
     }
-    if (best < 0)
-        for (int k = 0; k < s->n_keys; k++)
-            if (strcmp(s->keys[k].name, name) == 0) best = k;
-    if (best >= 0) snprintf(buf, n, "; did you mean %s.%s?", s->keys[best].group, s->keys[best].name);
-    else buf[0] = '\0';
+    buf[0] = '\0';
+    if (best >= 0) {
+        snprintf(buf, n, "; did you mean %s.%s?", s->keys[best].group, s->keys[best].name);
+        return;
+    }
+    /* every group that has the name: "train.lr or muon.lr" */
+    size_t len = 0;
+    for (int k = 0; k < s->n_keys && len < n; k++)
+        if (strcmp(s->keys[k].name, name) == 0)
+            len += (size_t)snprintf(buf + len, n - len, "%s%s.%s", len ? " or " : "; did you mean ",
+                                    s->keys[k].group, s->keys[k].name);
+    if (len && len < n) snprintf(buf + len, n - len, "?");
 }
 
 static void expected_text(const dlm_config_key *k, char *buf, size_t n)

@@ -50,6 +50,8 @@ void dlm_ema_update(float *ema, const float *p, int64_t n_floats, double decay, 
     for (int64_t i = 0; i < n_floats; i++) ema[i] = d * ema[i] + c * p[i];
 }
 
+const char *const dlm_optimizer_kind_names[] = {"adamw", "muon", NULL};
+
 void dlm_adamw_config_default(dlm_adamw_config *c)
 {
     c->beta1 = 0.9f;
@@ -99,6 +101,7 @@ void dlm_optimizer_destroy(dlm_optimizer **po)
     if (!o) return;
     dlm_arena_destroy(&o->m);
     dlm_arena_destroy(&o->v);
+    free(o->muon_work);
     free(o->ranges);
     free(o);
     *po = NULL;
@@ -110,6 +113,31 @@ static int overlap(const dlm_param_info *p, dlm_range r, size_t *a, size_t *b)
     *a = r.lo > p->offset ? r.lo : p->offset;
     *b = r.hi < p->offset + p->numel ? r.hi : p->offset + p->numel;
     return *a < *b;
+}
+
+dlm_status dlm_optimizer_use_muon(dlm_optimizer *opt, const dlm_model *model,
+                                  const dlm_muon_config *c, dlm_ns_group *ns)
+{
+    size_t work = 0;
+    for (int i = 0; i < model->n_tensors; i++) {
+        const dlm_param_info *p = &model->table[i];
+        if (!dlm_muon_takes(p)) continue;
+        size_t held = 0, a, b;
+        for (int r = 0; r < opt->n_ranges; r++)
+            if (overlap(p, opt->ranges[r], &a, &b)) held += b - a;
+        DLM_CHECK(held == p->numel, DLM_ERR_ARG,
+                  "Muon needs each weight matrix whole on the rank that updates it, but this "
+                  "optimizer holds %zu of the %zu floats of %s (ZeRO-1 shards them): set "
+                  "parallel.zero = 0 or train.optimizer = \"adamw\"", held, p->numel, p->name);
+        size_t w = dlm_muon_work_floats(p);
+        work = w > work ? w : work;
+    }
+    free(opt->muon_work);
+    opt->muon_work = malloc((work + 1) * sizeof *opt->muon_work);
+    DLM_CHECK(opt->muon_work != NULL, DLM_ERR_NOMEM, "Muon's scratch (%zu floats)", work);
+    opt->muon = 1, opt->muon_cfg = *c, opt->ns = ns;
+    opt->n_head = model->cfg.n_head, opt->tp = model->tp;
+    return DLM_OK;
 }
 
 double dlm_optimizer_grad_sumsq(const dlm_optimizer *opt, const dlm_model *model,
@@ -132,7 +160,7 @@ double dlm_optimizer_grad_sumsq(const dlm_optimizer *opt, const dlm_model *model
     return sumsq;
 }
 
-void dlm_optimizer_apply(dlm_optimizer *opt, dlm_model *model, double lr, double grad_norm)
+dlm_status dlm_optimizer_apply(dlm_optimizer *opt, dlm_model *model, double lr, double grad_norm)
 {
     float *g = model->grad_arena.base;
     float clip = dlm_clip_factor(grad_norm, opt->cfg.grad_clip);
@@ -144,11 +172,19 @@ void dlm_optimizer_apply(dlm_optimizer *opt, dlm_model *model, double lr, double
             size_t a, b;
             if (!overlap(p, opt->ranges[r], &a, &b)) continue;
             size_t at = base + (a - opt->ranges[r].lo);
+            if (opt->muon && dlm_muon_takes(p)) { /* whole: dlm_optimizer_use_muon checked */
+                DLM_CALL(dlm_muon_update(&opt->muon_cfg, p, opt->n_head, opt->tp, opt->ns,
+                                         model->param_arena.base + a, g + a, clip,
+                                         opt->m.base + at, (float)(lr * opt->muon_cfg.lr_ratio),
+                                         p->decay ? opt->cfg.weight_decay : 0.0f, opt->muon_work));
+                continue;
+            }
             dlm_adamw_update(model->param_arena.base + a, g + a, clip, opt->m.base + at,
                              opt->v.base + at, (int64_t)(b - a), (float)lr, opt->cfg.beta1,
                              opt->cfg.beta2, opt->cfg.eps, p->decay ? opt->cfg.weight_decay : 0.0f,
                              opt->t);
         }
+    return DLM_OK;
 }
 
 void dlm_optimizer_ema_update(const dlm_optimizer *opt, float *ema, const float *params,
@@ -177,6 +213,6 @@ dlm_status dlm_optimizer_step(dlm_optimizer *opt, dlm_model *model, double lr, d
     DLM_CHECK(!bad, DLM_ERR_NUMERIC, "gradient of %s is not finite; parameters left unchanged",
               bad);
     *grad_norm = sqrt(sumsq);
-    dlm_optimizer_apply(opt, model, lr, *grad_norm);
+    DLM_CALL(dlm_optimizer_apply(opt, model, lr, *grad_norm));
     return DLM_OK;
 }

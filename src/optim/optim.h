@@ -1,5 +1,6 @@
 /* AdamW over the model's parameter table (decay on 2-D weight matrices
- * only), global-norm clipping, and the learning-rate schedule. */
+ * only), or Muon on the hidden weight matrices with AdamW for the rest
+ * (optim/muon.h), global-norm clipping, and the learning-rate schedule. */
 #ifndef DLM_OPTIM_H
 #define DLM_OPTIM_H
 
@@ -8,6 +9,11 @@
 #include "core/arena.h"
 #include "core/status.h"
 #include "model/model.h"
+#include "optim/muon.h"
+
+/* The optimizer a run trains with; names in files, NULL-ended. */
+typedef enum { DLM_OPTIMIZER_ADAMW = 0, DLM_OPTIMIZER_MUON } dlm_optimizer_kind;
+extern const char *const dlm_optimizer_kind_names[];
 
 typedef struct {
     float beta1, beta2, eps;
@@ -49,8 +55,15 @@ typedef struct {
     dlm_range *ranges;
     int n_ranges;
     size_t n_floats; /* the ranges' total */
-    dlm_arena m, v;  /* first and second moments */
+    dlm_arena m, v;  /* first and second moments; Muon's tensors keep their
+                        momentum in m (v stays 0), so checkpoints hold either */
     int64_t t;       /* updates taken */
+    int muon;        /* 1: Muon on the tensors dlm_muon_takes */
+    dlm_muon_config muon_cfg;
+    int n_head;
+    dlm_tp *tp;      /* the model's group: Muon's Frobenius norms */
+    dlm_ns_group *ns; /* Newton-Schulz across the tp shards; NULL: this rank's BLIS */
+    float *muon_work;
 } dlm_optimizer;
 
 void dlm_adamw_config_default(dlm_adamw_config *c); /* 0.9, 0.95, 1e-8, wd 0.1, clip 1.0 */
@@ -62,6 +75,12 @@ dlm_status dlm_optimizer_create(const dlm_model *model, const dlm_adamw_config *
 dlm_status dlm_optimizer_create_ranges(const dlm_model *model, const dlm_adamw_config *cfg,
                                        const dlm_range *ranges, int n_ranges, dlm_optimizer **out);
 void dlm_optimizer_destroy(dlm_optimizer **opt);
+/* From now on Muon (c) updates the model's hidden weight matrices, AdamW
+ * the rest; ns: the Newton-Schulz handle of the model's tp group (NULL on
+ * one rank). Refuses an optimizer that holds only parts of a tensor Muon
+ * takes (ZeRO-1): Newton-Schulz needs the whole fully reduced gradient. */
+dlm_status dlm_optimizer_use_muon(dlm_optimizer *opt, const dlm_model *model,
+                                  const dlm_muon_config *c, dlm_ns_group *ns);
 
 /* The EMA of the optimizer's ranges (ema holds them concatenated):
  * dlm_ema_update over each, and the initial copy of the parameters. */
@@ -69,7 +88,8 @@ void dlm_optimizer_ema_update(const dlm_optimizer *opt, float *ema, const float 
                               double decay, int64_t n);
 void dlm_optimizer_ema_init(const dlm_optimizer *opt, float *ema, const float *params);
 
-/* Clips the gradients by global norm and applies one AdamW update at lr.
+/* Clips the gradients by global norm and applies one update at lr (Muon's
+ * tensors at lr x muon_cfg.lr_ratio).
  * *grad_norm gets the norm before clipping. A non-finite gradient stops
  * with DLM_ERR_NUMERIC naming the first tensor that holds one, and leaves
  * parameters and moments untouched. */
@@ -84,6 +104,6 @@ dlm_status dlm_optimizer_step(dlm_optimizer *opt, dlm_model *model, double lr, d
  * with the global norm. */
 double dlm_optimizer_grad_sumsq(const dlm_optimizer *opt, const dlm_model *model,
                                 const char **bad_tensor);
-void dlm_optimizer_apply(dlm_optimizer *opt, dlm_model *model, double lr, double grad_norm);
+dlm_status dlm_optimizer_apply(dlm_optimizer *opt, dlm_model *model, double lr, double grad_norm);
 
 #endif

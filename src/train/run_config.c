@@ -18,6 +18,8 @@ _Static_assert(sizeof(dlm_k_proposal) == sizeof(int), "enum size");
 _Static_assert(sizeof(dlm_lr_kind) == sizeof(int), "enum size");
 _Static_assert(sizeof(dlm_shard_format) == sizeof(int), "enum size");
 _Static_assert(sizeof(dlm_data_source) == sizeof(int), "enum size");
+_Static_assert(sizeof(dlm_optimizer_kind) == sizeof(int), "enum size");
+_Static_assert(sizeof(dlm_muon_scale) == sizeof(int), "enum size");
 
 #define NUM(g, n, t, field, ...) DLM_KEY_NUM(g, n, DLM_KEY_##t, dlm_run_config, field, __VA_ARGS__)
 #define ENUM(g, n, field, names) DLM_KEY_ENUM(g, n, dlm_run_config, field, names)
@@ -58,6 +60,12 @@ static const dlm_config_key keys[] = {
     NUM("train", "checkpoint_every", INT, train.checkpoint_every, DLM_GE(1)),
     NUM("train", "keep_checkpoints", INT, train.keep_checkpoints, DLM_GE(1)),
     NUM("train", "threads", INT, train.threads, DLM_GE(0)),
+    ENUM("train", "optimizer", train.optimizer, dlm_optimizer_kind_names),
+    NUM("muon", "lr", DOUBLE, muon.lr, DLM_GT(0)),
+    NUM("muon", "momentum", DOUBLE, muon.momentum, DLM_IN_CO(0, 1)),
+    NUM("muon", "nesterov", BOOL, muon.nesterov, DLM_ANY),
+    NUM("muon", "ns_steps", INT, muon.ns_steps, DLM_IN_CC(1, 20)),
+    ENUM("muon", "scale", muon.scale, dlm_muon_scale_names),
     PATHS("data", "train", data.train_paths, data.n_train_paths),
     PATHS("data", "val", data.val_paths, data.n_val_paths),
     ENUM("data", "format", data.format, dlm_shard_format_names),
@@ -74,7 +82,7 @@ static const dlm_config_key keys[] = {
     NUM("run", "dir", STRING, run.dir, DLM_ANY),
 };
 
-static const char *const groups[] = {"model", "objective", "train", "data", "parallel", "run"};
+static const char *const groups[] = {"model", "objective", "train", "muon", "data", "parallel", "run"};
 
 void dlm_run_config_defaults(dlm_run_config *c)
 {
@@ -113,6 +121,12 @@ void dlm_run_config_defaults(dlm_run_config *c)
     c->train.checkpoint_every = 100;
     c->train.keep_checkpoints = 3;
     c->train.threads = 0;
+    c->train.optimizer = DLM_OPTIMIZER_ADAMW;
+    c->muon.lr = 0.02;
+    c->muon.momentum = 0.95;
+    c->muon.nesterov = 1;
+    c->muon.ns_steps = 5;
+    c->muon.scale = DLM_MUON_SCALE_RMS;
     c->data.format = DLM_SHARD_LLMC;
     c->data.source = DLM_DATA_SHARDS;
     c->parallel.dp = c->parallel.tp = c->parallel.pp = 1;
@@ -209,6 +223,14 @@ static void check(dlm_config_load_ctx *x, const void *cv)
                               "of model.seq_len = %d tokens",
                               (unsigned long long)c->data.unique_tokens, c->model.seq_len);
     check_paths(x, c, "val", c->data.n_val_paths);
+    /* Newton-Schulz needs the whole gradient of a matrix on the rank that
+     * updates it (DeepSpeed's Muon broke on sharded ones) */
+    if (c->train.optimizer == DLM_OPTIMIZER_MUON && c->parallel.zero)
+        dlm_config_pair_error(x, "parallel.zero", "train.optimizer",
+                              "parallel.zero = 1 (ZeRO-1) shards the optimizer over data-parallel "
+                              "ranks, but train.optimizer = \"muon\" needs each weight matrix's "
+                              "whole gradient on the rank that updates it; set parallel.zero = 0 "
+                              "or train.optimizer = \"adamw\"");
 }
 
 static const dlm_config_schema schema = {

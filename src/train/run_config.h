@@ -28,7 +28,13 @@
  *               decay_fraction [0.2]; weight_decay [0.1]; beta1 [0.9]; beta2 [0.95];
  *               adam_eps [1e-8]; grad_clip [1.0]; ema_decay [0.9999]; seed [1];
  *               log_every [10]; val_every [= log_every]; val_chunks [64];
- *               checkpoint_every [100]; keep_checkpoints [3]; threads [0 = auto]; }
+ *               checkpoint_every [100]; keep_checkpoints [3]; threads [0 = auto];
+ *               optimizer ["adamw"] or "muon" (Muon on the hidden weight matrices,
+ *               AdamW with the keys above for the rest) }
+ *   muon      { lr [0.02]: Muon's peak learning rate (the schedule's shape is
+ *               train's); momentum [0.95]; nesterov [true]; ns_steps [5];
+ *               scale ["rms"]: sqrt(max(1, out/in)), or "moonlight": 0.2
+ *               sqrt(max(out, in)), AdamW's update size (use muon.lr = train.lr) }
  *   data      { train [required unless source = "synthetic"]: "path" or ["a", "b"];
  *               val [none]: the same; format ["llmc"]; source ["shards"];
  *               unique_tokens [0 = all]: train only on the first U tokens of
@@ -94,7 +100,13 @@ typedef struct {
         int log_every, val_every, val_chunks;
         int checkpoint_every, keep_checkpoints;
         int threads; /* 0: automatic */
+        dlm_optimizer_kind optimizer;
     } train;
+    struct {
+        double lr, momentum;
+        int nesterov, ns_steps;
+        dlm_muon_scale scale;
+    } muon;
     struct {
         char train_paths[DLM_CONFIG_MAX_PATHS][DLM_CONFIG_PATH_MAX];
         int n_train_paths;

@@ -241,7 +241,7 @@ dlm_status dlm_step_update(dlm_model *m, dlm_optimizer *opt, dlm_dp *dp, MPI_Com
                                                  : "a tensor on another rank",
               step + 1);
     *grad_norm = sqrt(sumsq);
-    dlm_optimizer_apply(opt, m, lr, *grad_norm);
+    DLM_CALL(dlm_optimizer_apply(opt, m, lr, *grad_norm));
     DLM_CALL(dlm_dp_params_gather(dp, m->param_arena.base)); /* ZeRO-1: the updated parts */
     return DLM_OK;
 }

@@ -24,6 +24,7 @@
 #include "kernels/blis_info.h"
 #include "model/model.h"
 #include "optim/optim.h"
+#include "parallel/scalapack.h"
 #include "train/ckpt_parts.h"
 #include "train/grad_noise.h"
 #include "parallel/dp.h"
@@ -64,6 +65,7 @@ struct dlm_trainer {
     char shape[128];
     dlm_model *model;
     dlm_optimizer *opt;
+    dlm_scalapack *sl; /* Muon's Newton-Schulz across the tp shards */
     dlm_step_buffers buf;
     dlm_objective obj;
     dlm_lr_schedule lrs;
@@ -252,6 +254,27 @@ static dlm_status build_local(dlm_trainer *t)
     return DLM_OK;
 }
 
+/* Muon: the BLACS grids over the tp group (collective), then the
+ * optimizer's switch. */
+static dlm_status setup_muon(dlm_trainer *t)
+{
+    const dlm_run_config *c = &t->cfg;
+    if (c->train.optimizer != DLM_OPTIMIZER_MUON) return DLM_OK;
+    DLM_CALL(dlm_scalapack_create(t->grid->tp_comm, &t->sl));
+    dlm_muon_config mc = {.momentum = (float)c->muon.momentum, .nesterov = c->muon.nesterov,
+                          .ns_steps = c->muon.ns_steps, .scale = c->muon.scale,
+                          .lr_ratio = (float)(c->muon.lr / c->train.lr)};
+    DLM_CALL(dlm_optimizer_use_muon(t->opt, t->model, &mc, dlm_scalapack_ns(t->sl)));
+    if (t->root)
+        DLM_INFO("optimizer: Muon (lr %g, momentum %g%s, %d Newton-Schulz steps, scale %s%s) on "
+                 "the hidden weight matrices, AdamW (lr %g) on the rest; ScaLAPACK's BLAS: %s",
+                 c->muon.lr, c->muon.momentum, c->muon.nesterov ? " Nesterov" : "",
+                 c->muon.ns_steps, dlm_muon_scale_names[c->muon.scale],
+                 t->grid->tp > 1 ? ", PSGEMM across the tp shards" : "", c->train.lr,
+                 dlm_scalapack_blas_library());
+    return DLM_OK;
+}
+
 /* Every rank must run the same config: rank 0's text is the reference. */
 static dlm_status check_same_config(dlm_trainer *t)
 {
@@ -286,6 +309,8 @@ dlm_status dlm_trainer_create(const dlm_grid *grid, const dlm_run_config *cfg,
     DLM_CALL_GOTO(st, open_data(t), fail);
     st = build_local(t);
     DLM_CALL_GOTO(st, dlm_agree(grid->world, st), fail);
+    st = setup_muon(t);
+    DLM_CALL_GOTO(st, dlm_agree(grid->world, st), fail);
     int64_t keep_through = 0;
     DLM_CALL_GOTO(st, resume_or_init(t, &keep_through), fail);
     char when[64], layout[64];
@@ -315,6 +340,7 @@ void dlm_trainer_destroy(dlm_trainer **pt)
     dlm_pipe_step_destroy(&t->ps);
     dlm_dp_destroy(&t->dp);
     dlm_optimizer_destroy(&t->opt);
+    dlm_scalapack_destroy(&t->sl);
     dlm_model_destroy(&t->model);
     dlm_tp_destroy(&t->tp);
     dlm_ckpt_parts_destroy(&t->parts);
