@@ -12,8 +12,8 @@
 #              gradient norm within relative 1e-5; stopped and resumed at tp2, the straight run's
 #              rows bit for bit; its checkpoint resumes on one rank
 #   muon       Muon at tp2 (Newton-Schulz by PSGEMM across the shards) within 1e-5
-#              of serial Muon and unlike AdamW; resumed at tp2 bit for bit; with
-#              ZeRO-1 refused naming both keys
+#              of serial Muon and unlike AdamW; resumed at tp2 bit for bit; its
+#              checkpoint refused under AdamW; with ZeRO-1 refused naming both keys
 #   pp         pp2 (one block per stage, 4 micro-batches, 1F1B) against
 #              serial: step 1's loss equal to the bit, every loss, gradient
 #              norm and held-out loss within relative 1e-5 (also with a tied
@@ -321,6 +321,11 @@ muon)
   run_rows 1 adamw "${common[@]}" --set train.steps=6 --set train.log_every=1
   ! diff -q adamw.txt serial.txt >/dev/null || fail "Muon's rows equal AdamW's: Muon did not run"
   stop_and_resume 2 split tp2.txt "${args[@]}" --set parallel.tp=2
+  set +e
+  out=$("$train" "${args[@]}" --set train.steps=8 --set train.optimizer=\"adamw\" --set run.dir=\"split\" 2>&1)
+  set -e
+  grep -q "was written by train.optimizer = \"muon\", but this run sets \"adamw\"" <<<"$out" ||
+    { echo "$out"; fail "a Muon checkpoint resumed under AdamW was not refused"; }
   set +e
   out=$("${mpiexec[@]}" -n 2 "$train" "${args[@]}" --set parallel.dp=2 --set parallel.zero=1 \
         --set run.dir=\"zero\" 2>&1)

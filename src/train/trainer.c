@@ -185,10 +185,23 @@ static dlm_status resume_or_init(dlm_trainer *t, int64_t *keep_through)
         *keep_through = 0;
         return DLM_OK;
     }
+    /* the moments hold Muon's momentum or AdamW's first moment: a resume
+     * must keep the optimizer that wrote them */
+    dlm_run_config saved;
+    dlm_status st = dlm_run_config_load_text(cs.config_text, path, NULL, 0, &saved);
+    if (st == DLM_OK && saved.train.optimizer != t->cfg.train.optimizer)
+        st = dlm_error_push(DLM_ERR_ARG, __FILE__, __LINE__, __func__,
+                            "%s was written by train.optimizer = \"%s\", but this run sets "
+                            "\"%s\": its moments would be read as the other optimizer's; keep "
+                            "\"%s\" or start a new run.dir", path,
+                            dlm_optimizer_kind_names[saved.train.optimizer],
+                            dlm_optimizer_kind_names[t->cfg.train.optimizer],
+                            dlm_optimizer_kind_names[saved.train.optimizer]);
     t->step = cs.step;
     t->tokens = cs.tokens;
     t->opt->t = cs.adam_t;
     dlm_ckpt_state_free(&cs);
+    DLM_CALL(st);
     /* the checksums verify each element's owner's copy; the replicas'
      * copies must match them */
     DLM_CALL(dlm_replicas_check(t->grid, m, t->step));
