@@ -36,7 +36,8 @@ static int n_parts(const dlm_param_info *p)
 size_t dlm_muon_work_floats(const dlm_param_info *p)
 {
     int k = n_parts(p);
-    return 2 * p->numel + dlm_ns_work_floats(p->local[0] / k, p->local[1]);
+    /* the update, qkv's packed copy of it, the serial iteration's scratch */
+    return (k == 3 ? 2 : 1) * p->numel + dlm_ns_work_floats(p->local[0] / k, p->local[1]);
 }
 
 /* qkv rows come per head as [q (hs rows), k, v]; packed: the q rows of
@@ -59,7 +60,9 @@ dlm_status dlm_muon_update(const dlm_muon_config *c, const dlm_param_info *p, in
                            float clip, float *buf, float lr, float weight_decay, float *work)
 {
     int64_t n = (int64_t)p->numel, k = n_parts(p);
-    float mu = c->momentum, *u = work, *mats = work + n, *ns_work = work + 2 * n;
+    /* u: the update; mats: its matrices one after another (qkv's packed
+     * copy, or u itself) */
+    float mu = c->momentum, *u = work, *mats = k == 3 ? work + n : u, *ns_work = mats + n;
     for (int64_t i = 0; i < n; i++) {
         float g = clip * grad[i];
         buf[i] = mu * buf[i] + (1.0f - mu) * g;
@@ -68,7 +71,6 @@ dlm_status dlm_muon_update(const dlm_muon_config *c, const dlm_param_info *p, in
     int64_t rows = p->local[0] / k, cols = p->local[1];   /* one part's shard */
     int64_t g_rows = p->shape[0] / k, g_cols = p->shape[1]; /* the whole part */
     if (k == 3) qkv_pack(mats, u, p->local[0], cols, p->shape[1] / n_head, 1);
-    else memcpy(mats, u, (size_t)n * sizeof *mats);
     /* Frobenius norms of the whole matrices: a split tensor's sums over the group */
     double sumsq[3];
     for (int64_t j = 0; j < k; j++) sumsq[j] = dlm_sum_squares(mats + j * rows * cols, rows * cols);
@@ -90,7 +92,6 @@ dlm_status dlm_muon_update(const dlm_muon_config *c, const dlm_param_info *p, in
         }
     }
     if (k == 3) qkv_pack(mats, u, p->local[0], cols, p->shape[1] / n_head, 0);
-    else memcpy(u, mats, (size_t)n * sizeof *u);
     float step = lr * dlm_muon_scale_factor(c->scale, g_rows, g_cols), keep = 1.0f - lr * weight_decay;
     for (int64_t i = 0; i < n; i++) param[i] = keep * param[i] - step * u[i];
     return DLM_OK;

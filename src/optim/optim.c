@@ -136,7 +136,6 @@ dlm_status dlm_optimizer_use_muon(dlm_optimizer *opt, const dlm_model *model,
     opt->muon_work = malloc((work + 1) * sizeof *opt->muon_work);
     DLM_CHECK(opt->muon_work != NULL, DLM_ERR_NOMEM, "Muon's scratch (%zu floats)", work);
     opt->muon = 1, opt->muon_cfg = *c, opt->ns = ns;
-    opt->n_head = model->cfg.n_head, opt->tp = model->tp;
     return DLM_OK;
 }
 
@@ -173,7 +172,7 @@ dlm_status dlm_optimizer_apply(dlm_optimizer *opt, dlm_model *model, double lr, 
             if (!overlap(p, opt->ranges[r], &a, &b)) continue;
             size_t at = base + (a - opt->ranges[r].lo);
             if (opt->muon && dlm_muon_takes(p)) { /* whole: dlm_optimizer_use_muon checked */
-                DLM_CALL(dlm_muon_update(&opt->muon_cfg, p, opt->n_head, opt->tp, opt->ns,
+                DLM_CALL(dlm_muon_update(&opt->muon_cfg, p, model->cfg.n_head, model->tp, opt->ns,
                                          model->param_arena.base + a, g + a, clip,
                                          opt->m.base + at, (float)(lr * opt->muon_cfg.lr_ratio),
                                          p->decay ? opt->cfg.weight_decay : 0.0f, opt->muon_work));

@@ -60,8 +60,6 @@ typedef struct {
     int64_t t;       /* updates taken */
     int muon;        /* 1: Muon on the tensors dlm_muon_takes */
     dlm_muon_config muon_cfg;
-    int n_head;
-    dlm_tp *tp;      /* the model's group: Muon's Frobenius norms */
     dlm_ns_group *ns; /* Newton-Schulz across the tp shards; NULL: this rank's BLIS */
     float *muon_work;
 } dlm_optimizer;
