@@ -29,23 +29,14 @@ while (($#)); do
   esac
   shift
 done
-build_dir=${DLM_BUILD_DIR:-$repo/build}
-[[ $build_dir == /* ]] || build_dir=$PWD/$build_dir
-bin=$build_dir/bin
-for p in dlm-prepare dlm-train dlm-eval dlm-sweep; do
-  [[ -x $bin/$p ]] || { echo "isoflop_study: $bin/$p is missing: run jobs/setup.sh" >&2; exit 1; }
-done
+source "$repo/jobs/lib.sh"
+dlm_find_programs isoflop_study dlm-prepare dlm-train dlm-eval dlm-sweep
 python=/usr/bin/python3
 [[ -x $python ]] || python=python3
 "$python" -c "import numpy, scipy, h5py, matplotlib" 2>/dev/null || {
   echo "isoflop_study: $python lacks numpy/scipy/h5py/matplotlib: run jobs/setup.sh" >&2; exit 1; }
 
-if [[ -f data/corpus/debian_test.json ]] && "$bin/dlm-prepare" check data/corpus/debian_train.bin \
-  data/corpus/debian_val.bin data/corpus/debian_test.bin >/dev/null 2>&1; then
-  echo "isoflop_study: data/corpus is there and verifies"
-else
-  "$bin/dlm-prepare" corpus --out data/corpus --name debian
-fi
+dlm_default_corpus isoflop_study
 
 # mpiexec as root needs these; one rank per run needs no more
 export OMPI_ALLOW_RUN_AS_ROOT=${OMPI_ALLOW_RUN_AS_ROOT:-1} OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:-1}

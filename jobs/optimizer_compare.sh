@@ -26,10 +26,9 @@ while (($#)); do
   esac
   shift
 done
-build_dir=${DLM_BUILD_DIR:-$repo/build}
-[[ $build_dir == /* ]] || build_dir=$PWD/$build_dir
-train=$build_dir/bin/dlm-train
-[[ -x $train ]] || { echo "optimizer_compare: $train is missing: run jobs/setup.sh" >&2; exit 1; }
+source "$repo/jobs/lib.sh"
+dlm_find_programs optimizer_compare dlm-train
+train=$bin/dlm-train
 [[ -f data/corpus/debian_train.bin ]] || { echo "optimizer_compare: no data/corpus here" >&2; exit 1; }
 export OMPI_ALLOW_RUN_AS_ROOT=${OMPI_ALLOW_RUN_AS_ROOT:-1} OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:-1}
 

@@ -29,12 +29,8 @@ while (($#)); do
 done
 
 if ((setup)); then bash "$repo/jobs/setup.sh"; fi
-build_dir=${DLM_BUILD_DIR:-$repo/build}
-[[ $build_dir == /* ]] || build_dir=$PWD/$build_dir
-bin=$build_dir/bin
-for p in dlm-prepare dlm-train dlm-eval; do
-  [[ -x $bin/$p ]] || { echo "quickstart: $bin/$p is missing: run jobs/setup.sh" >&2; exit 1; }
-done
+source "$repo/jobs/lib.sh"
+dlm_find_programs quickstart dlm-prepare dlm-train dlm-eval
 
 # One process using every core, unless the caller chose otherwise.
 cores=$(env -u OMP_NUM_THREADS -u OMP_THREAD_LIMIT nproc)
@@ -42,13 +38,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-$cores}
 export BLIS_NUM_THREADS=${BLIS_NUM_THREADS:-$cores}
 t0=$SECONDS
 
-if [[ -f data/corpus/debian_test.json ]] && "$bin/dlm-prepare" check data/corpus/debian_train.bin \
-  data/corpus/debian_val.bin data/corpus/debian_test.bin >/dev/null 2>&1; then
-  echo "quickstart: data/corpus is there and verifies"
-else
-  echo "quickstart: building the default corpus into data/corpus"
-  "$bin/dlm-prepare" corpus --out data/corpus --name debian
-fi
+dlm_default_corpus quickstart
 
 extra=()
 [[ -n $steps ]] && extra=(--set "train.steps=$steps" --set "train.warmup=$((steps / 10))" \
